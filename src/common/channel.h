@@ -1,0 +1,117 @@
+/*
+ * Channels between wasp processes: SOCK_SEQPACKET Unix sockets carrying
+ * frames with a 12-byte header and an optional file descriptor (SCM_RIGHTS).
+ * SEQPACKET keeps message boundaries and ties each passed fd to exactly one
+ * frame, so no reassembly code is needed.  A frame is at most
+ * WASP_CH_MAX_FRAME bytes; bodies travel in chunks of WASP_CH_CHUNK.
+ *
+ * Two conversations use it (docs/architecture.md, "Channel protocol"):
+ *   waspd    <-> wasp-http   : configuration push (with listening fds), demand
+ *   wasp-http <-> wasp-worker: requests, responses, credit, pings
+ *
+ * Sending never blocks: frames that the socket cannot take now wait in the
+ * channel's queue and go out when it is writable again.
+ */
+#ifndef WASP_CHANNEL_H
+#define WASP_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/loop.h"
+
+#define WASP_CH_CHUNK (60 * 1024)
+#define WASP_CH_MAX_FRAME (WASP_CH_CHUNK + 4096)
+
+typedef enum wasp_msg_type {
+    /* worker -> listener */
+    WASP_MSG_HELLO = 1,      /* u32 pid, str pool */
+    WASP_MSG_CREDIT = 2,     /* u32 more requests the worker will take */
+    WASP_MSG_STARTED = 3,    /* stream: the worker began executing it */
+    WASP_MSG_RESP_HEAD = 4,  /* see wasp_resp_head encoding in worker/listener */
+    WASP_MSG_RESP_BODY = 5,  /* raw bytes */
+    WASP_MSG_RESP_FILE = 6,  /* fd + u64 offset, u64 length */
+    WASP_MSG_RESP_END = 7,   /* response complete */
+    WASP_MSG_PONG = 8,
+    /* listener -> worker */
+    WASP_MSG_REQ_HEAD = 20,
+    WASP_MSG_REQ_BODY = 21,  /* raw bytes; flag END on the last */
+    WASP_MSG_PING = 22,
+    WASP_MSG_ABORT = 23,     /* stream: the client is gone */
+    WASP_MSG_WINDOW = 24,    /* stream, u32: bytes written to the client */
+    /* waspd -> listener */
+    WASP_MSG_CFG_BEGIN = 40,
+    WASP_MSG_CFG_LISTEN = 41,  /* fd, str ip, u16 port */
+    WASP_MSG_CFG_POOL = 42,    /* fd, str name, u32 uid, u32 queue_length */
+    WASP_MSG_CFG_SITE = 43,    /* u32 id, str name, u32 state(1=started) */
+    WASP_MSG_CFG_BINDING = 44, /* u32 site, str ip, u16 port, str host */
+    WASP_MSG_CFG_APP = 45,     /* u32 site, str path, str pool */
+    WASP_MSG_CFG_END = 46,
+    /* listener -> waspd */
+    WASP_MSG_DEMAND = 50,      /* str pool: requests wait and no worker is connected */
+    WASP_MSG_DRAINED = 51      /* shutdown: every in-flight request is answered */
+} wasp_msg_type_t;
+
+#define WASP_FLAG_END 0x1u   /* REQ_HEAD: no body follows; REQ_BODY: last chunk */
+
+typedef struct wasp_frame_hdr {
+    uint16_t type;
+    uint16_t flags;
+    uint32_t stream;
+    uint32_t length; /* payload bytes after the header */
+} wasp_frame_hdr_t;
+
+typedef struct wasp_channel wasp_channel_t;
+
+/* fd: -1 or a descriptor passed with the frame; the callee owns it. */
+typedef void (*wasp_channel_msg_cb)(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr,
+                                    const char *payload, int fd, void *data);
+typedef void (*wasp_channel_close_cb)(wasp_channel_t *ch, void *data);
+
+wasp_channel_t *wasp_channel_new(wasp_loop_t *loop, int fd, wasp_channel_msg_cb on_msg,
+                                 wasp_channel_close_cb on_close, void *data);
+/* Close the socket, drop queued frames (closing their fds), free. */
+void wasp_channel_free(wasp_channel_t *ch);
+int wasp_channel_fd(const wasp_channel_t *ch);
+/* Queue a frame.  pass_fd (-1 for none) is duplicated, the caller keeps its
+ * own.  Returns 0, or -1 if the peer is gone. */
+int wasp_channel_send(wasp_channel_t *ch, uint16_t type, uint16_t flags, uint32_t stream,
+                      const void *payload, size_t len, int pass_fd);
+/* Bytes waiting in the queue (for back-pressure decisions). */
+size_t wasp_channel_queued(const wasp_channel_t *ch);
+/* Stop or resume reading frames (back-pressure). */
+void wasp_channel_pause(wasp_channel_t *ch, bool paused);
+/* Blocking send of everything queued (shutdown paths only). */
+void wasp_channel_flush_blocking(wasp_channel_t *ch);
+
+/* ---- payload encoding: u16/u32/u64 little-endian, str = u32 len + bytes --- */
+typedef struct wasp_enc {
+    wasp_buf_t buf;
+} wasp_enc_t;
+
+void wasp_enc_u8(wasp_enc_t *e, uint8_t v);
+void wasp_enc_u16(wasp_enc_t *e, uint16_t v);
+void wasp_enc_u32(wasp_enc_t *e, uint32_t v);
+void wasp_enc_u64(wasp_enc_t *e, uint64_t v);
+void wasp_enc_str(wasp_enc_t *e, const char *p, size_t len);
+void wasp_enc_cstr(wasp_enc_t *e, const char *s);
+
+typedef struct wasp_dec {
+    const char *p;
+    const char *end;
+    bool error; /* set on any read past the end; values read are then 0/empty */
+} wasp_dec_t;
+
+void wasp_dec_init(wasp_dec_t *d, const char *p, size_t len);
+uint8_t wasp_dec_u8(wasp_dec_t *d);
+uint16_t wasp_dec_u16(wasp_dec_t *d);
+uint32_t wasp_dec_u32(wasp_dec_t *d);
+uint64_t wasp_dec_u64(wasp_dec_t *d);
+/* Points into the payload; not NUL-terminated. */
+const char *wasp_dec_str(wasp_dec_t *d, size_t *len);
+/* Copies into dst (NUL-terminated, truncated to size-1); sets error if longer. */
+void wasp_dec_cstr(wasp_dec_t *d, char *dst, size_t size);
+
+#endif

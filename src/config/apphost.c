@@ -1,0 +1,885 @@
+/*
+ * The system.applicationHost model: application pools and sites (with their
+ * bindings, applications and virtual directories) as plain structs for the
+ * listener and the activation service, with every value resolved the IIS way
+ * (iis-hosting.md 1.8, 2.9): the object's own attribute, else the nearest
+ * defaults element (applicationPoolDefaults; siteDefaults; applicationDefaults
+ * of the site, then of <sites>; virtualDirectoryDefaults of the application,
+ * the site, then <sites>), else the schema default.
+ *
+ * Values are checked against the schema's types and ranges; a bad value
+ * stops the load with the file, the line and the valid range.  Problems WAS
+ * itself survives by ignoring one object (an application whose pool does not
+ * exist, a site without a root application) become warnings and the object
+ * is left out (see wasp_config_warning_count in config.h).
+ *
+ * Physical paths: %VAR% is expanded from the environment (an undefined
+ * variable is left as written, as Windows does), except %SystemDrive%, which
+ * is $WASP_SYSTEM_DRIVE or empty, so "%SystemDrive%\inetpub\wwwroot" becomes
+ * "/inetpub/wwwroot".  Backslashes become '/', a leading drive letter ("C:")
+ * is dropped, and a relative path is resolved against the directory of the
+ * configuration file.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/cfg_internal.h"
+
+extern char **environ;
+
+/* ---- value helpers ----------------------------------------------------------- */
+
+/* An attribute from the object, else from its defaults element. */
+typedef struct cfg_val {
+    const char *value;
+    const char *file;
+    int line;
+} cfg_val_t;
+
+static cfg_val_t cfg_get(const wasp_section_t *own, const wasp_section_t *dflt, const char *name)
+{
+    cfg_val_t v = { 0 };
+    const wasp_section_t *from = own;
+    v.value = cfg_node_attr_line(own, name, &v.line);
+    if (!v.value && dflt) {
+        from = dflt;
+        v.value = cfg_node_attr_line(dflt, name, &v.line);
+    }
+    v.file = from ? from->file : NULL;
+    return v;
+}
+
+static int cfg_get_uint(const wasp_section_t *own, const wasp_section_t *dflt, const char *name,
+                        uint64_t lo, uint64_t hi, uint64_t def, const char *what, uint64_t *out,
+                        wasp_diag_t *diag)
+{
+    cfg_val_t v = cfg_get(own, dflt, name);
+    if (!v.value) {
+        *out = def;
+        return 0;
+    }
+    uint64_t x;
+    if (!cfg_parse_uint(v.value, UINT32_MAX, &x)) {
+        cfg_diag(diag, v.file, v.line,
+                 "%s=\"%s\" of %s is not a valid unsigned integer; write a decimal number from "
+                 "%llu to %llu, or remove the attribute for the default %llu",
+                 name, v.value, what, (unsigned long long)lo, (unsigned long long)hi,
+                 (unsigned long long)def);
+        return -1;
+    }
+    if (x < lo || x > hi) {
+        cfg_diag(diag, v.file, v.line,
+                 "%s=\"%s\" of %s is out of range: Integer value must be between %llu and %llu "
+                 "inclusive; change it, or remove the attribute for the default %llu",
+                 name, v.value, what, (unsigned long long)lo, (unsigned long long)hi,
+                 (unsigned long long)def);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int cfg_get_bool(const wasp_section_t *own, const wasp_section_t *dflt, const char *name,
+                        bool def, const char *what, bool *out, wasp_diag_t *diag)
+{
+    cfg_val_t v = cfg_get(own, dflt, name);
+    if (!v.value) {
+        *out = def;
+        return 0;
+    }
+    if (!cfg_parse_bool(v.value, out)) {
+        cfg_diag(diag, v.file, v.line, "%s=\"%s\" of %s is not valid; use true or false", name,
+                 v.value, what);
+        return -1;
+    }
+    return 0;
+}
+
+static int cfg_get_enum(const wasp_section_t *own, const wasp_section_t *dflt, const char *name,
+                        const char *const *names, int def, const char *what, int *out,
+                        wasp_diag_t *diag)
+{
+    cfg_val_t v = cfg_get(own, dflt, name);
+    if (!v.value) {
+        *out = def;
+        return 0;
+    }
+    int k = cfg_parse_enum(v.value, names);
+    if (k < 0) {
+        char list[256] = "";
+        for (int i = 0; names[i]; i++) {
+            size_t l = strlen(list);
+            snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "", names[i]);
+        }
+        cfg_diag(diag, v.file, v.line, "%s=\"%s\" of %s is not valid: Enum must be one of %s",
+                 name, v.value, what, list);
+        return -1;
+    }
+    *out = k;
+    return 0;
+}
+
+static void cfg_fmt_ts(char *buf, size_t size, uint64_t s)
+{
+    uint64_t d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60, sec = s % 60;
+    if (d)
+        snprintf(buf, size, "%llu.%02llu:%02llu:%02llu", (unsigned long long)d,
+                 (unsigned long long)h, (unsigned long long)m, (unsigned long long)sec);
+    else
+        snprintf(buf, size, "%02llu:%02llu:%02llu", (unsigned long long)h, (unsigned long long)m,
+                 (unsigned long long)sec);
+}
+
+/* A timeSpan attribute, in whole seconds, checked like the schema's
+ * timeSpanRange validator (min,max,granularity in seconds). */
+static int cfg_get_ts(const wasp_section_t *own, const wasp_section_t *dflt, const char *name,
+                      uint64_t lo, uint64_t hi, uint64_t gran, uint64_t def, const char *what,
+                      uint32_t *out, wasp_diag_t *diag)
+{
+    cfg_val_t v = cfg_get(own, dflt, name);
+    if (!v.value) {
+        *out = (uint32_t)def;
+        return 0;
+    }
+    int64_t ms;
+    char l[32], h[32], d[32];
+    cfg_fmt_ts(l, sizeof(l), lo);
+    cfg_fmt_ts(h, sizeof(h), hi);
+    cfg_fmt_ts(d, sizeof(d), def);
+    if (!wasp_config_parse_timespan(v.value, WASP_TIMESPAN_STRING, &ms)) {
+        cfg_diag(diag, v.file, v.line,
+                 "%s=\"%s\" of %s is not a valid timeSpan; write [d.]hh:mm:ss from %s to %s, "
+                 "e.g. \"%s\" (the default)",
+                 name, v.value, what, l, h, d);
+        return -1;
+    }
+    if (ms < 0 || ms % 1000 || (uint64_t)ms / 1000 < lo || (uint64_t)ms / 1000 > hi ||
+        ((uint64_t)ms / 1000) % gran) {
+        cfg_diag(diag, v.file, v.line,
+                 "%s=\"%s\" of %s is out of range: Timespan value must be between %s and %s "
+                 "inclusive, with a granularity of %llu seconds; change it, or remove the "
+                 "attribute for the default %s",
+                 name, v.value, what, l, h, (unsigned long long)gran, d);
+        return -1;
+    }
+    *out = (uint32_t)((uint64_t)ms / 1000);
+    return 0;
+}
+
+static const wasp_section_t *cfg_server_section(const wasp_config_t *cfg, const char *path)
+{
+    const cfg_level_t *lv = cfg->levels.v[0];
+    for (const cfg_instance_t *in = lv->sections; in; in = in->next)
+        if (strcmp(in->decl->path, path) == 0)
+            return &in->node->pub;
+    return NULL;
+}
+
+/* ---- application pools --------------------------------------------------------- */
+
+static const char *const cfg_start_modes[] = { "OnDemand", "AlwaysRunning", NULL };
+static const char *const cfg_pipeline_modes[] = { "Integrated", "Classic", NULL };
+static const char *const cfg_identity_types[] = { "LocalSystem", "LocalService",
+                                                  "NetworkService", "SpecificUser",
+                                                  "ApplicationPoolIdentity", NULL };
+
+/* Validator applicationPoolName (iis-hosting.md 6.5). */
+static bool cfg_pool_name_ok(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    bool blank = true;
+    for (; *s; s++) {
+        if (strchr("|<>&\"/[]+=;:,?*@\\", *s))
+            return false;
+        if (!isspace((unsigned char)*s))
+            blank = false;
+    }
+    return !blank;
+}
+
+/* Every value of a pool: from own, else from dflt (applicationPoolDefaults),
+ * else the schema default. */
+static int cfg_pool_values(const wasp_section_t *own, const wasp_section_t *dflt,
+                           const char *what, wasp_pool_cfg_t *p, wasp_diag_t *diag)
+{
+    const wasp_section_t *pm = wasp_section_child(own, "processModel");
+    const wasp_section_t *dpm = wasp_section_child(dflt, "processModel");
+    uint64_t u;
+    int e;
+    if (cfg_get_uint(own, dflt, "queueLength", 10, 65535, 1000, what, &u, diag))
+        return -1;
+    p->queue_length = (uint32_t)u;
+    if (cfg_get_bool(own, dflt, "autoStart", true, what, &p->auto_start, diag))
+        return -1;
+    if (cfg_get_enum(own, dflt, "startMode", cfg_start_modes, 0, what, &e, diag))
+        return -1;
+    p->start_mode = (wasp_start_mode_t)e;
+    cfg_val_t v = cfg_get(own, dflt, "managedRuntimeVersion");
+    p->managed_runtime_version = (char *)(v.value ? v.value : "");
+    if (cfg_get_enum(own, dflt, "managedPipelineMode", cfg_pipeline_modes, 0, what, &e, diag))
+        return -1;
+    p->managed_pipeline_mode = (char *)cfg_pipeline_modes[e];
+    if (cfg_get_enum(pm, dpm, "identityType", cfg_identity_types, 4, what, &e, diag))
+        return -1;
+    p->identity_type = (char *)cfg_identity_types[e];
+    v = cfg_get(pm, dpm, "userName");
+    p->user_name = (char *)(v.value ? v.value : "");
+    if (cfg_get_uint(pm, dpm, "maxProcesses", 0, 2147483647, 1, what, &u, diag))
+        return -1;
+    p->max_processes = (uint32_t)u;
+    if (cfg_get_ts(pm, dpm, "idleTimeout", 0, 2592000, 60, 20 * 60, what, &p->idle_timeout_s,
+                   diag) ||
+        cfg_get_ts(pm, dpm, "startupTimeLimit", 1, 4294967, 1, 90, what,
+                   &p->startup_time_limit_s, diag) ||
+        cfg_get_ts(pm, dpm, "shutdownTimeLimit", 1, 4294967, 1, 90, what,
+                   &p->shutdown_time_limit_s, diag) ||
+        cfg_get_ts(pm, dpm, "pingInterval", 1, 4294967, 1, 30, what, &p->ping_interval_s, diag) ||
+        cfg_get_ts(pm, dpm, "pingResponseTime", 1, 4294967, 1, 90, what,
+                   &p->ping_response_time_s, diag))
+        return -1;
+    return cfg_get_bool(pm, dpm, "pingingEnabled", true, what, &p->pinging_enabled, diag);
+}
+
+static int cfg_build_pools(wasp_config_t *cfg, wasp_diag_t *diag)
+{
+    const wasp_section_t *sec = cfg_server_section(cfg, "system.applicationHost/applicationPools");
+    if (!sec)
+        return 0;
+    const wasp_section_t *dp = wasp_section_child(sec, "applicationPoolDefaults");
+    if (dp) {
+        /* The defaults are checked even when every pool overrides them. */
+        wasp_pool_cfg_t scratch = { 0 };
+        if (cfg_pool_values(dp, NULL, "<applicationPoolDefaults>", &scratch, diag) != 0)
+            return -1;
+    }
+    cfg->pools = sec->item_count ? cfg_arena_alloc(&cfg->arena,
+                                                   sec->item_count * sizeof(*cfg->pools))
+                                 : NULL;
+    for (size_t i = 0; i < sec->item_count; i++) {
+        const wasp_section_t *it = sec->items[i];
+        wasp_pool_cfg_t *p = &cfg->pools[cfg->pool_count];
+        int line;
+        const char *name = cfg_node_attr_line(it, "name", &line);
+        if (!cfg_pool_name_ok(name)) {
+            cfg_diag(diag, it->file, line,
+                     "application pool name \"%s\" is not valid: it must be non-empty and may "
+                     "not contain | < > & \" / [ ] + = ; : , ? * @ or \\",
+                     name ? name : "");
+            return -1;
+        }
+        p->name = (char *)name;
+        p->file = it->file;
+        p->line = it->line;
+        const char *what = cfg_arena_printf(&cfg->arena, "application pool '%s'", name);
+        if (cfg_pool_values(it, dp, what, p, diag) != 0)
+            return -1;
+        cfg->pool_count++;
+    }
+    return 0;
+}
+
+/* ---- paths ----------------------------------------------------------------------- */
+
+typedef struct cfg_sb {
+    char *p;
+    size_t n, cap;
+} cfg_sb_t;
+
+static void cfg_sb_add(cfg_sb_t *sb, const char *s, size_t n)
+{
+    if (sb->n + n + 1 > sb->cap) {
+        size_t cap = (sb->n + n + 1) * 2;
+        char *p = realloc(sb->p, cap);
+        if (!p) {
+            fputs("wasp: out of memory while reading configuration\n", stderr);
+            abort();
+        }
+        sb->p = p;
+        sb->cap = cap;
+    }
+    memcpy(sb->p + sb->n, s, n);
+    sb->n += n;
+    sb->p[sb->n] = '\0';
+}
+
+static const char *cfg_getenv_icase(const char *name, size_t len)
+{
+    /* Windows variable names are case-insensitive; prefer an exact match. */
+    const char *hit = NULL;
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+            return *e + len + 1;
+        if (!hit && strncasecmp(*e, name, len) == 0 && (*e)[len] == '=')
+            hit = *e + len + 1;
+    }
+    return hit;
+}
+
+/* Expand %VAR%; *undefined receives the first variable that is not set. */
+static char *cfg_expand_env(wasp_config_t *cfg, const char *s, char *undefined, size_t usize)
+{
+    if (usize)
+        undefined[0] = '\0';
+    cfg_sb_t sb = { 0 };
+    cfg_sb_add(&sb, "", 0);
+    while (*s) {
+        const char *pct = strchr(s, '%');
+        const char *close = pct ? strchr(pct + 1, '%') : NULL;
+        if (!pct || !close) {
+            cfg_sb_add(&sb, s, strlen(s));
+            break;
+        }
+        cfg_sb_add(&sb, s, (size_t)(pct - s));
+        size_t len = (size_t)(close - pct - 1);
+        const char *val = NULL;
+        if (len == 11 && strncasecmp(pct + 1, "SystemDrive", 11) == 0) {
+            val = getenv("WASP_SYSTEM_DRIVE");
+            if (!val)
+                val = "";
+        } else if (len) {
+            val = cfg_getenv_icase(pct + 1, len);
+        }
+        if (val) {
+            cfg_sb_add(&sb, val, strlen(val));
+            s = close + 1;
+        } else {
+            /* Undefined: keep "%NAME" and look for the next variable from
+             * the second '%', as ExpandEnvironmentStrings does. */
+            if (len && usize && !undefined[0])
+                snprintf(undefined, usize, "%.*s", (int)len, pct + 1);
+            cfg_sb_add(&sb, pct, (size_t)(close - pct));
+            s = close;
+        }
+    }
+    char *r = cfg_arena_strdup(&cfg->arena, sb.p);
+    free(sb.p);
+    return r;
+}
+
+static char *cfg_resolve_physical(wasp_config_t *cfg, const char *raw, char *undefined,
+                                  size_t usize)
+{
+    char *x = cfg_expand_env(cfg, raw, undefined, usize);
+    for (char *q = x; *q; q++)
+        if (*q == '\\')
+            *q = '/';
+    const char *p = x;
+    if (isalpha((unsigned char)p[0]) && p[1] == ':' && (p[2] == '/' || p[2] == '\0'))
+        p += 2;
+    cfg_sb_t sb = { 0 };
+    cfg_sb_add(&sb, "", 0);
+    if (*p != '/' && strcmp(cfg->dir, "/") != 0)
+        cfg_sb_add(&sb, cfg->dir, strlen(cfg->dir));
+    /* Rebuild segment by segment: no "//", no "/./", no trailing '/'. */
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *s = p;
+        while (*p && *p != '/')
+            p++;
+        size_t len = (size_t)(p - s);
+        if (!len || (len == 1 && s[0] == '.'))
+            continue;
+        cfg_sb_add(&sb, "/", 1);
+        cfg_sb_add(&sb, s, len);
+    }
+    if (sb.n == 0)
+        cfg_sb_add(&sb, "/", 1);
+    char *r = cfg_arena_strdup(&cfg->arena, sb.p);
+    free(sb.p);
+    return r;
+}
+
+/* Validator applicationPath / virtualDirectoryPath. */
+static bool cfg_vpath_ok(const char *p)
+{
+    if (!p || p[0] != '/')
+        return false;
+    if (p[1] == '\0')
+        return true;
+    const char *s = p + 1;
+    for (;;) {
+        const char *e = strchr(s, '/');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (!len || (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+            return false;
+        if (!e)
+            return true;
+        s = e + 1;
+    }
+}
+
+/* ---- bindings ---------------------------------------------------------------------- */
+
+static int cfg_parse_binding(wasp_config_t *cfg, const wasp_section_t *b, const char *site,
+                             wasp_binding_cfg_t *out, wasp_diag_t *diag)
+{
+    int line;
+    const char *info = cfg_node_attr_line(b, "bindingInformation", &line);
+    const char *proto = wasp_section_attr(b, "protocol");
+    const char *bad = NULL;
+    char ip[64] = "";
+    const char *p = info ? info : "";
+    if (*p == '[') {
+        const char *rb = strchr(p, ']');
+        if (!rb || rb[1] != ':' || (size_t)(rb - p - 1) >= sizeof(ip))
+            bad = "the IPv6 address must be written in brackets, e.g. [::1]:80:";
+        else {
+            memcpy(ip, p + 1, (size_t)(rb - p - 1));
+            ip[rb - p - 1] = '\0';
+            struct in6_addr a6;
+            if (inet_pton(AF_INET6, ip, &a6) != 1)
+                bad = "the IP part is not a valid IPv6 address";
+            p = rb + 2;
+        }
+    } else {
+        const char *c = strchr(p, ':');
+        if (!c || (size_t)(c - p) >= sizeof(ip))
+            bad = "it must have the form IP:port:host";
+        else {
+            memcpy(ip, p, (size_t)(c - p));
+            ip[c - p] = '\0';
+            struct in_addr a4;
+            if (!ip[0] || strcmp(ip, "*") == 0)
+                strcpy(ip, "*"); /* IIS Express writes ":8080:localhost" for all addresses */
+            else if (inet_pton(AF_INET, ip, &a4) != 1)
+                bad = "the IP part must be *, an IPv4 address or a [bracketed] IPv6 address";
+            p = c + 1;
+        }
+    }
+    uint64_t port = 0;
+    const char *host = "";
+    if (!bad) {
+        const char *c = strchr(p, ':');
+        char num[16];
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        if (!c)
+            bad = "it must have the form IP:port:host (the last ':' may not be left out)";
+        else if (len >= sizeof(num))
+            bad = "the port must be a number from 1 to 65535";
+        else {
+            memcpy(num, p, len);
+            num[len] = '\0';
+            if (!cfg_parse_uint(num, 65535, &port) || port == 0)
+                bad = "the port must be a number from 1 to 65535";
+            host = c + 1;
+            if (strchr(host, ':') || strchr(host, '/') || strchr(host, ' '))
+                bad = "the host name may not contain ':', '/' or spaces";
+        }
+    }
+    if (bad) {
+        cfg_diag(diag, b->file, line,
+                 "bindingInformation=\"%s\" of site '%s' is not valid: %s. Expected "
+                 "IP:port:host, e.g. \"*:80:\", \"192.168.0.1:8080:www.example.com\" or "
+                 "\"[::1]:443:\" (IP is *, an IPv4 address or a [bracketed] IPv6 address; port "
+                 "1-65535; host may be empty for any host name)",
+                 info ? info : "", site, bad);
+        return -1;
+    }
+    out->protocol = cfg_arena_strdup(&cfg->arena, proto);
+    for (char *q = out->protocol; *q; q++)
+        *q = (char)tolower((unsigned char)*q);
+    out->ip = cfg_arena_strdup(&cfg->arena, ip);
+    out->port = (uint16_t)port;
+    out->host = cfg_arena_strdup(&cfg->arena, host);
+    for (char *q = out->host; *q; q++)
+        *q = (char)tolower((unsigned char)*q);
+    out->line = b->line;
+    uint64_t flags = 0;
+    const char *sf = cfg_node_attr_line(b, "sslFlags", &line);
+    if (sf && !cfg_parse_uint(sf, UINT32_MAX, &flags)) {
+        cfg_diag(diag, b->file, line,
+                 "sslFlags=\"%s\" of site '%s' is not a valid unsigned integer (bits: 1 SNI, 2 "
+                 "central certificate store, 4 no HTTP/2, ...)",
+                 sf, site);
+        return -1;
+    }
+    out->ssl_flags = (uint32_t)flags;
+    return 0;
+}
+
+/* ---- sites ------------------------------------------------------------------------- */
+
+typedef struct cfg_site_ctx {
+    const wasp_section_t *sec, *site_defaults, *app_defaults, *vdir_defaults;
+    const cfg_coll_schema_t *bindings_schema;
+} cfg_site_ctx_t;
+
+static int cfg_build_vdirs(wasp_config_t *cfg, const cfg_site_ctx_t *sc, const wasp_section_t *st,
+                           const char *site, const wasp_section_t *ap, wasp_app_cfg_t *app,
+                           bool *has_root, wasp_diag_t *diag)
+{
+    /* virtualDirectoryDefaults: application, then site, then <sites> */
+    const wasp_section_t *d1 = wasp_section_child(ap, "virtualDirectoryDefaults");
+    const wasp_section_t *d2 = wasp_section_child(st, "virtualDirectoryDefaults");
+    const wasp_section_t *d3 = sc->vdir_defaults;
+    app->vdirs = ap->item_count ? cfg_arena_alloc(&cfg->arena, ap->item_count * sizeof(*app->vdirs))
+                                : NULL;
+    *has_root = false;
+    for (size_t i = 0; i < ap->item_count; i++) {
+        const wasp_section_t *vd = ap->items[i];
+        int line;
+        const char *path = cfg_node_attr_line(vd, "path", &line);
+        if (!cfg_vpath_ok(path)) {
+            cfg_diag(diag, vd->file, line,
+                     "virtual directory path \"%s\" of application '%s' (site '%s') is not valid: "
+                     "it must start with '/', must not end with '/' (except \"/\") and may not "
+                     "contain empty, '.' or '..' segments",
+                     path ? path : "", app->path, site);
+            return -1;
+        }
+        cfg_val_t v = cfg_get(vd, d1, "physicalPath");
+        if (!v.value)
+            v = cfg_get(d2, d3, "physicalPath");
+        if (!v.value || !*v.value) {
+            cfg_warn(cfg, vd->file, vd->line,
+                     "virtual directory '%s' of application '%s' (site '%s') has no "
+                     "physicalPath; it is ignored. Set physicalPath to the directory it serves",
+                     path, app->path, site);
+            continue;
+        }
+        wasp_vdir_cfg_t *out = &app->vdirs[app->vdir_count++];
+        out->path = (char *)path;
+        char undef[128];
+        out->physical_path = cfg_resolve_physical(cfg, v.value, undef, sizeof(undef));
+        out->line = vd->line;
+        if (undef[0])
+            cfg_warn(cfg, v.file, v.line,
+                     "physicalPath \"%s\" of virtual directory '%s' (application '%s', site '%s') "
+                     "uses %%%s%%, which is not set in wasp's environment; the path is used as "
+                     "written (%s). Set the variable, or write the directory itself",
+                     v.value, path, app->path, site, undef, out->physical_path);
+        if (strcmp(path, "/") == 0)
+            *has_root = true;
+    }
+    return 0;
+}
+
+static cfg_level_t *cfg_app_level(wasp_config_t *cfg, const char *site, const char *path)
+{
+    cfg_level_t *lv = cfg_level_child(cfg, cfg->levels.v[0], site, strlen(site), true);
+    for (const char *p = path; *p;) {
+        while (*p == '/')
+            p++;
+        const char *s = p;
+        while (*p && *p != '/')
+            p++;
+        if (p > s)
+            lv = cfg_level_child(cfg, lv, s, (size_t)(p - s), true);
+    }
+    return lv;
+}
+
+static int cfg_build_site(wasp_config_t *cfg, const cfg_site_ctx_t *sc, const wasp_section_t *st,
+                          wasp_site_cfg_t *s, bool *keep, wasp_diag_t *diag)
+{
+    int line;
+    *keep = false;
+    const char *name = cfg_node_attr_line(st, "name", &line);
+    if (!name || !*name || strchr(name, '/') || strchr(name, '?')) {
+        cfg_diag(diag, st->file, line,
+                 "site name \"%s\" is not valid: it must be non-empty and may not contain '/' or "
+                 "'?'",
+                 name ? name : "");
+        return -1;
+    }
+    s->name = (char *)name;
+    s->line = st->line;
+    char *what = cfg_arena_printf(&cfg->arena, "site '%s'", name);
+    const char *id = cfg_node_attr_line(st, "id", &line);
+    uint64_t u;
+    if (!id) {
+        cfg_diag(diag, st->file, st->line,
+                 "site '%s' has no id; add a unique number, e.g. id=\"%zu\" (the id names its "
+                 "log folder W3SVC<id>)",
+                 name, cfg->site_count + 1);
+        return -1;
+    }
+    if (!cfg_parse_uint(id, UINT32_MAX, &u) || u == 0) {
+        cfg_diag(diag, st->file, line,
+                 "id=\"%s\" of site '%s' is not valid; use a whole number from 1 to 4294967295",
+                 id, name);
+        return -1;
+    }
+    s->id = (uint32_t)u;
+    if (cfg_get_bool(st, sc->site_defaults, "serverAutoStart", true, what, &s->server_auto_start,
+                     diag))
+        return -1;
+    if (cfg_get_ts(wasp_section_child(st, "limits"), wasp_section_child(sc->site_defaults, "limits"),
+                   "connectionTimeout", 0, 65535, 1, 120, what, &s->connection_timeout_s, diag))
+        return -1;
+
+    /* Bindings: siteDefaults/bindings, then the site's own add / clear. */
+    const wasp_section_t *sb = wasp_section_child(st, "bindings");
+    const wasp_section_t *db = wasp_section_child(sc->site_defaults, "bindings");
+    cfg_node_t merged = { 0 };
+    if (cfg_collection_apply(cfg, sc->bindings_schema, &merged, db, sb, diag) != 0)
+        return -1;
+    s->bindings = merged.pub.item_count ? cfg_arena_alloc(&cfg->arena, merged.pub.item_count *
+                                                                           sizeof(*s->bindings))
+                                        : NULL;
+    for (size_t i = 0; i < merged.pub.item_count; i++) {
+        const wasp_section_t *b = merged.pub.items[i];
+        const char *proto = wasp_section_attr(b, "protocol");
+        if (!proto || !*proto) {
+            cfg_diag(diag, b->file, b->line,
+                     "a binding of site '%s' has no protocol; add protocol=\"http\" or "
+                     "protocol=\"https\"",
+                     name);
+            return -1;
+        }
+        /* Other protocols (net.tcp, net.pipe, ftp, ...) belong to listener
+         * adapters wasp does not have: parsed by IIS, not served here. */
+        if (strcasecmp(proto, "http") != 0 && strcasecmp(proto, "https") != 0)
+            continue;
+        if (cfg_parse_binding(cfg, b, name, &s->bindings[s->binding_count], diag) != 0)
+            return -1;
+        s->binding_count++;
+    }
+
+    /* Applications */
+    const wasp_section_t *ad1 = wasp_section_child(st, "applicationDefaults");
+    s->apps = st->item_count ? cfg_arena_alloc(&cfg->arena, st->item_count * sizeof(*s->apps))
+                             : NULL;
+    bool has_root = false;
+    for (size_t i = 0; i < st->item_count; i++) {
+        const wasp_section_t *ap = st->items[i];
+        const char *path = cfg_node_attr_line(ap, "path", &line);
+        if (!cfg_vpath_ok(path)) {
+            cfg_diag(diag, ap->file, line,
+                     "application path \"%s\" of site '%s' is not valid: it must start with '/', "
+                     "must not end with '/' (except \"/\") and may not contain empty, '.' or "
+                     "'..' segments",
+                     path ? path : "", name);
+            return -1;
+        }
+        cfg_val_t pool = cfg_get(ap, ad1, "applicationPool");
+        if (!pool.value)
+            pool = cfg_get(sc->app_defaults, NULL, "applicationPool");
+        if (!pool.value || !*pool.value) {
+            cfg_warn(cfg, ap->file, ap->line,
+                     "application '%s' of site '%s' has no applicationPool, and no "
+                     "<applicationDefaults> names one; the application is ignored. Set "
+                     "applicationPool=\"DefaultAppPool\" on it or on <applicationDefaults>",
+                     path, name);
+            continue;
+        }
+        if (!wasp_config_find_pool(cfg, pool.value)) {
+            cfg_warn(cfg, pool.file ? pool.file : ap->file, pool.file ? pool.line : ap->line,
+                     "application '%s' of site '%s' uses application pool '%s', which does not "
+                     "exist; the application is ignored (its URLs fall to the parent "
+                     "application). Add <add name=\"%s\" /> to <applicationPools>, or set "
+                     "applicationPool to an existing pool",
+                     path, name, pool.value, pool.value);
+            continue;
+        }
+        wasp_app_cfg_t *app = &s->apps[s->app_count];
+        app->path = (char *)path;
+        app->pool = (char *)wasp_config_find_pool(cfg, pool.value)->name;
+        app->line = ap->line;
+        bool vroot;
+        if (cfg_build_vdirs(cfg, sc, st, name, ap, app, &vroot, diag) != 0)
+            return -1;
+        if (!vroot) {
+            cfg_warn(cfg, ap->file, ap->line,
+                     "application '%s' of site '%s' has no root virtual directory; it is "
+                     "ignored. Add <virtualDirectory path=\"/\" physicalPath=\"...\" /> to it",
+                     path, name);
+            continue;
+        }
+        s->app_count++;
+        if (strcmp(path, "/") == 0)
+            has_root = true;
+    }
+    if (!has_root) {
+        cfg_warn(cfg, st->file, st->line,
+                 "site '%s' has no root application; it is not started (its bindings are not "
+                 "listened on). Add <application path=\"/\"> with a <virtualDirectory "
+                 "path=\"/\" physicalPath=\"...\" /> to it",
+                 name);
+        return 0;
+    }
+    *keep = true;
+    return 0;
+}
+
+static int cfg_build_sites(wasp_config_t *cfg, wasp_diag_t *diag)
+{
+    const wasp_section_t *sec = cfg_server_section(cfg, "system.applicationHost/sites");
+    if (!sec)
+        return 0;
+    cfg_site_ctx_t sc = {
+        .sec = sec,
+        .site_defaults = wasp_section_child(sec, "siteDefaults"),
+        .app_defaults = wasp_section_child(sec, "applicationDefaults"),
+        .vdir_defaults = wasp_section_child(sec, "virtualDirectoryDefaults"),
+        .bindings_schema = cfg_collection_schema(cfg, "system.applicationHost/sites",
+                                                 "site/bindings"),
+    };
+    cfg->sites = sec->item_count ? cfg_arena_alloc(&cfg->arena,
+                                                   sec->item_count * sizeof(*cfg->sites))
+                                 : NULL;
+    cfg_map_t ids, binds;
+    cfg_map_init(&ids, false);
+    cfg_map_init(&binds, true);
+    int rc = 0;
+    for (size_t i = 0; i < sec->item_count && rc == 0; i++) {
+        const wasp_section_t *st = sec->items[i];
+        wasp_site_cfg_t *s = &cfg->sites[cfg->site_count];
+        memset(s, 0, sizeof(*s));
+        bool keep;
+        if (cfg_build_site(cfg, &sc, st, s, &keep, diag) != 0) {
+            rc = -1;
+            break;
+        }
+        const wasp_section_t *other = cfg_map_get(&ids, s->id, "", 0);
+        if (other) {
+            cfg_diag(diag, st->file, st->line,
+                     "site '%s' has id %u, which site '%s' (line %d) already has; give each site "
+                     "its own id",
+                     s->name, s->id, wasp_section_attr(other, "name"), other->line);
+            rc = -1;
+            break;
+        }
+        cfg_map_put(&ids, s->id, "", 0, (void *)st);
+        if (!keep)
+            continue;
+        for (size_t b = 0; b < s->binding_count; b++) {
+            wasp_binding_cfg_t *bd = &s->bindings[b];
+            char *key = cfg_arena_printf(&cfg->arena, "%s:%u:%s", bd->ip, bd->port, bd->host);
+            const wasp_site_cfg_t *owner = cfg_map_get(&binds, 0, key, strlen(key));
+            if (owner && owner != s) {
+                cfg_diag(diag, st->file, bd->line,
+                         "binding %s %s%s%s:%u:%s of site '%s' is already used by site '%s' "
+                         "(line %d): two sites cannot share one IP:port:host; change the port, "
+                         "the IP address or the host name of one of them",
+                         bd->protocol, strchr(bd->ip, ':') ? "[" : "", bd->ip,
+                         strchr(bd->ip, ':') ? "]" : "", bd->port, bd->host, s->name,
+                         owner->name, owner->line);
+                rc = -1;
+                break;
+            }
+            cfg_map_put(&binds, 0, key, strlen(key), s);
+        }
+        if (rc)
+            break;
+        /* Application roots become levels of the configuration tree, for
+         * inheritInChildApplications. */
+        for (size_t a = 0; a < s->app_count; a++)
+            cfg_app_level(cfg, s->name, s->apps[a].path)->is_app_root = true;
+        cfg->site_count++;
+    }
+    cfg_map_free(&ids);
+    cfg_map_free(&binds);
+    return rc;
+}
+
+int cfg_apphost_build(wasp_config_t *cfg, wasp_diag_t *diag)
+{
+    if (cfg_build_pools(cfg, diag) != 0)
+        return -1;
+    return cfg_build_sites(cfg, diag);
+}
+
+/* ---- lookups ---------------------------------------------------------------------- */
+
+size_t wasp_config_pool_count(const wasp_config_t *cfg)
+{
+    return cfg ? cfg->pool_count : 0;
+}
+
+const wasp_pool_cfg_t *wasp_config_pool(const wasp_config_t *cfg, size_t i)
+{
+    return cfg && i < cfg->pool_count ? &cfg->pools[i] : NULL;
+}
+
+const wasp_pool_cfg_t *wasp_config_find_pool(const wasp_config_t *cfg, const char *name)
+{
+    if (!cfg || !name)
+        return NULL;
+    for (size_t i = 0; i < cfg->pool_count; i++)
+        if (strcasecmp(cfg->pools[i].name, name) == 0)
+            return &cfg->pools[i];
+    return NULL;
+}
+
+size_t wasp_config_site_count(const wasp_config_t *cfg)
+{
+    return cfg ? cfg->site_count : 0;
+}
+
+const wasp_site_cfg_t *wasp_config_site(const wasp_config_t *cfg, size_t i)
+{
+    return cfg && i < cfg->site_count ? &cfg->sites[i] : NULL;
+}
+
+const wasp_site_cfg_t *wasp_config_find_site_by_id(const wasp_config_t *cfg, uint32_t id)
+{
+    for (size_t i = 0; cfg && i < cfg->site_count; i++)
+        if (cfg->sites[i].id == id)
+            return &cfg->sites[i];
+    return NULL;
+}
+
+const wasp_site_cfg_t *wasp_config_find_site(const wasp_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; cfg && name && i < cfg->site_count; i++)
+        if (strcasecmp(cfg->sites[i].name, name) == 0)
+            return &cfg->sites[i];
+    return NULL;
+}
+
+int wasp_config_map_url(const wasp_config_t *cfg, const wasp_site_cfg_t *site, const char *url_path,
+                        const wasp_app_cfg_t **app, const wasp_vdir_cfg_t **vdir, char *phys,
+                        size_t phys_size)
+{
+    (void)cfg;
+    if (!site || !url_path || url_path[0] != '/')
+        return -1;
+    const wasp_app_cfg_t *best = NULL;
+    const char *rest = NULL;
+    size_t best_len = 0;
+    for (size_t i = 0; i < site->app_count; i++) {
+        const char *r;
+        size_t len = strlen(site->apps[i].path);
+        if ((!best || len > best_len) && cfg_path_prefix(site->apps[i].path, url_path, &r)) {
+            best = &site->apps[i];
+            best_len = len;
+            rest = r;
+        }
+    }
+    if (!best)
+        return -1;
+    const wasp_vdir_cfg_t *bv = NULL;
+    const char *vrest = NULL;
+    size_t bv_len = 0;
+    for (size_t i = 0; i < best->vdir_count; i++) {
+        const char *r;
+        size_t len = strlen(best->vdirs[i].path);
+        if ((!bv || len > bv_len) && cfg_path_prefix(best->vdirs[i].path, rest, &r)) {
+            bv = &best->vdirs[i];
+            bv_len = len;
+            vrest = r;
+        }
+    }
+    if (!bv)
+        return -1;
+    if (app)
+        *app = best;
+    if (vdir)
+        *vdir = bv;
+    if (phys) {
+        const char *base = bv->physical_path;
+        if (strcmp(base, "/") == 0 && *vrest == '/')
+            base = "";
+        int n = snprintf(phys, phys_size, "%s%s", base, vrest);
+        if (n < 0 || (size_t)n >= phys_size)
+            return -1;
+    }
+    return 0;
+}

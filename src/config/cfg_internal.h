@@ -1,0 +1,195 @@
+/*
+ * Private types of the configuration system, shared by the files of
+ * src/config only.  Nothing here is visible to the rest of wasp: the public
+ * face is config.h (and the wasp_section_* accessors of wasp/module.h).
+ *
+ * Memory model: everything a loaded configuration owns (node tree, strings,
+ * merged sections, the applicationHost model) lives in one arena that
+ * wasp_config_free() drops at once; the hash maps are the only separately
+ * allocated blocks.  Lookups after load never allocate.
+ */
+#ifndef WASP_CFG_INTERNAL_H
+#define WASP_CFG_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+/* ---- arena ---------------------------------------------------------------- */
+typedef struct cfg_arena_chunk cfg_arena_chunk_t;
+typedef struct cfg_arena {
+    cfg_arena_chunk_t *head;
+} cfg_arena_t;
+
+void *cfg_arena_alloc(cfg_arena_t *a, size_t size); /* zeroed; aborts on OOM */
+char *cfg_arena_strdup(cfg_arena_t *a, const char *s);
+char *cfg_arena_strndup(cfg_arena_t *a, const char *s, size_t n);
+char *cfg_arena_printf(cfg_arena_t *a, const char *fmt, ...) WASP_PRINTF(2, 3);
+void cfg_arena_free(cfg_arena_t *a);
+
+/* A growable array of pointers (malloc'd; for lists being built). */
+typedef struct cfg_vec {
+    void **v;
+    size_t n, cap;
+} cfg_vec_t;
+void cfg_vec_push(cfg_vec_t *vec, void *p);
+void cfg_vec_free(cfg_vec_t *vec);
+
+/* ---- hash map ------------------------------------------------------------- */
+/* Keys are (tag, bytes); the bytes are not copied and must outlive the map
+ * (they live in the arena).  icase maps compare ASCII case-insensitively. */
+typedef struct cfg_map_slot {
+    uint64_t hash;
+    const char *key;
+    size_t keylen;
+    uint32_t tag;
+    void *value;
+} cfg_map_slot_t;
+
+typedef struct cfg_map {
+    cfg_map_slot_t *slots;
+    size_t cap, count;
+    bool icase;
+} cfg_map_t;
+
+void cfg_map_init(cfg_map_t *m, bool icase);
+/* Insert or replace. */
+void cfg_map_put(cfg_map_t *m, uint32_t tag, const char *key, size_t keylen, void *value);
+void *cfg_map_get(const cfg_map_t *m, uint32_t tag, const char *key, size_t keylen);
+void cfg_map_free(cfg_map_t *m);
+
+/* ---- section declarations (configSections) -------------------------------- */
+typedef enum cfg_allow_def {
+    CFG_DEF_EVERYWHERE = 0,
+    CFG_DEF_MACHINE_ONLY,
+    CFG_DEF_MACHINE_TO_ROOT_WEB,
+    CFG_DEF_MACHINE_TO_APPLICATION,
+    CFG_DEF_APPHOST_ONLY,
+} cfg_allow_def_t;
+
+typedef struct cfg_decl {
+    const char *path;   /* "system.webServer/staticContent" or a group path */
+    bool is_group;
+    bool any_child;     /* group whose every child element is an opaque section (.NET) */
+    bool opaque;        /* wasp does not interpret the section: kept as read */
+    cfg_allow_def_t allow_definition;
+    bool override_deny; /* overrideModeDefault="Deny" */
+    bool allow_location;
+    const char *type;   /* .NET type name, unused by wasp */
+    const char *file;   /* NULL for wasp's built-in declarations */
+    int line;
+} cfg_decl_t;
+
+/* ---- collection schema ---------------------------------------------------- */
+#define CFG_MAX_KEYS 5
+
+typedef struct cfg_coll_schema {
+    const char *section; /* section path */
+    const char *element; /* element path inside the section; "" = the section element */
+    const char *add;     /* add directive name(s), comma-separated */
+    const char *remove;  /* NULL: not supported */
+    const char *clear;   /* NULL: not supported */
+    const char *keys[CFG_MAX_KEYS];         /* key attributes; keys[0] NULL = no key */
+    const char *key_defaults[CFG_MAX_KEYS]; /* value of an absent key attribute */
+    uint8_t key_case_sensitive;             /* bit i: keys[i] compared case-sensitively */
+    bool merge_append;                      /* false: lower levels prepend */
+    bool allow_duplicates;
+    bool heuristic; /* not in the table: add/remove/clear seen, keys = remove's attributes */
+} cfg_coll_schema_t;
+
+/* Every node of a configuration is allocated as a cfg_node_t. */
+typedef struct cfg_node {
+    wasp_section_t pub;
+    const cfg_coll_schema_t *coll; /* set for collection elements */
+} cfg_node_t;
+
+static inline cfg_node_t *cfg_node(const wasp_section_t *s)
+{
+    return (cfg_node_t *)s;
+}
+
+/* ---- levels: server, <location path>s, application roots ------------------ */
+typedef struct cfg_instance {
+    const cfg_decl_t *decl;
+    cfg_node_t *node;
+    bool inherit_in_child_apps;
+    struct cfg_instance *next;
+} cfg_instance_t;
+
+typedef struct cfg_level {
+    uint32_t id;
+    const char *seg;          /* path segment ("" for the server level) */
+    struct cfg_level *parent;
+    cfg_instance_t *sections; /* sections defined at this level */
+    bool is_location;         /* some <location path> names this level */
+    bool is_app_root;
+    bool has_table;           /* effective sections precomputed here */
+    struct cfg_level *app;    /* nearest application root at or above */
+} cfg_level_t;
+
+/* ---- the configuration ---------------------------------------------------- */
+struct wasp_config {
+    cfg_arena_t arena;
+    unsigned flags;
+    char *path;        /* as given to wasp_config_load */
+    char *dir;         /* absolute directory of the file: base of relative paths */
+    cfg_node_t *root;  /* <configuration> */
+
+    cfg_map_t decls;     /* path -> cfg_decl_t (sections and groups) */
+    cfg_map_t colls;     /* "section|element" -> cfg_coll_schema_t */
+    cfg_map_t children;  /* (parent level id, segment) -> cfg_level_t, case-insensitive */
+    cfg_map_t effective; /* (level id, section path) -> wasp_section_t */
+    cfg_map_t memo;      /* merge chains (node pointer lists) -> merged node */
+    cfg_vec_t levels;    /* cfg_level_t*, index = id; [0] = server */
+
+    wasp_pool_cfg_t *pools;
+    size_t pool_count;
+    wasp_site_cfg_t *sites;
+    size_t site_count;
+
+    wasp_diag_t *warnings;
+    size_t warning_count, warning_cap;
+};
+
+/* ---- diagnostics ---------------------------------------------------------- */
+void cfg_diag(wasp_diag_t *d, const char *file, int line, const char *fmt, ...) WASP_PRINTF(4, 5);
+void cfg_warn(wasp_config_t *cfg, const char *file, int line, const char *fmt, ...)
+    WASP_PRINTF(4, 5);
+
+/* ---- per-file steps of wasp_config_load (each returns 0 or -1 + diag) ----- */
+int cfg_xml_read(wasp_config_t *cfg, const char *path, wasp_diag_t *diag);
+void cfg_builtin_declarations(wasp_config_t *cfg);
+int cfg_read_config_sections(wasp_config_t *cfg, wasp_diag_t *diag);
+int cfg_find_sections(wasp_config_t *cfg, wasp_diag_t *diag);
+const cfg_decl_t *cfg_lookup_decl(const wasp_config_t *cfg, const char *path);
+void cfg_builtin_collections(wasp_config_t *cfg);
+const cfg_coll_schema_t *cfg_collection_schema(const wasp_config_t *cfg, const char *section,
+                                               const char *element);
+int cfg_compute_items(wasp_config_t *cfg, wasp_diag_t *diag);
+int cfg_collection_apply(wasp_config_t *cfg, const cfg_coll_schema_t *cs, cfg_node_t *dst,
+                         const wasp_section_t *inherited, const wasp_section_t *src,
+                         wasp_diag_t *diag);
+bool cfg_is_directive(const cfg_coll_schema_t *cs, const char *name);
+bool cfg_is_add(const cfg_coll_schema_t *cs, const char *name);
+int cfg_build_levels(wasp_config_t *cfg, wasp_diag_t *diag);
+int cfg_compute_effective(wasp_config_t *cfg, wasp_diag_t *diag);
+int cfg_apphost_build(wasp_config_t *cfg, wasp_diag_t *diag);
+cfg_level_t *cfg_level_child(wasp_config_t *cfg, cfg_level_t *parent, const char *seg, size_t len,
+                             bool create);
+
+/* ---- values --------------------------------------------------------------- */
+bool cfg_parse_uint(const char *s, uint64_t max, uint64_t *out);
+bool cfg_parse_bool(const char *s, bool *out);
+/* Case-insensitive match against a NULL-terminated list of names, or the
+ * number of an entry; returns the index or -1. */
+int cfg_parse_enum(const char *s, const char *const *names);
+const char *cfg_node_attr_line(const wasp_section_t *s, const char *name, int *line);
+
+/* Segment-wise, case-insensitive: is prefix ("/a/b", "/" = everything) a
+ * prefix of path?  *rest receives the remainder ("" or "/..."). */
+bool cfg_path_prefix(const char *prefix, const char *path, const char **rest);
+
+#endif /* WASP_CFG_INTERNAL_H */

@@ -1,0 +1,108 @@
+/*
+ * wasp_config_load(): the steps of reading applicationHost.config, in order.
+ *
+ *   1. XML → node tree with file and line (xml_reader.c)
+ *   2. section declarations: built-in, then <configSections> (sections.c)
+ *   3. collection schema: built-in table (schema_table.c)
+ *   4. every element resolved to a section at its level (sections.c)
+ *   5. the items of every collection element, one level at a time
+ *      (collection.c) — duplicate keys within a level are caught here
+ *   6. application pools and sites, with defaults and checks (apphost.c)
+ *   7. the effective sections of every level that matters (effective.c) —
+ *      duplicate keys between levels are caught here
+ *
+ * Every step either succeeds or fills the diag and the half-built
+ * configuration is freed: a configuration is all there or not at all.
+ */
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/cfg_internal.h"
+
+static char *cfg_abs_dir(wasp_config_t *cfg, const char *path)
+{
+    char *copy = cfg_arena_strdup(&cfg->arena, path);
+    const char *dir = dirname(copy);
+    char buf[PATH_MAX];
+    if (realpath(dir, buf))
+        return cfg_arena_strdup(&cfg->arena, buf);
+    if (dir[0] == '/')
+        return cfg_arena_strdup(&cfg->arena, dir);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return cfg_arena_strdup(&cfg->arena, dir);
+    return cfg_arena_printf(&cfg->arena, "%s/%s", cwd, dir);
+}
+
+wasp_config_t *wasp_config_load_ex(const char *path, unsigned flags, wasp_diag_t *diag)
+{
+    wasp_diag_t scratch;
+    if (!diag)
+        diag = &scratch;
+    memset(diag, 0, sizeof(*diag));
+    if (!path || !*path) {
+        cfg_diag(diag, "", 0, "no configuration file given");
+        return NULL;
+    }
+    wasp_config_t *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg) {
+        cfg_diag(diag, path, 0, "out of memory");
+        return NULL;
+    }
+    cfg->flags = flags;
+    cfg->path = cfg_arena_strdup(&cfg->arena, path);
+    cfg_map_init(&cfg->decls, false);
+    cfg_map_init(&cfg->colls, false);
+    cfg_map_init(&cfg->children, true);
+    cfg_map_init(&cfg->effective, false);
+    cfg_map_init(&cfg->memo, false);
+    cfg_level_t *server = cfg_arena_alloc(&cfg->arena, sizeof(*server));
+    server->seg = "";
+    cfg_vec_push(&cfg->levels, server);
+
+    if (cfg_xml_read(cfg, path, diag) != 0)
+        goto fail;
+    cfg->dir = cfg_abs_dir(cfg, path);
+    cfg_builtin_declarations(cfg);
+    cfg_builtin_collections(cfg);
+    if (cfg_read_config_sections(cfg, diag) != 0 || cfg_find_sections(cfg, diag) != 0 ||
+        cfg_compute_items(cfg, diag) != 0 || cfg_apphost_build(cfg, diag) != 0 ||
+        cfg_compute_effective(cfg, diag) != 0)
+        goto fail;
+    if ((flags & WASP_CONFIG_STRICT) && cfg->warning_count) {
+        *diag = cfg->warnings[0];
+        goto fail;
+    }
+    return cfg;
+fail:
+    wasp_config_free(cfg);
+    return NULL;
+}
+
+wasp_config_t *wasp_config_load(const char *path, wasp_diag_t *diag)
+{
+    return wasp_config_load_ex(path, 0, diag);
+}
+
+void wasp_config_free(wasp_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    cfg_map_free(&cfg->decls);
+    cfg_map_free(&cfg->colls);
+    cfg_map_free(&cfg->children);
+    cfg_map_free(&cfg->effective);
+    cfg_map_free(&cfg->memo);
+    cfg_vec_free(&cfg->levels);
+    free(cfg->warnings);
+    cfg_arena_free(&cfg->arena);
+    free(cfg);
+}
+
+const char *wasp_config_path(const wasp_config_t *cfg)
+{
+    return cfg ? cfg->path : NULL;
+}

@@ -1,0 +1,185 @@
+/*
+ * The configuration system: applicationHost.config read with libxml2 into a
+ * tree of nodes that keep their file and line, sections declared by
+ * <configSections> (or by wasp's built-in declarations when the file has
+ * none), collections merged (add / remove / clear) with the keys of the
+ * built-in schema table, and <location path> tags applied down the URL
+ * hierarchy.
+ *
+ * This is the seed of the full IIS configuration system (issue "IIS
+ * configuration system"): schema files, web.config merging and locking grow
+ * from the same node model and the same section lookup.
+ *
+ * Errors are for people: every failure fills a wasp_diag_t with the file, the
+ * line and a sentence that says what is wrong and how to fix it.
+ */
+#ifndef WASP_CONFIG_H
+#define WASP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wasp/module.h"
+
+typedef struct wasp_diag {
+    char file[512];
+    int line;           /* 0 when not tied to a line */
+    char message[1024]; /* what is wrong, then how to fix it */
+} wasp_diag_t;
+
+/* Format "file:line: message" into buf (for logs and stderr). */
+const char *wasp_diag_format(const wasp_diag_t *d, char *buf, size_t size);
+
+/* ---- node model ---------------------------------------------------------- */
+/* struct wasp_section is the public name (include/wasp/module.h) of a node. */
+typedef struct wasp_attr {
+    char *name;
+    char *value;
+    int line;
+} wasp_attr_t;
+
+struct wasp_section {
+    char *name;                 /* element name, e.g. "mimeMap" or "staticContent" */
+    const char *file;           /* file it came from (shared string) */
+    int line;
+    wasp_attr_t *attrs;
+    size_t attr_count;
+    struct wasp_section **children; /* child elements in document order */
+    size_t child_count;
+    /* For a collection element: the effective items after add/remove/clear
+     * merging (pointers to "add"-kind children, possibly of other files). */
+    struct wasp_section **items;
+    size_t item_count;
+};
+typedef struct wasp_section wasp_node_t;
+/* Nodes read from the file keep every child element in document order.  An
+ * effective section that merges several levels (wasp_config_section) lists
+ * as children only the non-collection elements, merged; its collection
+ * directives (add / remove / clear) are already applied in items. */
+
+/* ---- system.applicationHost model ---------------------------------------- */
+typedef enum wasp_start_mode { WASP_START_ON_DEMAND = 0, WASP_START_ALWAYS_RUNNING = 1 } wasp_start_mode_t;
+
+typedef struct wasp_pool_cfg {
+    char *name;
+    uint32_t queue_length;          /* 10..65535, default 1000 */
+    bool auto_start;                /* default true */
+    wasp_start_mode_t start_mode;   /* default OnDemand */
+    char *managed_runtime_version;  /* default "" */
+    char *managed_pipeline_mode;    /* "Integrated" / "Classic" */
+    char *identity_type;            /* processModel/@identityType, default ApplicationPoolIdentity */
+    char *user_name;                /* processModel/@userName, default "" */
+    uint32_t max_processes;         /* processModel/@maxProcesses, default 1 */
+    uint32_t idle_timeout_s;        /* processModel/@idleTimeout, default 20 min */
+    uint32_t startup_time_limit_s;  /* default 90 s */
+    uint32_t shutdown_time_limit_s; /* default 90 s */
+    uint32_t ping_interval_s;       /* default 30 s */
+    uint32_t ping_response_time_s;  /* default 90 s */
+    bool pinging_enabled;           /* default true */
+    const char *file;
+    int line;
+} wasp_pool_cfg_t;
+
+typedef struct wasp_binding_cfg {
+    char *protocol;     /* "http", "https", ... lower-cased */
+    char *ip;           /* "*" or an IPv4 / IPv6 literal (no brackets) */
+    uint16_t port;
+    char *host;         /* "" = any host; lower-cased */
+    uint32_t ssl_flags;
+    int line;
+} wasp_binding_cfg_t;
+
+typedef struct wasp_vdir_cfg {
+    char *path;          /* relative to the application, "/" = root vdir */
+    char *physical_path; /* %VARS% expanded, relative paths resolved against the
+                            config file's directory, no trailing '/' */
+    int line;
+} wasp_vdir_cfg_t;
+
+typedef struct wasp_app_cfg {
+    char *path;          /* "/" or "/app" (no trailing '/') */
+    char *pool;          /* resolved through applicationDefaults */
+    wasp_vdir_cfg_t *vdirs;
+    size_t vdir_count;
+    int line;
+} wasp_app_cfg_t;
+
+typedef struct wasp_site_cfg {
+    char *name;
+    uint32_t id;
+    bool server_auto_start;
+    wasp_binding_cfg_t *bindings;
+    size_t binding_count;
+    wasp_app_cfg_t *apps;
+    size_t app_count;
+    uint32_t connection_timeout_s; /* limits/@connectionTimeout, default 120 */
+    int line;
+} wasp_site_cfg_t;
+
+typedef struct wasp_config wasp_config_t;
+
+/* Read and check applicationHost.config.  NULL on error, diag filled. */
+wasp_config_t *wasp_config_load(const char *path, wasp_diag_t *diag);
+
+/* Flags of wasp_config_load_ex(). */
+#define WASP_CONFIG_STRICT 0x1u /* treat warnings (below) as errors: for "waspctl check" */
+
+wasp_config_t *wasp_config_load_ex(const char *path, unsigned flags, wasp_diag_t *diag);
+
+/* Warnings: problems that IIS' WAS reports in the event log and survives by
+ * ignoring one object, so wasp loads the file and leaves that object out of
+ * the model: an application whose applicationPool does not exist (the URL
+ * falls to the parent application), a site without a root application "/"
+ * (the site is not started), an application without a root virtual
+ * directory, settings written on a section group.  waspd logs them at start. */
+size_t wasp_config_warning_count(const wasp_config_t *cfg);
+const wasp_diag_t *wasp_config_warning(const wasp_config_t *cfg, size_t i);
+void wasp_config_free(wasp_config_t *cfg);
+const char *wasp_config_path(const wasp_config_t *cfg);
+
+size_t wasp_config_pool_count(const wasp_config_t *cfg);
+const wasp_pool_cfg_t *wasp_config_pool(const wasp_config_t *cfg, size_t i);
+const wasp_pool_cfg_t *wasp_config_find_pool(const wasp_config_t *cfg, const char *name);
+size_t wasp_config_site_count(const wasp_config_t *cfg);
+const wasp_site_cfg_t *wasp_config_site(const wasp_config_t *cfg, size_t i);
+const wasp_site_cfg_t *wasp_config_find_site_by_id(const wasp_config_t *cfg, uint32_t id);
+/* Site names compare case-insensitively, as on IIS. */
+const wasp_site_cfg_t *wasp_config_find_site(const wasp_config_t *cfg, const char *name);
+
+/* IIS timeSpan values (iis-hosting.md 6.4).  WASP_TIMESPAN_STRING accepts
+ * "[-][d.]hh:mm[:ss[.fffffff]]", "[-]d:hh:mm:ss" and a plain integer (days,
+ * as .NET reads it); hours may exceed 23 ("29:00:00").  SECONDS / MINUTES
+ * accept a plain integer (timeSpanFormat="seconds"/"minutes" attributes).
+ * Result in milliseconds (fractions below 1 ms are dropped).  false when the
+ * text is not a timeSpan. */
+typedef enum wasp_timespan_format {
+    WASP_TIMESPAN_STRING = 0,
+    WASP_TIMESPAN_SECONDS,
+    WASP_TIMESPAN_MINUTES
+} wasp_timespan_format_t;
+bool wasp_config_parse_timespan(const char *text, wasp_timespan_format_t format, int64_t *ms);
+
+/* Effective section for a URL of a site: the root-level section merged with
+ * every <location path> that is a segment-wise, case-insensitive prefix of
+ * "SiteName/url/path" (and path="" / "."), in hierarchy order.  Collections
+ * are merged (append, or prepend for mergeAppend="false" sections: handlers,
+ * defaultDocument/files, caching/profiles).  site_name NULL = server level.
+ * Every level a <location> or an application root defines is computed at
+ * load, so a lookup is a walk down the level tree plus one hash probe: no
+ * allocation, no lock.  The result lives as long as cfg.  NULL if the
+ * section is set nowhere. */
+const wasp_section_t *wasp_config_section(wasp_config_t *cfg, const char *site_name,
+                                          const char *url_path, const char *section_path);
+
+/* True when section_path is declared (configSections or built-in). */
+bool wasp_config_section_known(const wasp_config_t *cfg, const char *section_path);
+
+/* Map a URL of a site to (application, vdir, physical path).  Longest
+ * segment-wise prefix, case-insensitive as on IIS.  Returns 0, or -1 when no
+ * application matches.  phys receives vdir physicalPath + rest of the URL. */
+int wasp_config_map_url(const wasp_config_t *cfg, const wasp_site_cfg_t *site, const char *url_path,
+                        const wasp_app_cfg_t **app, const wasp_vdir_cfg_t **vdir, char *phys,
+                        size_t phys_size);
+
+#endif /* WASP_CONFIG_H */

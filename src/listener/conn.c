@@ -1,0 +1,909 @@
+/*
+ * Client connections of wasp-http.  A connection reads and parses one
+ * request at a time; pipelined requests wait in the read buffer until the
+ * response before them is written, which keeps responses in order without
+ * any reordering code.  While a request is with its pool, the connection only
+ * watches for the client going away (EPOLLRDHUP) and writes the response as
+ * it arrives from the worker.
+ *
+ * Refusals are HTTP.sys' (httpsys_error.c): the answer is written, the
+ * sending side is shut down, and the rest of what the client sends is read
+ * and dropped for a moment ("lingering close") so the client sees the answer
+ * rather than a reset.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "listener/listener.h"
+
+#define CONN_READ_CHUNK 16384
+#define CONN_IDLE_MS 120000u   /* connectionTimeout default, 2 min */
+#define CONN_LINGER_MS 2000u
+
+typedef enum conn_state { C_HEAD, C_BODY, C_WAIT, C_LINGER } conn_state_t;
+
+struct lsn_conn {
+    lsn_conn_t *next, *prev;
+    int fd;
+    conn_state_t state;
+    char peer_ip[64], local_ip[64];
+    uint16_t peer_port, local_port;
+    bool is_local;
+    wasp_buf_t rbuf;
+    lsn_request_t *req;
+    lsn_out_t *out_head, *out_tail;
+    bool keep_alive;
+    bool close_after; /* close once the current response is written */
+    bool closing;     /* nothing more to send but out queue, then linger */
+    bool peer_eof;
+    bool body_chunked;
+    wasp_chunked_t chunked;
+    uint64_t body_remaining;
+    int version_minor;
+    uint32_t events;
+    wasp_ltimer_t *timer;
+};
+
+static lsn_conn_t *conns;
+static size_t conn_count;
+static const wasp_h1_limits_t conn_limits = {.max_request_bytes = 16384,
+                                             .max_field_length = 16384};
+static wasp_url_limits_t url_limits;
+static bool url_limits_ready;
+
+static void conn_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data);
+static void conn_process(lsn_conn_t *c);
+static void conn_flush(lsn_conn_t *c);
+static void conn_close(lsn_conn_t *c);
+
+size_t lsn_conn_count(void)
+{
+    return conn_count;
+}
+
+static void conn_set_events(lsn_conn_t *c, uint32_t ev)
+{
+    if (c->events != ev) {
+        c->events = ev;
+        wasp_loop_mod(lsn_loop, c->fd, ev);
+    }
+}
+
+static void conn_update_events(lsn_conn_t *c)
+{
+    uint32_t ev = EPOLLRDHUP;
+
+    if (c->state == C_HEAD || c->state == C_BODY || c->state == C_LINGER) {
+        ev |= EPOLLIN;
+    }
+    if (c->out_head != NULL) {
+        ev |= EPOLLOUT;
+    }
+    conn_set_events(c, ev);
+}
+
+static void conn_on_timer(wasp_loop_t *loop, void *data)
+{
+    lsn_conn_t *c = data;
+
+    c->timer = NULL;
+    /* Timers close silently, as HTTP.sys' do (Timer_ConnectionIdle,
+     * Timer_HeaderWait, Timer_EntityBody). */
+    wasp_debug("connection %s:%u timed out", c->peer_ip, c->peer_port);
+    conn_close(c);
+}
+
+static void conn_arm_timer(lsn_conn_t *c, uint64_t ms)
+{
+    if (c->timer != NULL) {
+        wasp_loop_timer_cancel(lsn_loop, c->timer);
+    }
+    c->timer = wasp_loop_timer(lsn_loop, ms, conn_on_timer, c);
+}
+
+void lsn_conn_accept(int listen_fd)
+{
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage peer, local;
+        socklen_t plen = sizeof(peer), llen = sizeof(local);
+        int fd = accept4(listen_fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        lsn_conn_t *c;
+
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                errno != ECONNABORTED) {
+                wasp_error("accept: %s", strerror(errno));
+            }
+            return;
+        }
+        c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            close(fd);
+            return;
+        }
+        c->fd = fd;
+        getsockname(fd, (struct sockaddr *)&local, &llen);
+        wasp_sockaddr_str(&peer, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
+        wasp_sockaddr_str(&local, c->local_ip, sizeof(c->local_ip), &c->local_port);
+        /* "Local" as IIS' DetailedLocalOnly means it: loopback, or a client on
+         * this machine connecting to one of its own addresses. */
+        c->is_local = wasp_sockaddr_is_loopback(&peer) || strcmp(c->peer_ip, c->local_ip) == 0;
+        c->state = C_HEAD;
+        c->events = EPOLLIN | EPOLLRDHUP;
+        if (wasp_loop_add(lsn_loop, fd, c->events, conn_on_io, c) != 0) {
+            close(fd);
+            free(c);
+            return;
+        }
+        c->next = conns;
+        if (conns != NULL) {
+            conns->prev = c;
+        }
+        conns = c;
+        conn_count++;
+        conn_arm_timer(c, CONN_IDLE_MS);
+    }
+}
+
+static void conn_free_outs(lsn_conn_t *c)
+{
+    while (c->out_head != NULL) {
+        lsn_out_t *o = c->out_head;
+
+        c->out_head = o->next;
+        if (o->kind == OUT_FILE) {
+            close(o->fd);
+        }
+        free(o);
+    }
+    c->out_tail = NULL;
+}
+
+static void conn_close(lsn_conn_t *c)
+{
+    if (c->req != NULL) {
+        lsn_request_t *req = c->req;
+
+        c->req = NULL;
+        req->conn = NULL;
+        if (req->state == REQ_DONE || req->state == REQ_READING_BODY) {
+            if (req->worker == NULL) {
+                lsn_request_free(req);
+            }
+        } else {
+            lsn_request_abandon(req);
+        }
+    }
+    conn_free_outs(c);
+    if (c->timer != NULL) {
+        wasp_loop_timer_cancel(lsn_loop, c->timer);
+    }
+    wasp_loop_del(lsn_loop, c->fd);
+    close(c->fd);
+    wasp_buf_free(&c->rbuf);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    conn_count--;
+    free(c);
+    lsn_maybe_exit();
+}
+
+/* Nothing more to say: half-close, then read and drop until the client
+ * closes or a short timer runs out. */
+static void conn_linger(lsn_conn_t *c)
+{
+    shutdown(c->fd, SHUT_WR);
+    c->state = C_LINGER;
+    wasp_buf_reset(&c->rbuf);
+    conn_update_events(c);
+    conn_arm_timer(c, CONN_LINGER_MS);
+}
+
+/* Link a new memory item of len bytes (contents left to the caller). */
+static lsn_out_t *conn_out_alloc(lsn_conn_t *c, size_t len)
+{
+    lsn_out_t *o = malloc(sizeof(*o) + len);
+
+    if (o == NULL) {
+        return NULL;
+    }
+    o->next = NULL;
+    o->kind = OUT_MEM;
+    o->req = NULL;
+    o->len = len;
+    o->off = 0;
+    o->fd = -1;
+    if (c->out_tail != NULL) {
+        c->out_tail->next = o;
+    } else {
+        c->out_head = o;
+    }
+    c->out_tail = o;
+    return o;
+}
+
+static lsn_out_t *conn_out_mem(lsn_conn_t *c, const void *p, size_t len)
+{
+    lsn_out_t *o = conn_out_alloc(c, len);
+
+    if (o != NULL) {
+        memcpy(o->data, p, len);
+    }
+    return o;
+}
+
+static void conn_out_file(lsn_conn_t *c, int fd, off_t off, off_t len)
+{
+    lsn_out_t *o = malloc(sizeof(*o));
+
+    if (o == NULL) {
+        close(fd);
+        return;
+    }
+    o->next = NULL;
+    o->kind = OUT_FILE;
+    o->req = NULL;
+    o->len = o->off = 0;
+    o->fd = fd;
+    o->foff = off;
+    o->fend = off + len;
+    if (c->out_tail != NULL) {
+        c->out_tail->next = o;
+    } else {
+        c->out_head = o;
+    }
+    c->out_tail = o;
+}
+
+static void httperr_log(lsn_conn_t *c, const char *method, size_t method_len, const char *uri,
+                        size_t uri_len, int status, const char *siteid, const char *reason,
+                        const char *queue)
+{
+    char date[32];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+    if (uri_len > 256) {
+        uri_len = 256;
+    }
+    /* HTTPERR fields (iis-hosting.md 4.6); the file writer comes with the
+     * logging work, the line is already in its final shape. */
+    wasp_info("httperr: %s %s %u %s %u %s %.*s %.*s %d %s %s %s", date, c->peer_ip, c->peer_port,
+              c->local_ip, c->local_port, method_len ? (c->version_minor ? "HTTP/1.1" : "HTTP/1.0") : "-",
+              (int)(method_len ? method_len : 1), method_len ? method : "-",
+              (int)(uri_len ? uri_len : 1), uri_len ? uri : "-", status, siteid, reason, queue);
+}
+
+/* Refuse what the client sent with HTTP.sys' answer, then close. */
+static void conn_refuse(lsn_conn_t *c, wasp_httpsys_error_t e, const char *method,
+                        size_t method_len, const char *uri, size_t uri_len, bool head_only)
+{
+    char buf[1024];
+    const wasp_httpsys_info_t *info = wasp_httpsys_info(e);
+    size_t n = wasp_httpsys_render(e, wasp_http_date_now(), head_only, buf, sizeof(buf));
+
+    httperr_log(c, method, method_len, uri, uri_len, info->status, "-", info->httperr_reason, "-");
+    if (n > 0) {
+        conn_out_mem(c, buf, n);
+    }
+    c->closing = true;
+    c->state = C_WAIT;
+    conn_flush(c);
+}
+
+static bool conn_token_eq(const char *p, size_t len, const char *lit)
+{
+    return strlen(lit) == len && memcmp(p, lit, len) == 0;
+}
+
+/* A head is parsed: canonicalise, route, and start the request. */
+static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
+{
+    static char path[16384 + 8];
+    wasp_url_t url;
+    wasp_httpsys_error_t e;
+    const lsn_site_t *site;
+    const lsn_app_t *app;
+    lsn_request_t *req;
+    wasp_enc_t *enc;
+    bool has_body = h->chunked || h->content_length > 0;
+
+    if (!url_limits_ready) {
+        wasp_url_limits_default(&url_limits);
+        url_limits.max_url_length = conn_limits.max_field_length;
+        url_limits_ready = true;
+    }
+    c->version_minor = h->version_minor;
+    e = wasp_url_canon(h->target, h->target_len, &url_limits, path, sizeof(path), &url);
+    if (e != WASP_HTTPSYS_NONE) {
+        conn_refuse(c, e, h->method, h->method_len, h->target, h->target_len, false);
+        return;
+    }
+    site = lsn_route_site(c->local_ip, c->local_port, h->host, h->host_len);
+    if (site == NULL) {
+        conn_refuse(c, WASP_HTTPSYS_INVALID_HOSTNAME, h->method, h->method_len, h->target,
+                    h->target_len, false);
+        return;
+    }
+    app = lsn_route_app(site->id, path, url.path_len);
+    if (app == NULL) {
+        conn_refuse(c, WASP_HTTPSYS_NOT_FOUND, h->method, h->method_len, h->target,
+                    h->target_len, conn_token_eq(h->method, h->method_len, "HEAD"));
+        return;
+    }
+    if (h->content_length > (int64_t)LSN_MAX_BODY) {
+        conn_refuse(c, WASP_HTTPSYS_ENTITY_TOO_LARGE, h->method, h->method_len, h->target,
+                    h->target_len, false);
+        return;
+    }
+    req = calloc(1, sizeof(*req));
+    if (req == NULL) {
+        conn_refuse(c, WASP_HTTPSYS_SERVICE_UNAVAILABLE, h->method, h->method_len, h->target,
+                    h->target_len, false);
+        return;
+    }
+    req->conn = c;
+    req->pool = app->pool;
+    req->is_head = conn_token_eq(h->method, h->method_len, "HEAD");
+    req->state = REQ_READING_BODY;
+    c->req = req;
+    c->keep_alive = h->keep_alive;
+
+    /* REQ_HEAD payload (decoded by the worker, worker/request.c). */
+    enc = &req->head;
+    wasp_enc_u32(enc, site->id);
+    wasp_enc_str(enc, h->method, h->method_len);
+    wasp_enc_str(enc, h->target, h->target_len);
+    wasp_enc_str(enc, path, url.path_len);
+    wasp_enc_u8(enc, url.query != NULL);
+    wasp_enc_str(enc, url.query ? url.query : "", url.query ? url.query_len : 0);
+    wasp_enc_u8(enc, (uint8_t)h->version_minor);
+    wasp_enc_u8(enc, c->is_local);
+    wasp_enc_cstr(enc, c->peer_ip);
+    wasp_enc_u16(enc, c->peer_port);
+    wasp_enc_cstr(enc, c->local_ip);
+    wasp_enc_u16(enc, c->local_port);
+    wasp_enc_u32(enc, (uint32_t)h->header_count);
+    for (size_t i = 0; i < h->header_count; i++) {
+        wasp_enc_str(enc, h->headers[i].name, h->headers[i].name_len);
+        wasp_enc_str(enc, h->headers[i].value, h->headers[i].value_len);
+    }
+    if (enc->buf.data == NULL || wasp_buf_size(&enc->buf) > WASP_CH_CHUNK) {
+        /* Heads are bounded by MaxRequestBytes, far below one frame. */
+        c->req = NULL;
+        lsn_request_free(req);
+        conn_refuse(c, WASP_HTTPSYS_REQUEST_TOO_LONG, h->method, h->method_len, h->target,
+                    h->target_len, false);
+        return;
+    }
+    if (has_body) {
+        c->state = C_BODY;
+        c->body_chunked = h->chunked;
+        c->body_remaining = h->chunked ? 0 : (uint64_t)h->content_length;
+        if (h->chunked) {
+            wasp_chunked_init(&c->chunked);
+        }
+        /* RFC 9110 10.1.1: answer 100-continue only if the body is not already here. */
+        if (h->expect_continue && h->version_minor == 1 &&
+            wasp_buf_size(&c->rbuf) == h->head_len) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+            conn_out_mem(c, cont, sizeof(cont) - 1);
+        }
+    } else {
+        c->state = C_WAIT;
+    }
+}
+
+static void conn_submit(lsn_conn_t *c)
+{
+    lsn_request_t *req = c->req;
+
+    c->state = C_WAIT;
+    if (c->timer != NULL) {
+        wasp_loop_timer_cancel(lsn_loop, c->timer);
+        c->timer = NULL;
+    }
+    conn_update_events(c);
+    lsn_pool_submit(req->pool, req);
+}
+
+/* Move body bytes from the read buffer into the request.  true = complete. */
+static bool conn_take_body(lsn_conn_t *c, bool *failed)
+{
+    lsn_request_t *req = c->req;
+    size_t avail = wasp_buf_size(&c->rbuf);
+
+    *failed = false;
+    if (!c->body_chunked) {
+        size_t n = avail < c->body_remaining ? avail : (size_t)c->body_remaining;
+
+        if (wasp_buf_append(&req->body, wasp_buf_ptr(&c->rbuf), n) != 0) {
+            *failed = true;
+            return false;
+        }
+        wasp_buf_consume(&c->rbuf, n);
+        c->body_remaining -= n;
+        return c->body_remaining == 0;
+    }
+    while (avail > 0) {
+        size_t consumed = 0, out_len = 0;
+        int rc;
+
+        if (wasp_buf_reserve(&req->body, avail) != 0) {
+            *failed = true;
+            return false;
+        }
+        rc = wasp_chunked_decode(&c->chunked, wasp_buf_ptr(&c->rbuf), avail, &consumed,
+                                 req->body.data + req->body.len, &out_len);
+        if (rc < 0) {
+            *failed = true;
+            return false;
+        }
+        req->body.len += out_len;
+        wasp_buf_consume(&c->rbuf, consumed);
+        avail = wasp_buf_size(&c->rbuf);
+        if (wasp_buf_size(&req->body) > LSN_MAX_BODY) {
+            *failed = true;
+            return false;
+        }
+        if (rc == 1) {
+            return true;
+        }
+        if (consumed == 0) {
+            break;
+        }
+    }
+    return false;
+}
+
+static void conn_process(lsn_conn_t *c)
+{
+    for (;;) {
+        if (c->state == C_HEAD) {
+            wasp_h1_request_t h;
+            wasp_httpsys_error_t err = WASP_HTTPSYS_NONE;
+            wasp_h1_result_t r;
+
+            if (wasp_buf_size(&c->rbuf) == 0) {
+                return;
+            }
+            if (lsn_draining) {
+                c->keep_alive = false;
+            }
+            r = wasp_h1_parse_request(wasp_buf_ptr(&c->rbuf), wasp_buf_size(&c->rbuf),
+                                      &conn_limits, &h, &err);
+            if (r == WASP_H1_INCOMPLETE) {
+                return;
+            }
+            if (r == WASP_H1_REFUSED) {
+                conn_refuse(c, err, NULL, 0, NULL, 0, false);
+                return;
+            }
+            conn_start_request(c, &h);
+            if (c->closing) {
+                return;
+            }
+            wasp_buf_consume(&c->rbuf, h.head_len);
+            if (c->state == C_WAIT) {
+                conn_submit(c);
+                return;
+            }
+        }
+        if (c->state == C_BODY) {
+            bool failed;
+
+            if (conn_take_body(c, &failed)) {
+                conn_submit(c);
+                return;
+            }
+            if (failed) {
+                bool too_big = wasp_buf_size(&c->req->body) > LSN_MAX_BODY;
+                lsn_request_t *req = c->req;
+
+                c->req = NULL;
+                lsn_request_free(req);
+                conn_refuse(c, too_big ? WASP_HTTPSYS_ENTITY_TOO_LARGE : WASP_HTTPSYS_BAD_REQUEST,
+                            NULL, 0, NULL, 0, false);
+            }
+            return;
+        }
+        return;
+    }
+}
+
+static void conn_read(lsn_conn_t *c)
+{
+    for (int i = 0; i < 8; i++) {
+        ssize_t n;
+
+        if (wasp_buf_reserve(&c->rbuf, CONN_READ_CHUNK) != 0) {
+            conn_close(c);
+            return;
+        }
+        n = read(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                break;
+            }
+            if (errno == EINTR) {
+                continue;
+            }
+            conn_close(c);
+            return;
+        }
+        if (n == 0) {
+            conn_close(c);
+            return;
+        }
+        if (c->state == C_LINGER) {
+            wasp_buf_reset(&c->rbuf);
+            continue;
+        }
+        c->rbuf.len += (size_t)n;
+        if ((size_t)n < c->rbuf.cap - (c->rbuf.len - (size_t)n)) {
+            break;
+        }
+    }
+    if (c->state == C_HEAD || c->state == C_BODY) {
+        conn_process(c);
+    }
+}
+
+static void conn_request_finished(lsn_conn_t *c)
+{
+    lsn_request_t *req = c->req;
+
+    c->req = NULL;
+    if (req != NULL) {
+        req->conn = NULL;
+        if (req->worker == NULL) {
+            lsn_request_free(req);
+        }
+    }
+    if (c->close_after || !c->keep_alive || lsn_draining || c->peer_eof) {
+        conn_linger(c);
+        return;
+    }
+    c->state = C_HEAD;
+    conn_update_events(c);
+    conn_arm_timer(c, CONN_IDLE_MS);
+    conn_process(c); /* a pipelined request may already be buffered */
+}
+
+static void conn_flush(lsn_conn_t *c)
+{
+    while (c->out_head != NULL) {
+        lsn_out_t *o = c->out_head;
+
+        if (o->kind == OUT_MEM) {
+            ssize_t n = send(c->fd, o->data + o->off, o->len - o->off, MSG_NOSIGNAL);
+
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    break;
+                }
+                if (errno == EINTR) {
+                    continue;
+                }
+                conn_close(c);
+                return;
+            }
+            o->off += (size_t)n;
+            if (o->off < o->len) {
+                break;
+            }
+            if (o->req != NULL) {
+                lsn_window_ack(o->req, o->ack_len);
+            }
+        } else {
+            while (o->foff < o->fend) {
+                ssize_t n = sendfile(c->fd, o->fd, &o->foff, (size_t)(o->fend - o->foff));
+
+                if (n < 0) {
+                    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                        goto blocked;
+                    }
+                    if (errno == EINTR) {
+                        continue;
+                    }
+                    conn_close(c);
+                    return;
+                }
+                if (n == 0) {
+                    /* The file shrank under us: the promised length cannot be
+                     * kept, so the connection must end. */
+                    wasp_warn("file ended early while sending to %s:%u", c->peer_ip, c->peer_port);
+                    conn_close(c);
+                    return;
+                }
+            }
+            close(o->fd);
+        }
+        c->out_head = o->next;
+        if (c->out_head == NULL) {
+            c->out_tail = NULL;
+        }
+        free(o);
+    }
+blocked:
+    if (c->out_head == NULL) {
+        if (c->req != NULL && c->req->state == REQ_DONE) {
+            conn_request_finished(c);
+            return;
+        }
+        if (c->closing && c->state != C_LINGER) {
+            conn_linger(c);
+            return;
+        }
+    }
+    conn_update_events(c);
+}
+
+static void conn_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data)
+{
+    lsn_conn_t *c = data;
+
+    if (events & EPOLLOUT) {
+        conn_flush(c);
+        return; /* c may be gone; input is handled on the next turn */
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        if (c->state == C_WAIT && !(events & EPOLLIN)) {
+            conn_close(c);
+            return;
+        }
+        conn_read(c);
+        return;
+    }
+    if (events & EPOLLRDHUP) {
+        /* The client stopped sending while its request is with the pool.  A
+         * request still queued is dropped (Client_Reset); one that is running
+         * finishes and its answer is still written. */
+        if (c->req != NULL && c->req->state == REQ_QUEUED) {
+            conn_close(c);
+            return;
+        }
+        c->peer_eof = true;
+        conn_set_events(c, c->out_head ? EPOLLOUT : 0);
+    }
+}
+
+/* ---- responses from the pool --------------------------------------------- */
+
+static bool header_is(const char *n, size_t len, const char *lit)
+{
+    return strlen(lit) == len && strncasecmp(n, lit, len) == 0;
+}
+
+void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
+                            size_t reason_len, wasp_dec_t *headers, uint64_t content_length,
+                            bool has_length)
+{
+    lsn_conn_t *c = req->conn;
+    wasp_buf_t b = {0};
+    uint32_t count;
+    bool has_server = false;
+
+    req->state = REQ_RESPONDING;
+    if (c == NULL) {
+        return;
+    }
+    req->no_body = req->is_head || status < 200 || status == 204 || status == 304;
+    wasp_buf_appendf(&b, "HTTP/1.1 %d %.*s\r\n", status, (int)reason_len, reason);
+    count = wasp_dec_u32(headers);
+    for (uint32_t i = 0; i < count && !headers->error; i++) {
+        size_t nl, vl;
+        const char *n = wasp_dec_str(headers, &nl);
+        const char *v = wasp_dec_str(headers, &vl);
+
+        /* Framing and connection management are the listener's alone. */
+        if (header_is(n, nl, "Connection") || header_is(n, nl, "Keep-Alive") ||
+            header_is(n, nl, "Transfer-Encoding") || header_is(n, nl, "Content-Length") ||
+            header_is(n, nl, "Date")) {
+            continue;
+        }
+        if (header_is(n, nl, "Server")) {
+            has_server = true;
+        }
+        wasp_buf_appendf(&b, "%.*s: %.*s\r\n", (int)nl, n, (int)vl, v);
+    }
+    if (!has_server) {
+        wasp_buf_appendf(&b, "Server: wasp\r\n");
+    }
+    if (has_length && status != 204 && status != 304 && status >= 200) {
+        wasp_buf_appendf(&b, "Content-Length: %llu\r\n", (unsigned long long)content_length);
+    } else if (!req->no_body) {
+        if (c->version_minor >= 1) {
+            req->chunked_out = true;
+            wasp_buf_appendf(&b, "Transfer-Encoding: chunked\r\n");
+        } else {
+            c->close_after = true; /* HTTP/1.0: the close delimits the body */
+        }
+    }
+    if (lsn_draining) {
+        c->close_after = true;
+    }
+    if (c->close_after || !c->keep_alive) {
+        c->close_after = true;
+        wasp_buf_appendf(&b, "Connection: close\r\n");
+    } else if (c->version_minor == 0) {
+        wasp_buf_appendf(&b, "Connection: keep-alive\r\n");
+    }
+    wasp_buf_appendf(&b, "Date: %s\r\n\r\n", wasp_http_date_now());
+    if (b.data != NULL) {
+        conn_out_mem(c, b.data, b.len);
+    }
+    wasp_buf_free(&b);
+    conn_flush(c);
+}
+
+void lsn_conn_response_data(lsn_request_t *req, const char *p, size_t len)
+{
+    lsn_conn_t *c = req->conn;
+    lsn_out_t *o;
+
+    if (c == NULL || req->no_body || len == 0) {
+        lsn_window_ack(req, len);
+        return;
+    }
+    if (req->chunked_out) {
+        char hdr[24];
+        int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
+
+        /* One item per chunk: size line, data and CRLF leave in one send. */
+        o = conn_out_alloc(c, (size_t)n + len + 2);
+        if (o != NULL) {
+            memcpy(o->data, hdr, (size_t)n);
+            memcpy(o->data + n, p, len);
+            memcpy(o->data + n + len, "\r\n", 2);
+        }
+    } else {
+        o = conn_out_mem(c, p, len);
+    }
+    if (o == NULL) {
+        conn_close(c);
+        return;
+    }
+    o->req = req;
+    o->ack_len = len;
+    conn_flush(c);
+}
+
+void lsn_conn_response_file(lsn_request_t *req, int fd, off_t off, off_t len)
+{
+    lsn_conn_t *c = req->conn;
+
+    if (c == NULL || req->no_body || len <= 0) {
+        close(fd);
+        return;
+    }
+    if (req->chunked_out) {
+        char hdr[24];
+        int n = snprintf(hdr, sizeof(hdr), "%llx\r\n", (unsigned long long)len);
+
+        conn_out_mem(c, hdr, (size_t)n);
+        conn_out_file(c, fd, off, len);
+        conn_out_mem(c, "\r\n", 2);
+    } else {
+        conn_out_file(c, fd, off, len);
+    }
+    conn_flush(c);
+}
+
+void lsn_conn_response_end(lsn_request_t *req)
+{
+    lsn_conn_t *c = req->conn;
+
+    req->state = REQ_DONE;
+    if (c == NULL) {
+        return;
+    }
+    if (req->chunked_out) {
+        conn_out_mem(c, "0\r\n\r\n", 5);
+    }
+    conn_flush(c);
+}
+
+static void conn_send_page(lsn_conn_t *c, lsn_request_t *req, int status, const char *reason,
+                           const char *body, bool close_conn)
+{
+    wasp_buf_t b = {0};
+    size_t blen = strlen(body);
+
+    if (close_conn) {
+        c->close_after = true;
+    }
+    wasp_buf_appendf(&b,
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
+                     "Server: wasp\r\nContent-Length: %zu\r\n%sDate: %s\r\n\r\n",
+                     status, reason, blen,
+                     (c->close_after || !c->keep_alive) ? "Connection: close\r\n" : "",
+                     wasp_http_date_now());
+    if (!req->is_head) {
+        wasp_buf_append(&b, body, blen);
+    }
+    if (b.data != NULL) {
+        conn_out_mem(c, b.data, b.len);
+    }
+    wasp_buf_free(&b);
+    req->state = REQ_DONE;
+    conn_flush(c);
+}
+
+void lsn_conn_worker_lost(lsn_request_t *req)
+{
+    lsn_conn_t *c = req->conn;
+    char body[2048];
+
+    if (c == NULL) {
+        return;
+    }
+    if (req->state == REQ_RESPONDING) {
+        /* Part of the answer is out: the only honest signal left is to
+         * close the connection before the promised end. */
+        conn_close(c);
+        return;
+    }
+    snprintf(body, sizeof(body),
+             "<!DOCTYPE html>\r\n<html><head><title>502 - Bad Gateway</title></head>\r\n"
+             "<body><h1>HTTP Error 502 - Bad Gateway</h1>\r\n"
+             "<p>The worker process of application pool '%s' ended unexpectedly while it was "
+             "processing this request.</p>\r\n"
+             "<p>The pool is being restarted; other requests are not affected. The server log "
+             "names the exit status or signal.</p>\r\n</body></html>\r\n",
+             req->pool->name);
+    httperr_log(c, "-", 1, "-", 1, 502, "-", "Connection_Abandoned_By_ReqQueue", req->pool->name);
+    conn_send_page(c, req, 502, "Bad Gateway", body, false);
+}
+
+void lsn_conn_httpsys_error(lsn_request_t *req, wasp_httpsys_error_t e, const char *reason)
+{
+    lsn_conn_t *c = req->conn;
+    char buf[1024];
+    size_t n;
+
+    req->state = REQ_DONE;
+    if (c == NULL) {
+        return;
+    }
+    n = wasp_httpsys_render(e, wasp_http_date_now(), req->is_head, buf, sizeof(buf));
+    httperr_log(c, "-", 1, "-", 1, wasp_httpsys_info(e)->status, "-", reason, req->pool->name);
+    c->close_after = true;
+    if (n > 0) {
+        conn_out_mem(c, buf, n);
+    }
+    conn_flush(c);
+}
+
+void lsn_conn_drain_idle(void)
+{
+    lsn_conn_t *c = conns, *next;
+
+    for (; c != NULL; c = next) {
+        next = c->next;
+        if (c->state == C_HEAD && c->req == NULL && c->out_head == NULL) {
+            conn_close(c);
+        } else {
+            c->close_after = true;
+            c->keep_alive = false;
+        }
+    }
+}

@@ -1,0 +1,572 @@
+/*
+ * wasp-http's core: the configuration pushed by waspd, the application pools
+ * with their bounded queues, and the workers connected to them.
+ *
+ * Workers pull: a worker announces credit (how many more requests it takes)
+ * and the pool hands queued requests only to workers with credit, so a busy
+ * or stuck worker never accumulates a backlog; the backlog stays here, where
+ * a replacement worker can take it.  A request given to a worker is first
+ * DISPATCHED; the worker says STARTED before running it.  If the worker dies,
+ * requests not yet started go back to the head of the queue, and only those
+ * that were executing are answered 502.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "listener/listener.h"
+
+wasp_loop_t *lsn_loop;
+bool lsn_draining;
+
+static wasp_channel_t *control;
+static lsn_pool_t **pools;
+static size_t pool_count;
+static int *listen_fds;
+static size_t listen_count;
+static uint32_t next_stream = 1;
+static bool drained_sent;
+
+/* ---- requests ------------------------------------------------------------ */
+
+void lsn_request_free(lsn_request_t *req)
+{
+    wasp_buf_free(&req->head.buf);
+    wasp_buf_free(&req->body);
+    free(req);
+}
+
+static void worker_unlink(lsn_request_t *req)
+{
+    lsn_worker_t *w = req->worker;
+
+    if (w == NULL) {
+        return;
+    }
+    if (req->wprev != NULL) {
+        req->wprev->wnext = req->wnext;
+    } else {
+        w->streams = req->wnext;
+    }
+    if (req->wnext != NULL) {
+        req->wnext->wprev = req->wprev;
+    }
+    req->wnext = req->wprev = NULL;
+    req->worker = NULL;
+}
+
+void lsn_request_abandon(lsn_request_t *req)
+{
+    req->conn = NULL;
+    if (req->state == REQ_QUEUED) {
+        wasp_pool_queue_remove(&req->pool->queue, &req->qlink);
+        lsn_request_free(req);
+        return;
+    }
+    if (req->worker != NULL) {
+        /* The worker finishes or aborts it; its frames are then dropped and
+         * the request freed at RESP_END (or when the worker goes). */
+        wasp_channel_send(req->worker->ch, WASP_MSG_ABORT, 0, req->stream, NULL, 0, -1);
+        return;
+    }
+    lsn_request_free(req);
+}
+
+void lsn_window_ack(lsn_request_t *req, size_t bytes)
+{
+    req->window_unacked += bytes;
+    if (req->worker != NULL && req->window_unacked >= LSN_WORKER_WINDOW_ACK) {
+        uint32_t n = (uint32_t)req->window_unacked;
+
+        wasp_channel_send(req->worker->ch, WASP_MSG_WINDOW, 0, req->stream, &n, sizeof(n), -1);
+        req->window_unacked = 0;
+    }
+}
+
+/* ---- pools --------------------------------------------------------------- */
+
+static void pool_dispatch(lsn_pool_t *pool);
+
+static void pool_demand_tick(wasp_loop_t *loop, void *data)
+{
+    lsn_pool_t *pool = data;
+
+    pool->demand_timer = NULL;
+    if (pool->queue.len == 0 || pool->worker_count > 0) {
+        return;
+    }
+    /* Ask again: waspd may have been busy reaping the worker that just died. */
+    wasp_channel_send(control, WASP_MSG_DEMAND, 0, 0, pool->name, strlen(pool->name), -1);
+    pool->demand_timer = wasp_loop_timer(lsn_loop, 500, pool_demand_tick, pool);
+}
+
+static void pool_demand(lsn_pool_t *pool)
+{
+    if (pool->worker_count > 0 || pool->demand_timer != NULL || pool->queue.len == 0) {
+        return;
+    }
+    wasp_debug("pool '%s': requests waiting and no worker: asking waspd to start one",
+               pool->name);
+    wasp_channel_send(control, WASP_MSG_DEMAND, 0, 0, pool->name, strlen(pool->name), -1);
+    pool->demand_timer = wasp_loop_timer(lsn_loop, 500, pool_demand_tick, pool);
+}
+
+static int worker_send_request(lsn_worker_t *w, lsn_request_t *req)
+{
+    size_t blen = wasp_buf_size(&req->body);
+    const char *body = wasp_buf_ptr(&req->body);
+    uint16_t flags = blen == 0 ? WASP_FLAG_END : 0;
+
+    if (wasp_channel_send(w->ch, WASP_MSG_REQ_HEAD, flags, req->stream,
+                          wasp_buf_ptr(&req->head.buf), wasp_buf_size(&req->head.buf), -1) != 0) {
+        return -1;
+    }
+    while (blen > 0) {
+        size_t n = blen > WASP_CH_CHUNK ? WASP_CH_CHUNK : blen;
+
+        if (wasp_channel_send(w->ch, WASP_MSG_REQ_BODY, n == blen ? WASP_FLAG_END : 0,
+                              req->stream, body, n, -1) != 0) {
+            return -1;
+        }
+        body += n;
+        blen -= n;
+    }
+    return 0;
+}
+
+static void pool_dispatch(lsn_pool_t *pool)
+{
+    while (pool->queue.len > 0) {
+        lsn_worker_t *best = NULL;
+        lsn_request_t *req;
+
+        /* The worker with the most credit: spreads a web garden evenly. */
+        for (lsn_worker_t *w = pool->workers; w != NULL; w = w->next) {
+            if (w->hello && w->credit > 0 && (best == NULL || w->credit > best->credit)) {
+                best = w;
+            }
+        }
+        if (best == NULL) {
+            pool_demand(pool);
+            return;
+        }
+        req = (lsn_request_t *)wasp_pool_queue_pop(&pool->queue);
+        req->stream = next_stream++;
+        if (next_stream == 0) {
+            next_stream = 1;
+        }
+        req->worker = best;
+        req->state = REQ_DISPATCHED;
+        req->wprev = NULL;
+        req->wnext = best->streams;
+        if (best->streams != NULL) {
+            best->streams->wprev = req;
+        }
+        best->streams = req;
+        best->credit--;
+        if (worker_send_request(best, req) != 0) {
+            /* The channel is gone; its close handler requeues everything. */
+            return;
+        }
+    }
+}
+
+void lsn_pool_submit(lsn_pool_t *pool, lsn_request_t *req)
+{
+    if (wasp_pool_queue_push(&pool->queue, &req->qlink) != 0) {
+        lsn_conn_httpsys_error(req, WASP_HTTPSYS_SERVICE_UNAVAILABLE, "QueueFull");
+        return;
+    }
+    req->state = REQ_QUEUED;
+    pool_dispatch(pool);
+}
+
+/* ---- workers ------------------------------------------------------------- */
+
+static lsn_request_t *worker_find(lsn_worker_t *w, uint32_t stream)
+{
+    for (lsn_request_t *r = w->streams; r != NULL; r = r->wnext) {
+        if (r->stream == stream) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static void worker_free(lsn_worker_t *w)
+{
+    lsn_pool_t *pool = w->pool;
+    lsn_worker_t **pp = &pool->workers;
+
+    while (*pp != NULL && *pp != w) {
+        pp = &(*pp)->next;
+    }
+    if (*pp == w) {
+        *pp = w->next;
+    }
+    if (w->hello) {
+        pool->worker_count--;
+    }
+    wasp_channel_free(w->ch);
+    free(w);
+}
+
+static void worker_on_close(wasp_channel_t *ch, void *data)
+{
+    lsn_worker_t *w = data;
+    lsn_pool_t *pool = w->pool;
+    size_t requeued = 0, lost = 0;
+
+    while (w->streams != NULL) {
+        lsn_request_t *req = w->streams;
+        lsn_req_state_t st = req->state;
+
+        worker_unlink(req);
+        if (req->conn == NULL) {
+            lsn_request_free(req);
+        } else if (st == REQ_DISPATCHED) {
+            /* Never started: safe to give to the next worker, at the front. */
+            req->state = REQ_QUEUED;
+            wasp_pool_queue_push_front(&pool->queue, &req->qlink);
+            requeued++;
+        } else if (st != REQ_DONE) {
+            lsn_conn_worker_lost(req);
+            lost++;
+        }
+    }
+    if (w->hello) {
+        wasp_info("pool '%s': worker pid %d disconnected (%zu request(s) answered 502, %zu "
+                  "requeued)", pool->name, (int)w->pid, lost, requeued);
+    }
+    worker_free(w);
+    pool_dispatch(pool);
+    lsn_maybe_exit();
+}
+
+static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const char *payload,
+                          int fd, void *data)
+{
+    lsn_worker_t *w = data;
+    lsn_request_t *req = NULL;
+    wasp_dec_t d;
+
+    wasp_dec_init(&d, payload, hdr->length);
+    if (hdr->type != WASP_MSG_HELLO && !w->hello) {
+        wasp_alert("pool '%s': worker spoke before HELLO; closing", w->pool->name);
+        goto bad;
+    }
+    if (hdr->type >= WASP_MSG_STARTED && hdr->type <= WASP_MSG_RESP_END) {
+        req = worker_find(w, hdr->stream);
+        if (req == NULL) {
+            wasp_alert("pool '%s': worker pid %d sent %u for unknown stream %u", w->pool->name,
+                       (int)w->pid, hdr->type, hdr->stream);
+            goto bad;
+        }
+    }
+    switch (hdr->type) {
+    case WASP_MSG_HELLO: {
+        char pool[256];
+
+        if (w->hello) {
+            goto bad;
+        }
+        w->pid = (pid_t)wasp_dec_u32(&d);
+        wasp_dec_cstr(&d, pool, sizeof(pool));
+        if (d.error || strcmp(pool, w->pool->name) != 0) {
+            wasp_alert("worker on the channel of pool '%s' says it serves '%s'; closing",
+                       w->pool->name, pool);
+            goto bad;
+        }
+        w->hello = true;
+        w->pool->worker_count++;
+        wasp_info("pool '%s': worker pid %d connected", w->pool->name, (int)w->pid);
+        break;
+    }
+    case WASP_MSG_CREDIT:
+        w->credit += wasp_dec_u32(&d);
+        pool_dispatch(w->pool);
+        break;
+    case WASP_MSG_STARTED:
+        if (req->state == REQ_DISPATCHED) {
+            req->state = REQ_STARTED;
+        }
+        break;
+    case WASP_MSG_RESP_HEAD: {
+        int status = wasp_dec_u16(&d);
+        size_t rl;
+        const char *reason = wasp_dec_str(&d, &rl);
+        uint8_t has_length = wasp_dec_u8(&d);
+        uint64_t length = wasp_dec_u64(&d);
+
+        if (d.error || status < 100 || status > 999) {
+            goto bad;
+        }
+        lsn_conn_response_head(req, status, reason, rl, &d, length, has_length != 0);
+        break;
+    }
+    case WASP_MSG_RESP_BODY:
+        lsn_conn_response_data(req, payload, hdr->length);
+        break;
+    case WASP_MSG_RESP_FILE: {
+        uint64_t off = wasp_dec_u64(&d), len = wasp_dec_u64(&d);
+
+        if (fd < 0 || d.error) {
+            goto bad;
+        }
+        lsn_conn_response_file(req, fd, (off_t)off, (off_t)len);
+        fd = -1;
+        break;
+    }
+    case WASP_MSG_RESP_END:
+        worker_unlink(req);
+        w->pool->served++;
+        if (req->conn == NULL) {
+            lsn_request_free(req);
+        } else {
+            lsn_conn_response_end(req);
+        }
+        break;
+    case WASP_MSG_PONG:
+        break;
+    default:
+        wasp_alert("pool '%s': unknown frame type %u from worker", w->pool->name, hdr->type);
+        goto bad;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return;
+bad:
+    if (fd >= 0) {
+        close(fd);
+    }
+    worker_on_close(ch, w);
+}
+
+static void pool_on_accept(wasp_loop_t *loop, int fd, uint32_t events, void *data)
+{
+    lsn_pool_t *pool = data;
+
+    for (;;) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        lsn_worker_t *w;
+
+        if (cfd < 0) {
+            return;
+        }
+        /* Only a process running as this pool's identity may serve it. */
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+            cred.uid != pool->uid) {
+            wasp_warn("pool '%s': refused a channel connection from uid %d pid %d (the pool "
+                      "runs as uid %d)", pool->name, (int)cred.uid, (int)cred.pid,
+                      (int)pool->uid);
+            close(cfd);
+            continue;
+        }
+        w = calloc(1, sizeof(*w));
+        if (w == NULL) {
+            close(cfd);
+            continue;
+        }
+        w->pool = pool;
+        w->pid = cred.pid;
+        w->ch = wasp_channel_new(lsn_loop, cfd, worker_on_msg, worker_on_close, w);
+        if (w->ch == NULL) {
+            close(cfd);
+            free(w);
+            continue;
+        }
+        w->next = pool->workers;
+        pool->workers = w;
+    }
+}
+
+/* ---- configuration from waspd -------------------------------------------- */
+
+static lsn_pool_t *pool_find(const char *name)
+{
+    for (size_t i = 0; i < pool_count; i++) {
+        if (strcmp(pools[i]->name, name) == 0) {
+            return pools[i];
+        }
+    }
+    return NULL;
+}
+
+static void listen_on_accept(wasp_loop_t *loop, int fd, uint32_t events, void *data)
+{
+    lsn_conn_accept(fd);
+}
+
+static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const char *payload,
+                           int fd, void *data)
+{
+    wasp_dec_t d;
+    char a[1024], b[1024];
+
+    wasp_dec_init(&d, payload, hdr->length);
+    switch (hdr->type) {
+    case WASP_MSG_CFG_BEGIN:
+        lsn_route_reset();
+        break;
+    case WASP_MSG_CFG_LISTEN: {
+        uint16_t port;
+        int *p;
+
+        wasp_dec_cstr(&d, a, sizeof(a));
+        port = wasp_dec_u16(&d);
+        p = realloc(listen_fds, (listen_count + 1) * sizeof(*p));
+        if (fd < 0 || p == NULL) {
+            wasp_alert("configuration: LISTEN without a socket");
+            break;
+        }
+        listen_fds = p;
+        listen_fds[listen_count++] = fd;
+        wasp_set_nonblock(fd);
+        wasp_loop_add(lsn_loop, fd, EPOLLIN, listen_on_accept, NULL);
+        wasp_info("listening on %s:%u", a, port);
+        fd = -1;
+        break;
+    }
+    case WASP_MSG_CFG_POOL: {
+        lsn_pool_t *pool, **pp;
+        uint32_t uid, qlen;
+
+        wasp_dec_cstr(&d, a, sizeof(a));
+        uid = wasp_dec_u32(&d);
+        qlen = wasp_dec_u32(&d);
+        if (fd < 0 || d.error || pool_find(a) != NULL) {
+            wasp_alert("configuration: bad POOL '%s'", a);
+            break;
+        }
+        pool = calloc(1, sizeof(*pool));
+        pp = realloc(pools, (pool_count + 1) * sizeof(*pp));
+        if (pool == NULL || pp == NULL) {
+            free(pool);
+            break;
+        }
+        pools = pp;
+        pools[pool_count++] = pool;
+        snprintf(pool->name, sizeof(pool->name), "%s", a);
+        pool->uid = uid;
+        pool->listen_fd = fd;
+        wasp_pool_queue_init(&pool->queue, qlen);
+        wasp_set_nonblock(fd);
+        wasp_loop_add(lsn_loop, fd, EPOLLIN, pool_on_accept, pool);
+        fd = -1;
+        break;
+    }
+    case WASP_MSG_CFG_SITE: {
+        uint32_t id = wasp_dec_u32(&d);
+        uint32_t started;
+
+        wasp_dec_cstr(&d, a, sizeof(a));
+        started = wasp_dec_u32(&d);
+        lsn_route_add_site(id, a, started != 0);
+        break;
+    }
+    case WASP_MSG_CFG_BINDING: {
+        uint32_t site = wasp_dec_u32(&d);
+        uint16_t port;
+
+        wasp_dec_cstr(&d, a, sizeof(a));
+        port = wasp_dec_u16(&d);
+        wasp_dec_cstr(&d, b, sizeof(b));
+        lsn_route_add_binding(site, a, port, b);
+        break;
+    }
+    case WASP_MSG_CFG_APP: {
+        uint32_t site = wasp_dec_u32(&d);
+        lsn_pool_t *pool;
+
+        wasp_dec_cstr(&d, a, sizeof(a));
+        wasp_dec_cstr(&d, b, sizeof(b));
+        pool = pool_find(b);
+        if (pool == NULL) {
+            wasp_alert("configuration: application %s names unknown pool '%s'", a, b);
+            break;
+        }
+        lsn_route_add_app(site, a, pool);
+        break;
+    }
+    case WASP_MSG_CFG_END:
+        wasp_info("configuration applied: %zu pool(s), %zu listening socket(s)", pool_count,
+                  listen_count);
+        break;
+    default:
+        wasp_alert("control: unknown frame type %u", hdr->type);
+        break;
+    }
+    if (d.error) {
+        wasp_alert("control: malformed frame type %u", hdr->type);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
+static void control_on_close(wasp_channel_t *ch, void *data)
+{
+    /* waspd is our parent; without it nobody can start workers or stop us. */
+    wasp_error("lost the control channel to waspd; exiting");
+    exit(1);
+}
+
+void lsn_maybe_exit(void)
+{
+    if (!lsn_draining || lsn_conn_count() > 0 || drained_sent) {
+        return;
+    }
+    drained_sent = true;
+    wasp_info("drained: every connection is closed; exiting");
+    wasp_channel_send(control, WASP_MSG_DRAINED, 0, 0, NULL, 0, -1);
+    wasp_channel_flush_blocking(control);
+    exit(0);
+}
+
+static void lsn_on_signal(wasp_loop_t *loop, int signo, void *data)
+{
+    if (signo == SIGTERM || signo == SIGINT) {
+        if (lsn_draining) {
+            return;
+        }
+        lsn_draining = true;
+        wasp_info("stopping: no new connections; finishing %zu open connection(s)",
+                  lsn_conn_count());
+        for (size_t i = 0; i < listen_count; i++) {
+            wasp_loop_del(lsn_loop, listen_fds[i]);
+            close(listen_fds[i]);
+        }
+        listen_count = 0;
+        lsn_conn_drain_idle();
+        lsn_maybe_exit();
+    }
+}
+
+int wasp_listener_main(int control_fd);
+
+int wasp_listener_main(int control_fd)
+{
+    static const int sigs[] = {SIGTERM, SIGINT};
+
+    signal(SIGPIPE, SIG_IGN);
+    lsn_loop = wasp_loop_new();
+    if (lsn_loop == NULL) {
+        return 1;
+    }
+    control = wasp_channel_new(lsn_loop, control_fd, control_on_msg, control_on_close, NULL);
+    if (control == NULL || wasp_loop_signals(lsn_loop, sigs, 2, lsn_on_signal, NULL) != 0) {
+        wasp_error("cannot set up the event loop: %s", strerror(errno));
+        return 1;
+    }
+    wasp_loop_run(lsn_loop);
+    return 0;
+}

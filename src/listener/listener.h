@@ -1,0 +1,154 @@
+/*
+ * wasp-http, the listener (HTTP.sys' role): internal types shared by its
+ * files.  listener.c owns the global state, the control channel to waspd and
+ * the pools with their workers; conn.c owns client connections; route.c maps
+ * (local address, port, Host, URL) to a site, application and pool.
+ *
+ * Life of a request: conn.c reads and parses the head (h1_parse.c), refuses
+ * bad input with HTTP.sys' answers, canonicalises the URL (url_canon.c),
+ * routes it, reads the body, then hands the request to its pool
+ * (lsn_pool_submit).  The pool queues it (bounded, queueLength) and gives it
+ * to a connected worker with credit; the worker's answer comes back over the
+ * channel and conn.c writes it to the client (memory chunks, or sendfile of
+ * a passed fd).
+ */
+#ifndef WASP_LISTENER_H
+#define WASP_LISTENER_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "common/buf.h"
+#include "common/channel.h"
+#include "common/loop.h"
+#include "listener/h1_parse.h"
+#include "listener/httpsys_error.h"
+#include "listener/pool_queue.h"
+#include "listener/url_canon.h"
+
+#define LSN_MAX_BODY 30000000u  /* requestFiltering maxAllowedContentLength default */
+#define LSN_WORKER_WINDOW_ACK (256 * 1024)
+
+typedef struct lsn_pool lsn_pool_t;
+typedef struct lsn_worker lsn_worker_t;
+typedef struct lsn_conn lsn_conn_t;
+typedef struct lsn_request lsn_request_t;
+
+typedef struct lsn_site {
+    uint32_t id;
+    char name[256];
+    bool started;
+} lsn_site_t;
+
+typedef struct lsn_binding {
+    uint32_t site_id;
+    char ip[64]; /* "*" or literal */
+    uint16_t port;
+    char host[256]; /* "" = any, lower-case */
+} lsn_binding_t;
+
+typedef struct lsn_app {
+    uint32_t site_id;
+    char path[1024]; /* "/" or "/app" */
+    size_t path_len;
+    lsn_pool_t *pool;
+} lsn_app_t;
+
+struct lsn_pool {
+    char name[256];
+    uid_t uid;
+    int listen_fd;          /* pool channel socket: workers connect here */
+    wasp_pool_queue_t queue;
+    lsn_worker_t *workers;
+    size_t worker_count;
+    wasp_ltimer_t *demand_timer;
+    uint64_t served;
+};
+
+struct lsn_worker {
+    lsn_worker_t *next;
+    lsn_pool_t *pool;
+    wasp_channel_t *ch;
+    pid_t pid;
+    uint32_t credit;
+    bool hello;
+    lsn_request_t *streams; /* requests given to this worker */
+};
+
+typedef enum lsn_req_state {
+    REQ_READING_BODY,
+    REQ_QUEUED,
+    REQ_DISPATCHED, /* sent to a worker, not yet started */
+    REQ_STARTED,    /* the worker began executing it */
+    REQ_RESPONDING, /* response head written to the client */
+    REQ_DONE        /* response complete (maybe still being written) */
+} lsn_req_state_t;
+
+struct lsn_request {
+    wasp_qlink_t qlink;
+    lsn_conn_t *conn;     /* NULL once the client is gone */
+    lsn_pool_t *pool;
+    lsn_worker_t *worker;
+    lsn_request_t *wnext, *wprev;
+    uint32_t stream;
+    lsn_req_state_t state;
+    wasp_enc_t head;      /* encoded REQ_HEAD payload */
+    wasp_buf_t body;
+    bool is_head;         /* HEAD: never a body */
+    bool chunked_out;     /* response framed with chunked coding */
+    bool no_body;         /* 1xx/204/304/HEAD */
+    uint64_t window_unacked;
+};
+
+typedef enum lsn_out_kind { OUT_MEM, OUT_FILE } lsn_out_kind_t;
+
+typedef struct lsn_out {
+    struct lsn_out *next;
+    lsn_out_kind_t kind;
+    lsn_request_t *req; /* worker bytes to acknowledge (WINDOW), or NULL */
+    size_t ack_len;     /* how many of them */
+    size_t len, off;    /* OUT_MEM */
+    int fd;             /* OUT_FILE */
+    off_t foff, fend;
+    char data[];
+} lsn_out_t;
+
+/* listener.c */
+extern wasp_loop_t *lsn_loop;
+extern bool lsn_draining;
+void lsn_pool_submit(lsn_pool_t *pool, lsn_request_t *req);
+/* The client of a request is gone: drop it from the queue / tell its worker. */
+void lsn_request_abandon(lsn_request_t *req);
+void lsn_request_free(lsn_request_t *req);
+void lsn_window_ack(lsn_request_t *req, size_t bytes);
+void lsn_maybe_exit(void);
+
+/* route.c */
+void lsn_route_reset(void);
+int lsn_route_add_site(uint32_t id, const char *name, bool started);
+int lsn_route_add_binding(uint32_t site_id, const char *ip, uint16_t port, const char *host);
+int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool);
+const lsn_site_t *lsn_route_site(const char *local_ip, uint16_t port, const char *host,
+                                 size_t host_len);
+const lsn_app_t *lsn_route_app(uint32_t site_id, const char *path, size_t path_len);
+
+/* conn.c */
+void lsn_conn_accept(int listen_fd);
+size_t lsn_conn_count(void);
+void lsn_conn_drain_idle(void);
+/* Response events from a worker, for the request's connection. */
+void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
+                            size_t reason_len, wasp_dec_t *headers, uint64_t content_length,
+                            bool has_length);
+void lsn_conn_response_data(lsn_request_t *req, const char *p, size_t len);
+void lsn_conn_response_file(lsn_request_t *req, int fd, off_t off, off_t len);
+void lsn_conn_response_end(lsn_request_t *req);
+/* The worker died: answer 502 (or close if the head is already out). */
+void lsn_conn_worker_lost(lsn_request_t *req);
+/* Answer a request from the listener itself (503 queue full and the like). */
+void lsn_conn_httpsys_error(lsn_request_t *req, wasp_httpsys_error_t e, const char *reason);
+
+#endif

@@ -1,0 +1,835 @@
+/*
+ * waspd: the activation service (WAS + W3SVC's role).  It reads
+ * applicationHost.config, binds the sites' ports and the pools' channel
+ * sockets (so the listener never needs privileges), starts wasp-http and
+ * pushes the configuration to it, and starts a pool's worker when the
+ * listener says requests are waiting (demand start) or at once for
+ * startMode="AlwaysRunning" pools.  Every child is a direct child of waspd;
+ * waspd reaps them, says how each one ended, and restarts the listener if it
+ * dies.
+ *
+ * Shutdown (SIGTERM, or a first SIGINT): the listener stops accepting and
+ * finishes the requests in flight, bounded by the pools' shutdownTimeLimit;
+ * then the workers are stopped and waspd exits 0.  A second SIGINT kills
+ * everything at once.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/channel.h"
+#include "common/log.h"
+#include "common/loop.h"
+#include "common/util.h"
+#include "config/config.h"
+#include "service/identity.h"
+
+typedef struct svc_pool {
+    const wasp_pool_cfg_t *cfg;
+    wasp_identity_t id;
+    char sock_path[PATH_MAX];
+    int sock_fd;
+    int live_workers;   /* spawned and not yet reaped */
+    bool demand_pending;
+    uint64_t last_start_ms;
+    wasp_ltimer_t *spawn_timer;
+} svc_pool_t;
+
+typedef struct svc_listen {
+    char ip[64];
+    uint16_t port;
+    int fd;
+} svc_listen_t;
+
+typedef struct svc_child {
+    struct svc_child *next;
+    pid_t pid;
+    svc_pool_t *pool; /* NULL: the listener */
+    uint64_t started_ms;
+} svc_child_t;
+
+static struct {
+    wasp_loop_t *loop;
+    wasp_config_t *cfg;
+    char config_path[PATH_MAX];
+    char runtime_dir[PATH_MAX];
+    char http_bin[PATH_MAX];
+    char worker_bin[PATH_MAX];
+    svc_pool_t *pools;
+    size_t pool_count;
+    svc_listen_t *listens;
+    size_t listen_count;
+    wasp_identity_t listener_id;
+    wasp_channel_t *control;
+    pid_t listener_pid;
+    svc_child_t *children;
+    int stopping;     /* 0 running, 1 draining, 2 immediate */
+    bool listener_gone;
+    uint32_t shutdown_limit_s;
+    int exit_code;
+} svc;
+
+static void svc_spawn_listener(void);
+static void svc_check_done(void);
+
+static svc_pool_t *svc_pool_find(const char *name)
+{
+    for (size_t i = 0; i < svc.pool_count; i++) {
+        if (strcmp(svc.pools[i].cfg->name, name) == 0) {
+            return &svc.pools[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- sockets ------------------------------------------------------------- */
+
+static int svc_bind_tcp(const char *ip, uint16_t port, char *err, size_t err_size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, one = 1, zero = 0;
+
+    memset(&ss, 0, sizeof(ss));
+    if (strcmp(ip, "*") == 0) {
+        /* One dual-stack socket answers IPv4 and IPv6 ("*" = all addresses). */
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_any;
+        a->sin6_port = htons(port);
+        len = sizeof(*a);
+    } else if (strchr(ip, ':') != NULL) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(port);
+        if (inet_pton(AF_INET6, ip, &a->sin6_addr) != 1) {
+            snprintf(err, err_size, "'%s' is not an IPv6 address", ip);
+            return -1;
+        }
+        len = sizeof(*a);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+        a->sin_family = AF_INET;
+        a->sin_port = htons(port);
+        if (inet_pton(AF_INET, ip, &a->sin_addr) != 1) {
+            snprintf(err, err_size, "'%s' is not an IPv4 address", ip);
+            return -1;
+        }
+        len = sizeof(*a);
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 && strcmp(ip, "*") == 0) {
+        /* No IPv6 on this machine: all IPv4 addresses. */
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+        memset(&ss, 0, sizeof(ss));
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_ANY);
+        a->sin_port = htons(port);
+        len = sizeof(*a);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    }
+    if (fd < 0) {
+        snprintf(err, err_size, "socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6 && strcmp(ip, "*") == 0) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 4096) != 0) {
+        snprintf(err, err_size, "cannot listen on %s:%u: %s%s", ip, port, strerror(errno),
+                 errno == EADDRINUSE ? " (another program uses this port; stop it or change "
+                                       "the binding)"
+                 : errno == EACCES   ? " (ports below 1024 need root)"
+                                     : "");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* One socket per port with a "*" binding (routing by local address is the
+ * listener's job, as in HTTP.sys), else one per (IP, port). */
+static int svc_bind_all(void)
+{
+    for (size_t s = 0; s < wasp_config_site_count(svc.cfg); s++) {
+        const wasp_site_cfg_t *site = wasp_config_site(svc.cfg, s);
+
+        if (!site->server_auto_start) {
+            continue;
+        }
+        for (size_t b = 0; b < site->binding_count; b++) {
+            const wasp_binding_cfg_t *bd = &site->bindings[b];
+            bool covered = false;
+            char err[512];
+            svc_listen_t *p;
+
+            if (strcmp(bd->protocol, "http") != 0) {
+                wasp_warn("%s:%d: site '%s': %s bindings are not served yet (binding %s:%u:%s "
+                          "ignored)", wasp_config_path(svc.cfg), bd->line, site->name,
+                          bd->protocol, bd->ip, bd->port, bd->host);
+                continue;
+            }
+            for (size_t i = 0; i < svc.listen_count; i++) {
+                svc_listen_t *l = &svc.listens[i];
+
+                if (l->port == bd->port &&
+                    (strcmp(l->ip, "*") == 0 || strcmp(l->ip, bd->ip) == 0)) {
+                    covered = true;
+                }
+            }
+            if (covered) {
+                continue;
+            }
+            if (strcmp(bd->ip, "*") == 0) {
+                /* A wildcard supersedes specific sockets bound earlier on this port. */
+                for (size_t i = 0; i < svc.listen_count;) {
+                    if (svc.listens[i].port == bd->port) {
+                        close(svc.listens[i].fd);
+                        svc.listens[i] = svc.listens[--svc.listen_count];
+                    } else {
+                        i++;
+                    }
+                }
+            }
+            p = realloc(svc.listens, (svc.listen_count + 1) * sizeof(*p));
+            if (p == NULL) {
+                return -1;
+            }
+            svc.listens = p;
+            p = &svc.listens[svc.listen_count];
+            snprintf(p->ip, sizeof(p->ip), "%s", bd->ip);
+            p->port = bd->port;
+            p->fd = svc_bind_tcp(bd->ip, bd->port, err, sizeof(err));
+            if (p->fd < 0) {
+                wasp_error("%s:%d: site '%s', binding %s:%u:%s: %s", wasp_config_path(svc.cfg),
+                           bd->line, site->name, bd->ip, bd->port, bd->host, err);
+                return -1;
+            }
+            svc.listen_count++;
+        }
+    }
+    return 0;
+}
+
+static int svc_bind_pool(svc_pool_t *pool)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    char safe[128];
+    int fd;
+
+    wasp_safe_name(pool->cfg->name, safe, sizeof(safe));
+    snprintf(pool->sock_path, sizeof(pool->sock_path), "%s/pools/%s.sock", svc.runtime_dir, safe);
+    if (strlen(pool->sock_path) >= sizeof(sun.sun_path)) {
+        wasp_error("runtime directory '%s' is too long for a socket path; choose a shorter "
+                   "--runtime-dir", svc.runtime_dir);
+        return -1;
+    }
+    strcpy(sun.sun_path, pool->sock_path);
+    unlink(pool->sock_path);
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(fd, 64) != 0) {
+        wasp_error("pool '%s': cannot create its channel socket %s: %s", pool->cfg->name,
+                   pool->sock_path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    /* Only the pool's own identity may connect (the listener checks the
+     * peer's uid as well: two locks, one per side). */
+    if ((geteuid() == 0 && chown(pool->sock_path, pool->id.uid, pool->id.gid) != 0) ||
+        chmod(pool->sock_path, 0600) != 0) {
+        wasp_error("pool '%s': cannot restrict %s: %s", pool->cfg->name, pool->sock_path,
+                   strerror(errno));
+        close(fd);
+        return -1;
+    }
+    pool->sock_fd = fd;
+    return 0;
+}
+
+/* ---- children ------------------------------------------------------------ */
+
+static void svc_child_add(pid_t pid, svc_pool_t *pool)
+{
+    svc_child_t *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        return;
+    }
+    c->pid = pid;
+    c->pool = pool;
+    c->started_ms = wasp_now_ms();
+    c->next = svc.children;
+    svc.children = c;
+}
+
+static void svc_write_wp_file(pid_t pid, const svc_pool_t *pool, bool add)
+{
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/wp/%d", svc.runtime_dir, (int)pid);
+    if (add) {
+        FILE *f = fopen(path, "w");
+
+        if (f != NULL) {
+            fprintf(f, "%s\n", pool->cfg->name);
+            fclose(f);
+        }
+    } else {
+        unlink(path);
+    }
+}
+
+static void svc_child_exec_failed(const char *what, const char *bin)
+{
+    wasp_error("cannot start %s (%s): %s", what, bin, strerror(errno));
+    _exit(127);
+}
+
+static void svc_spawn_worker(svc_pool_t *pool)
+{
+    pid_t pid;
+    char *argv[] = {"wasp-worker", "--pool", (char *)pool->cfg->name, "--config",
+                    svc.config_path, "--channel", pool->sock_path, NULL};
+    char *envp[8];
+    int ne = 0;
+    const char *lvl = getenv("WASP_LOG_LEVEL");
+    char lvl_env[64];
+    int exe = open(svc.worker_bin, O_RDONLY | O_CLOEXEC);
+
+    if (exe < 0) {
+        wasp_error("cannot open the worker binary %s: %s", svc.worker_bin, strerror(errno));
+        return;
+    }
+    envp[ne++] = "PATH=/usr/local/bin:/usr/bin:/bin";
+    if (lvl != NULL) {
+        snprintf(lvl_env, sizeof(lvl_env), "WASP_LOG_LEVEL=%s", lvl);
+        envp[ne++] = lvl_env;
+    }
+    envp[ne] = NULL;
+    pool->live_workers++;
+    pool->demand_pending = false;
+    pool->last_start_ms = wasp_now_ms();
+    pid = fork();
+    if (pid < 0) {
+        pool->live_workers--;
+        close(exe);
+        wasp_error("pool '%s': fork: %s", pool->cfg->name, strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        sigset_t all;
+
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        setpgid(0, 0); /* terminal signals go to waspd only; it decides */
+        if (wasp_identity_become(&pool->id) != 0) {
+            svc_child_exec_failed("a worker (dropping privileges)", svc.worker_bin);
+        }
+        /* fexecve: the binary was opened while still privileged, so a build
+         * tree under a private home directory still starts. */
+        fexecve(exe, argv, envp);
+        svc_child_exec_failed("a worker", svc.worker_bin);
+    }
+    close(exe);
+    svc_child_add(pid, pool);
+    svc_write_wp_file(pid, pool, true);
+    wasp_info("pool '%s': started worker pid %d as user %s (uid %d)", pool->cfg->name, (int)pid,
+              pool->id.user, (int)pool->id.uid);
+}
+
+static void svc_spawn_timer(wasp_loop_t *loop, void *data)
+{
+    svc_pool_t *pool = data;
+
+    pool->spawn_timer = NULL;
+    if (svc.stopping == 0 && pool->live_workers == 0 && pool->demand_pending) {
+        svc_spawn_worker(pool);
+    }
+}
+
+/* Start a worker if the pool has none; a worker that died right after it
+ * started is not restarted more than once a second (rapid-fail protection
+ * proper belongs to the process manager of the application pools issue). */
+static void svc_demand(svc_pool_t *pool)
+{
+    uint64_t since;
+
+    if (svc.stopping) {
+        return;
+    }
+    pool->demand_pending = true;
+    if (pool->live_workers > 0 || pool->spawn_timer != NULL) {
+        return;
+    }
+    since = wasp_now_ms() - pool->last_start_ms;
+    if (pool->last_start_ms != 0 && since < 1000) {
+        pool->spawn_timer = wasp_loop_timer(svc.loop, 1000 - since, svc_spawn_timer, pool);
+        return;
+    }
+    svc_spawn_worker(pool);
+}
+
+static void svc_control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr,
+                               const char *payload, int fd, void *data)
+{
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (hdr->type == WASP_MSG_DEMAND) {
+        char name[256];
+        size_t n = hdr->length < sizeof(name) - 1 ? hdr->length : sizeof(name) - 1;
+        svc_pool_t *pool;
+
+        memcpy(name, payload, n);
+        name[n] = '\0';
+        pool = svc_pool_find(name);
+        if (pool != NULL) {
+            svc_demand(pool);
+        }
+    } else if (hdr->type == WASP_MSG_DRAINED) {
+        wasp_info("listener drained every request");
+    }
+}
+
+static void svc_control_on_close(wasp_channel_t *ch, void *data)
+{
+    /* The listener is gone; SIGCHLD tells us how, and restarts it. */
+    wasp_channel_free(svc.control);
+    svc.control = NULL;
+}
+
+static void svc_send(uint16_t type, wasp_enc_t *e, int fd)
+{
+    wasp_channel_send(svc.control, type, 0, 0, e ? wasp_buf_ptr(&e->buf) : NULL,
+                      e ? wasp_buf_size(&e->buf) : 0, fd);
+    if (e != NULL) {
+        wasp_buf_free(&e->buf);
+    }
+}
+
+static void svc_push_config(void)
+{
+    svc_send(WASP_MSG_CFG_BEGIN, NULL, -1);
+    for (size_t i = 0; i < svc.listen_count; i++) {
+        wasp_enc_t e = {0};
+
+        wasp_enc_cstr(&e, svc.listens[i].ip);
+        wasp_enc_u16(&e, svc.listens[i].port);
+        svc_send(WASP_MSG_CFG_LISTEN, &e, svc.listens[i].fd);
+    }
+    for (size_t i = 0; i < svc.pool_count; i++) {
+        wasp_enc_t e = {0};
+
+        wasp_enc_cstr(&e, svc.pools[i].cfg->name);
+        wasp_enc_u32(&e, (uint32_t)svc.pools[i].id.uid);
+        wasp_enc_u32(&e, svc.pools[i].cfg->queue_length);
+        svc_send(WASP_MSG_CFG_POOL, &e, svc.pools[i].sock_fd);
+    }
+    for (size_t s = 0; s < wasp_config_site_count(svc.cfg); s++) {
+        const wasp_site_cfg_t *site = wasp_config_site(svc.cfg, s);
+        wasp_enc_t e = {0};
+
+        wasp_enc_u32(&e, site->id);
+        wasp_enc_cstr(&e, site->name);
+        wasp_enc_u32(&e, site->server_auto_start ? 1 : 0);
+        svc_send(WASP_MSG_CFG_SITE, &e, -1);
+        for (size_t b = 0; b < site->binding_count; b++) {
+            const wasp_binding_cfg_t *bd = &site->bindings[b];
+
+            if (strcmp(bd->protocol, "http") != 0) {
+                continue;
+            }
+            wasp_enc_u32(&e, site->id);
+            wasp_enc_cstr(&e, bd->ip);
+            wasp_enc_u16(&e, bd->port);
+            wasp_enc_cstr(&e, bd->host);
+            svc_send(WASP_MSG_CFG_BINDING, &e, -1);
+        }
+        for (size_t a = 0; a < site->app_count; a++) {
+            wasp_enc_u32(&e, site->id);
+            wasp_enc_cstr(&e, site->apps[a].path);
+            wasp_enc_cstr(&e, site->apps[a].pool);
+            svc_send(WASP_MSG_CFG_APP, &e, -1);
+        }
+    }
+    svc_send(WASP_MSG_CFG_END, NULL, -1);
+}
+
+static void svc_spawn_listener(void)
+{
+    int sv[2];
+    pid_t pid;
+    int exe;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        wasp_error("socketpair: %s", strerror(errno));
+        return;
+    }
+    exe = open(svc.http_bin, O_RDONLY | O_CLOEXEC);
+    if (exe < 0) {
+        wasp_error("cannot open the listener binary %s: %s", svc.http_bin, strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        return;
+    }
+    pid = fork();
+    if (pid < 0) {
+        wasp_error("fork: %s", strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        close(exe);
+        return;
+    }
+    if (pid == 0) {
+        char *argv[] = {"wasp-http", "--control-fd", "3", NULL};
+        char *envp[4];
+        int ne = 0;
+        const char *lvl = getenv("WASP_LOG_LEVEL");
+        char lvl_env[64];
+        sigset_t all;
+
+        envp[ne++] = "PATH=/usr/bin:/bin";
+        if (lvl != NULL) {
+            snprintf(lvl_env, sizeof(lvl_env), "WASP_LOG_LEVEL=%s", lvl);
+            envp[ne++] = lvl_env;
+        }
+        envp[ne] = NULL;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        setpgid(0, 0);
+        if (dup2(sv[1], 3) != 3) {
+            _exit(127);
+        }
+        if (wasp_identity_become(&svc.listener_id) != 0) {
+            svc_child_exec_failed("the listener (dropping privileges)", svc.http_bin);
+        }
+        fexecve(exe, argv, envp);
+        svc_child_exec_failed("the listener", svc.http_bin);
+    }
+    close(sv[1]);
+    close(exe);
+    svc.listener_pid = pid;
+    svc.listener_gone = false;
+    svc_child_add(pid, NULL);
+    svc.control = wasp_channel_new(svc.loop, sv[0], svc_control_on_msg, svc_control_on_close,
+                                   NULL);
+    wasp_info("started listener pid %d as user %s (uid %d)", (int)pid, svc.listener_id.user,
+              (int)svc.listener_id.uid);
+    svc_push_config();
+}
+
+static void svc_describe_exit(int status, char *buf, size_t size)
+{
+    if (WIFSIGNALED(status)) {
+        snprintf(buf, size, "on signal %d (%s)%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+                 WCOREDUMP(status) ? ", core dumped" : "");
+    } else {
+        snprintf(buf, size, "with status %d", WEXITSTATUS(status));
+    }
+}
+
+static void svc_reap(void)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        svc_child_t **pp = &svc.children, *c;
+        char how[128];
+
+        if (pid <= 0) {
+            return;
+        }
+        while (*pp != NULL && (*pp)->pid != pid) {
+            pp = &(*pp)->next;
+        }
+        c = *pp;
+        if (c == NULL) {
+            continue; /* e.g. useradd */
+        }
+        *pp = c->next;
+        svc_describe_exit(status, how, sizeof(how));
+        if (c->pool == NULL) {
+            svc.listener_gone = true;
+            if (svc.stopping) {
+                wasp_info("listener pid %d exited %s", (int)pid, how);
+            } else {
+                wasp_error("listener pid %d exited %s; restarting it", (int)pid, how);
+                if (svc.control != NULL) {
+                    wasp_channel_free(svc.control);
+                    svc.control = NULL;
+                }
+                svc_spawn_listener();
+            }
+        } else {
+            svc_pool_t *pool = c->pool;
+            bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+
+            pool->live_workers--;
+            svc_write_wp_file(pid, pool, false);
+            if (clean || svc.stopping) {
+                wasp_info("pool '%s': worker pid %d exited %s", pool->cfg->name, (int)pid, how);
+            } else {
+                wasp_error("pool '%s': worker pid %d exited %s", pool->cfg->name, (int)pid, how);
+            }
+            if (pool->demand_pending || pool->cfg->start_mode == WASP_START_ALWAYS_RUNNING) {
+                pool->demand_pending = true;
+                svc_demand(pool);
+            }
+        }
+        free(c);
+    }
+}
+
+static void svc_kill_all(int sig)
+{
+    for (svc_child_t *c = svc.children; c != NULL; c = c->next) {
+        kill(c->pid, sig);
+    }
+}
+
+static void svc_shutdown_timeout(wasp_loop_t *loop, void *data)
+{
+    wasp_warn("shutdownTimeLimit (%u s) reached; killing what is left", svc.shutdown_limit_s);
+    svc_kill_all(SIGKILL);
+}
+
+static void svc_check_done(void)
+{
+    if (svc.stopping == 0) {
+        return;
+    }
+    if (svc.listener_gone) {
+        bool workers = false;
+
+        for (svc_child_t *c = svc.children; c != NULL; c = c->next) {
+            if (c->pool != NULL) {
+                workers = true;
+            }
+        }
+        if (workers) {
+            svc_kill_all(SIGTERM);
+            return;
+        }
+        wasp_loop_stop(svc.loop);
+    }
+}
+
+static void svc_on_signal(wasp_loop_t *loop, int signo, void *data)
+{
+    if (signo == SIGCHLD) {
+        svc_reap();
+        svc_check_done();
+        return;
+    }
+    if (signo == SIGINT && svc.stopping) {
+        wasp_info("second interrupt: stopping now");
+        svc_kill_all(SIGKILL);
+        svc.exit_code = 130;
+        svc.stopping = 2;
+        wasp_loop_stop(loop);
+        return;
+    }
+    if (signo == SIGTERM || signo == SIGINT) {
+        if (svc.stopping) {
+            return;
+        }
+        svc.stopping = 1;
+        wasp_info("stopping (%s): finishing requests in flight, at most %u s",
+                  signo == SIGTERM ? "SIGTERM" : "SIGINT; press again to stop at once",
+                  svc.shutdown_limit_s);
+        if (svc.listener_pid > 0 && !svc.listener_gone) {
+            kill(svc.listener_pid, SIGTERM);
+        }
+        wasp_loop_timer(loop, (uint64_t)svc.shutdown_limit_s * 1000u, svc_shutdown_timeout,
+                        NULL);
+        svc_check_done();
+    }
+}
+
+/* ---- start-up ------------------------------------------------------------ */
+
+static int svc_find_binaries(void)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *slash;
+    const char *dir = getenv("WASP_BIN_DIR");
+
+    if (dir == NULL) {
+        if (n <= 0) {
+            return -1;
+        }
+        self[n] = '\0';
+        slash = strrchr(self, '/');
+        *slash = '\0';
+        dir = self;
+    }
+    snprintf(svc.http_bin, sizeof(svc.http_bin), "%s/wasp-http", dir);
+    snprintf(svc.worker_bin, sizeof(svc.worker_bin), "%s/wasp-worker", dir);
+    if (access(svc.http_bin, X_OK) != 0 || access(svc.worker_bin, X_OK) != 0) {
+        wasp_error("wasp-http and wasp-worker must be next to waspd (looked in %s)", dir);
+        return -1;
+    }
+    return 0;
+}
+
+static int svc_prepare(void)
+{
+    char path[PATH_MAX], err[1024];
+    FILE *f;
+
+    if (wasp_mkdir_p(svc.runtime_dir, 0755) != 0) {
+        wasp_error("cannot create the runtime directory %s: %s", svc.runtime_dir,
+                   strerror(errno));
+        return -1;
+    }
+    chmod(svc.runtime_dir, 0755);
+    snprintf(path, sizeof(path), "%s/pools", svc.runtime_dir);
+    if (wasp_mkdir_p(path, 0711) != 0) {
+        wasp_error("cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    chmod(path, 0711);
+    snprintf(path, sizeof(path), "%s/wp", svc.runtime_dir);
+    wasp_mkdir_p(path, 0755);
+    snprintf(path, sizeof(path), "%s/waspd.pid", svc.runtime_dir);
+    f = fopen(path, "w");
+    if (f != NULL) {
+        fprintf(f, "%d\n", (int)getpid());
+        fclose(f);
+    }
+    if (wasp_identity_for_listener(&svc.listener_id, err, sizeof(err)) != 0) {
+        wasp_error("%s", err);
+        return -1;
+    }
+    if (geteuid() != 0) {
+        wasp_info("not started as root: the listener and every worker run as user '%s'",
+                  svc.listener_id.user);
+    }
+    svc.pool_count = wasp_config_pool_count(svc.cfg);
+    svc.pools = calloc(svc.pool_count ? svc.pool_count : 1, sizeof(*svc.pools));
+    if (svc.pools == NULL) {
+        return -1;
+    }
+    svc.shutdown_limit_s = 1;
+    for (size_t i = 0; i < svc.pool_count; i++) {
+        svc_pool_t *pool = &svc.pools[i];
+
+        pool->cfg = wasp_config_pool(svc.cfg, i);
+        pool->sock_fd = -1;
+        if (wasp_identity_for_pool(pool->cfg, &pool->id, err, sizeof(err)) != 0) {
+            wasp_error("%s", err);
+            return -1;
+        }
+        if (svc_bind_pool(pool) != 0) {
+            return -1;
+        }
+        if (pool->cfg->shutdown_time_limit_s > svc.shutdown_limit_s) {
+            svc.shutdown_limit_s = pool->cfg->shutdown_time_limit_s;
+        }
+    }
+    return svc_bind_all();
+}
+
+static void svc_cleanup(void)
+{
+    char path[PATH_MAX];
+
+    for (size_t i = 0; i < svc.pool_count; i++) {
+        if (svc.pools[i].sock_fd >= 0) {
+            close(svc.pools[i].sock_fd);
+            unlink(svc.pools[i].sock_path);
+        }
+    }
+    snprintf(path, sizeof(path), "%s/waspd.pid", svc.runtime_dir);
+    unlink(path);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: waspd --config FILE [--runtime-dir DIR]\n"
+                    "  Runs in the foreground and logs to stderr.\n"
+                    "  --config FILE       applicationHost.config to serve\n"
+                    "  --runtime-dir DIR   sockets and pid files (default /run/wasp)\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+    const char *config = NULL;
+    wasp_diag_t diag;
+    char buf[2048];
+
+    wasp_log_init("waspd");
+    snprintf(svc.runtime_dir, sizeof(svc.runtime_dir), "/run/wasp");
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config = argv[++i];
+        } else if (strcmp(argv[i], "--runtime-dir") == 0 && i + 1 < argc) {
+            snprintf(svc.runtime_dir, sizeof(svc.runtime_dir), "%s", argv[++i]);
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage();
+            return 0;
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    if (config == NULL) {
+        usage();
+        return 2;
+    }
+    if (realpath(config, svc.config_path) == NULL) {
+        wasp_error("%s: %s", config, strerror(errno));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    svc.cfg = wasp_config_load(svc.config_path, &diag);
+    if (svc.cfg == NULL) {
+        wasp_error("%s", wasp_diag_format(&diag, buf, sizeof(buf)));
+        return 1;
+    }
+    for (size_t i = 0; i < wasp_config_warning_count(svc.cfg); i++) {
+        wasp_warn("%s", wasp_diag_format(wasp_config_warning(svc.cfg, i), buf, sizeof(buf)));
+    }
+    svc.loop = wasp_loop_new();
+    if (svc.loop == NULL || svc_find_binaries() != 0 ||
+        wasp_loop_signals(svc.loop, sigs, 4, svc_on_signal, NULL) != 0) {
+        return 1;
+    }
+    if (svc_prepare() != 0) {
+        svc_cleanup();
+        return 1;
+    }
+    svc_spawn_listener();
+    for (size_t i = 0; i < svc.pool_count; i++) {
+        if (svc.pools[i].cfg->start_mode == WASP_START_ALWAYS_RUNNING &&
+            svc.pools[i].cfg->auto_start) {
+            svc.pools[i].demand_pending = true;
+            svc_spawn_worker(&svc.pools[i]);
+        }
+    }
+    wasp_info("serving %s (runtime files in %s)", svc.config_path, svc.runtime_dir);
+    wasp_loop_run(svc.loop);
+    svc_cleanup();
+    wasp_info("stopped");
+    return svc.exit_code;
+}

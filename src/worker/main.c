@@ -1,0 +1,345 @@
+/*
+ * wasp-worker: one application pool's worker process (w3wp's role).
+ * Started by waspd as the pool's identity:
+ *   wasp-worker --pool NAME --config FILE --channel SOCKET
+ * It loads the configuration and the modules, connects to the pool's channel
+ * in the listener, says HELLO, offers credit, and runs each request it is
+ * given through the pipeline.  It never sees a client socket.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "worker/worker.h"
+
+wasp_loop_t *worker_loop;
+wasp_config_t *worker_cfg;
+wasp_channel_t *worker_ch;
+const char *worker_pool;
+
+static wasp_request_t *live;
+static size_t live_count;
+static bool draining;
+
+static wasp_request_t *live_find(uint32_t stream)
+{
+    for (wasp_request_t *r = live; r != NULL; r = r->next) {
+        if (r->stream == stream) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static void live_unlink(wasp_request_t *req)
+{
+    if (req->prev != NULL) {
+        req->prev->next = req->next;
+    } else {
+        live = req->next;
+    }
+    if (req->next != NULL) {
+        req->next->prev = req->prev;
+    }
+    live_count--;
+}
+
+static void worker_exit_if_drained(void)
+{
+    if (draining && live_count == 0) {
+        wasp_info("pool '%s': drained; exiting", worker_pool);
+        wasp_channel_flush_blocking(worker_ch);
+        worker_modules_exit();
+        exit(0);
+    }
+}
+
+void worker_request_done(wasp_request_t *req)
+{
+    uint32_t one = 1;
+
+    if (!req->sent_all) {
+        wasp_channel_send(worker_ch, WASP_MSG_RESP_END, 0, req->stream, NULL, 0, -1);
+    }
+    live_unlink(req);
+    request_free(req);
+    if (!draining) {
+        wasp_channel_send(worker_ch, WASP_MSG_CREDIT, 0, 0, &one, sizeof(one), -1);
+    }
+    worker_exit_if_drained();
+}
+
+static void worker_start(wasp_request_t *req)
+{
+    wasp_channel_send(worker_ch, WASP_MSG_STARTED, 0, req->stream, NULL, 0, -1);
+    pipeline_start(req);
+}
+
+static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const char *payload,
+                          int fd, void *data)
+{
+    wasp_request_t *req;
+
+    if (fd >= 0) {
+        close(fd); /* nothing the listener sends carries a descriptor */
+    }
+    switch (hdr->type) {
+    case WASP_MSG_REQ_HEAD:
+        req = request_new(hdr->stream, payload, hdr->length);
+        if (req == NULL) {
+            /* Out of memory or a malformed frame: a protocol failure the
+             * listener must see, so drop the channel (it answers 502). */
+            wasp_alert("cannot accept request stream %u; closing the channel", hdr->stream);
+            exit(1);
+        }
+        req->next = live;
+        if (live != NULL) {
+            live->prev = req;
+        }
+        live = req;
+        live_count++;
+        if (hdr->flags & WASP_FLAG_END) {
+            req->body_complete = true;
+            worker_start(req);
+        }
+        break;
+    case WASP_MSG_REQ_BODY:
+        req = live_find(hdr->stream);
+        if (req == NULL || req->body_complete) {
+            break;
+        }
+        wasp_buf_append(&req->body, payload, hdr->length);
+        if (hdr->flags & WASP_FLAG_END) {
+            req->body_complete = true;
+            worker_start(req);
+        }
+        break;
+    case WASP_MSG_WINDOW:
+        req = live_find(hdr->stream);
+        if (req != NULL && hdr->length == sizeof(uint32_t)) {
+            uint32_t n;
+
+            memcpy(&n, payload, sizeof(n));
+            response_window(req, n);
+        }
+        break;
+    case WASP_MSG_ABORT:
+        req = live_find(hdr->stream);
+        if (req != NULL) {
+            if (!req->body_complete) {
+                req->aborted = true;
+                req->body_complete = true;
+                req->sent_all = false;
+                live_unlink(req);
+                wasp_channel_send(worker_ch, WASP_MSG_RESP_END, 0, req->stream, NULL, 0, -1);
+                request_free(req);
+            } else {
+                pipeline_abort(req);
+            }
+        }
+        break;
+    case WASP_MSG_PING:
+        wasp_channel_send(worker_ch, WASP_MSG_PONG, 0, 0, NULL, 0, -1);
+        break;
+    default:
+        wasp_alert("unknown frame type %u from the listener", hdr->type);
+        break;
+    }
+}
+
+static void worker_on_close(wasp_channel_t *ch, void *data)
+{
+    /* The listener went away (restart or shutdown): requests it held are
+     * gone with it, and a new listener starts new workers on demand. */
+    wasp_info("pool '%s': the listener closed the channel; exiting", worker_pool);
+    worker_modules_exit();
+    exit(0);
+}
+
+static void worker_on_signal(wasp_loop_t *loop, int signo, void *data)
+{
+    if (signo == SIGTERM || signo == SIGINT) {
+        draining = true;
+        worker_exit_if_drained();
+    }
+}
+
+static int worker_connect(const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* ---- loop API for modules ------------------------------------------------ */
+
+struct wasp_timer {
+    wasp_ltimer_t *lt;
+    wasp_timer_fn fn;
+    void *data;
+};
+
+static void api_timer_fire(wasp_loop_t *loop, void *data)
+{
+    wasp_timer_t *t = data;
+    wasp_timer_fn fn = t->fn;
+    void *d = t->data;
+
+    free(t);
+    fn(d);
+}
+
+wasp_timer_t *wasp_timer_start(uint64_t ms, wasp_timer_fn fn, void *data)
+{
+    wasp_timer_t *t = malloc(sizeof(*t));
+
+    if (t == NULL) {
+        return NULL;
+    }
+    t->fn = fn;
+    t->data = data;
+    t->lt = wasp_loop_timer(worker_loop, ms, api_timer_fire, t);
+    if (t->lt == NULL) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void wasp_timer_cancel(wasp_timer_t *t)
+{
+    if (t != NULL) {
+        wasp_loop_timer_cancel(worker_loop, t->lt);
+        free(t);
+    }
+}
+
+typedef struct api_fd {
+    wasp_fd_fn fn;
+    void *data;
+} api_fd_t;
+
+static api_fd_t *api_fds;
+static int api_fd_cap;
+
+static void api_fd_fire(wasp_loop_t *loop, int fd, uint32_t events, void *data)
+{
+    api_fd_t *w = data;
+
+    w->fn(fd, events, w->data);
+}
+
+int wasp_fd_watch(int fd, uint32_t events, wasp_fd_fn fn, void *data)
+{
+    if (fd < 0) {
+        return -1;
+    }
+    if (fd >= api_fd_cap) {
+        int cap = api_fd_cap ? api_fd_cap : 64;
+        api_fd_t *p;
+
+        while (cap <= fd) {
+            cap *= 2;
+        }
+        p = realloc(api_fds, (size_t)cap * sizeof(*p));
+        if (p == NULL) {
+            return -1;
+        }
+        memset(p + api_fd_cap, 0, (size_t)(cap - api_fd_cap) * sizeof(*p));
+        api_fds = p;
+        api_fd_cap = cap;
+    }
+    api_fds[fd].fn = fn;
+    api_fds[fd].data = data;
+    if (wasp_loop_add(worker_loop, fd, events, api_fd_fire, &api_fds[fd]) != 0) {
+        return wasp_loop_mod(worker_loop, fd, events);
+    }
+    return 0;
+}
+
+void wasp_fd_unwatch(int fd)
+{
+    wasp_loop_del(worker_loop, fd);
+}
+
+int main(int argc, char **argv)
+{
+    static const int sigs[] = {SIGTERM, SIGINT};
+    const char *config = NULL, *channel = NULL;
+    wasp_diag_t diag;
+    char buf[2048], err[1024];
+    int fd;
+
+    wasp_log_init("wasp-worker");
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--pool") == 0) {
+            worker_pool = argv[i + 1];
+        } else if (strcmp(argv[i], "--config") == 0) {
+            config = argv[i + 1];
+        } else if (strcmp(argv[i], "--channel") == 0) {
+            channel = argv[i + 1];
+        }
+    }
+    if (worker_pool == NULL || config == NULL || channel == NULL) {
+        fprintf(stderr, "wasp-worker is started by waspd "
+                        "(--pool NAME --config FILE --channel SOCKET).\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    worker_cfg = wasp_config_load(config, &diag);
+    if (worker_cfg == NULL) {
+        wasp_error("pool '%s': %s", worker_pool, wasp_diag_format(&diag, buf, sizeof(buf)));
+        return 1;
+    }
+    worker_loop = wasp_loop_new();
+    if (worker_loop == NULL || wasp_loop_signals(worker_loop, sigs, 2, worker_on_signal, NULL)) {
+        return 1;
+    }
+    if (worker_modules_load(err, sizeof(err)) != 0) {
+        wasp_error("pool '%s': %s", worker_pool, err);
+        return 1;
+    }
+    fd = worker_connect(channel);
+    if (fd < 0) {
+        wasp_error("pool '%s': cannot connect to %s: %s", worker_pool, channel, strerror(errno));
+        return 1;
+    }
+    worker_ch = wasp_channel_new(worker_loop, fd, worker_on_msg, worker_on_close, NULL);
+    if (worker_ch == NULL) {
+        return 1;
+    }
+    {
+        wasp_enc_t e = {0};
+        uint32_t credit = WORKER_CREDIT;
+
+        wasp_enc_u32(&e, (uint32_t)getpid());
+        wasp_enc_cstr(&e, worker_pool);
+        wasp_channel_send(worker_ch, WASP_MSG_HELLO, 0, 0, wasp_buf_ptr(&e.buf),
+                          wasp_buf_size(&e.buf), -1);
+        wasp_buf_free(&e.buf);
+        wasp_channel_send(worker_ch, WASP_MSG_CREDIT, 0, 0, &credit, sizeof(credit), -1);
+    }
+    wasp_debug("pool '%s': %zu module(s) loaded; serving", worker_pool, worker_module_count());
+    wasp_loop_run(worker_loop);
+    return 0;
+}

@@ -1,0 +1,232 @@
+/*
+ * The integrated pipeline: a request walks IIS' events in order
+ * (BeginRequest .. UpdateRequestCache), each event's handlers then its
+ * post-event handlers; ExecuteRequestHandler goes only to the modules of the
+ * handler mapping chosen at MapRequestHandler.  Then SendResponse (inverted
+ * order), the response goes to the listener, and LogRequest and EndRequest
+ * run last.  FINISH from any handler skips straight to SendResponse.
+ *
+ * The position (event, post, index) lives in the request, so a handler that
+ * returns PENDING simply stops the walk; wasp_request_resume() picks it up
+ * from the worker's loop.  A resume that arrives while its handler is still
+ * running is applied when the handler returns.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "worker/worker.h"
+
+static const char *const event_names[WASP_EVENT_COUNT] = {
+    "BeginRequest",         "AuthenticateRequest",      "AuthorizeRequest",
+    "ResolveRequestCache",  "MapRequestHandler",        "AcquireRequestState",
+    "PreExecuteRequestHandler", "ExecuteRequestHandler", "ReleaseRequestState",
+    "UpdateRequestCache",   "LogRequest",               "EndRequest",
+    "SendResponse"};
+
+static const char *const post_names[WASP_EVENT_COUNT] = {
+    "PostBeginRequest",        "PostAuthenticateRequest",      "PostAuthorizeRequest",
+    "PostResolveRequestCache", "PostMapRequestHandler",        "PostAcquireRequestState",
+    "PostPreExecuteRequestHandler", "PostExecuteRequestHandler", "PostReleaseRequestState",
+    "PostUpdateRequestCache",  "PostLogRequest",               "PostEndRequest",
+    "SendResponse"};
+
+const char *pipeline_event_name(int event, int post)
+{
+    return post ? post_names[event] : event_names[event];
+}
+
+static void pipeline_run(wasp_request_t *req);
+
+/* The modules to call at the current position. */
+static void step_modules(wasp_request_t *req, wasp_module_t *const **list, size_t *count)
+{
+    if (req->event == WASP_EVENT_EXECUTE_REQUEST_HANDLER && req->post == 0) {
+        *list = req->handler_mods;
+        *count = req->handler_mod_count;
+        return;
+    }
+    *list = req->pipe->steps[req->event][req->post].mods;
+    *count = req->pipe->steps[req->event][req->post].count;
+}
+
+static void *module_state(wasp_request_t *req, wasp_module_t *m)
+{
+    size_t size = m->info.request_state_size;
+
+    if (size == 0) {
+        return NULL;
+    }
+    if (req->state[m->index] == NULL) {
+        req->state[m->index] = wasp_request_alloc(req, size);
+    }
+    return req->state[m->index];
+}
+
+/* Move to the first position of the next (event, post) pair in order. */
+static void step_advance(wasp_request_t *req)
+{
+    req->idx = 0;
+    if (req->post == 0 && req->event != WASP_EVENT_SEND_RESPONSE) {
+        req->post = 1;
+        return;
+    }
+    req->post = 0;
+    switch (req->event) {
+    case WASP_EVENT_UPDATE_REQUEST_CACHE:
+        req->event = WASP_EVENT_SEND_RESPONSE;
+        break;
+    case WASP_EVENT_SEND_RESPONSE:
+        req->event = WASP_EVENT_LOG_REQUEST;
+        break;
+    default:
+        req->event++;
+        break;
+    }
+}
+
+/* FINISH: skip what is left before SendResponse; during the tail events, skip
+ * the rest of the current event only. */
+static void step_finish(wasp_request_t *req)
+{
+    if (req->event < WASP_EVENT_LOG_REQUEST) {
+        req->event = WASP_EVENT_SEND_RESPONSE;
+        req->post = 0;
+        req->idx = 0;
+    } else {
+        req->idx = 0;
+        step_advance(req);
+    }
+}
+
+static void pipeline_apply(wasp_request_t *req, wasp_status_t st)
+{
+    if (st == WASP_FINISH) {
+        step_finish(req);
+    } else {
+        req->idx++;
+    }
+}
+
+static bool pipeline_map_handler(wasp_request_t *req)
+{
+    if (handler_map(req) != 0) {
+        step_finish(req);
+        return false;
+    }
+    return true;
+}
+
+static void pipeline_run(wasp_request_t *req)
+{
+    while (req->phase == PH_PIPELINE) {
+        wasp_module_t *const *list;
+        size_t count;
+
+        if (req->event == WASP_EVENT_END_REQUEST && req->post == 1 &&
+            req->idx >= req->pipe->steps[WASP_EVENT_END_REQUEST][1].count) {
+            req->phase = PH_DONE;
+            break;
+        }
+        if (req->event == WASP_EVENT_LOG_REQUEST && req->post == 0 && req->idx == 0 &&
+            !req->sent_all && !req->aborted) {
+            /* SendResponse is over: the answer leaves before logging, as in
+             * IIS, so the log knows what was sent. */
+            req->phase = PH_SENDING;
+            response_send(req);
+            return;
+        }
+        if (req->event == WASP_EVENT_MAP_REQUEST_HANDLER && req->post == 0 && req->idx == 0 &&
+            req->handler == NULL && !pipeline_map_handler(req)) {
+            continue;
+        }
+        step_modules(req, &list, &count);
+        if (req->idx >= count) {
+            step_advance(req);
+            continue;
+        }
+        {
+            wasp_module_t *m = list[req->idx];
+            wasp_event_handler_t fn = m->on[req->event][req->post].fn;
+            wasp_status_t st;
+
+            if (fn == NULL) {
+                req->idx++;
+                continue;
+            }
+            req->current = m;
+            req->in_handler = true;
+            req->resumed_early = false;
+            st = fn(req, module_state(req, m));
+            req->in_handler = false;
+            if (st == WASP_PENDING) {
+                if (!req->resumed_early) {
+                    req->pending = true;
+                    return;
+                }
+                st = req->resume_status;
+            }
+            pipeline_apply(req, st);
+        }
+    }
+    if (req->phase == PH_DONE) {
+        worker_request_done(req);
+    }
+}
+
+/* Called by response.c when the last byte is handed to the listener. */
+void pipeline_after_send(wasp_request_t *req);
+
+void pipeline_after_send(wasp_request_t *req)
+{
+    req->phase = PH_PIPELINE;
+    pipeline_run(req);
+}
+
+void pipeline_start(wasp_request_t *req)
+{
+    req->phase = PH_PIPELINE;
+    req->event = WASP_EVENT_BEGIN_REQUEST;
+    req->post = 0;
+    req->idx = 0;
+    pipeline_run(req);
+}
+
+void wasp_request_resume(wasp_request_t *req, wasp_status_t next)
+{
+    if (next != WASP_FINISH) {
+        next = WASP_CONTINUE;
+    }
+    if (req->in_handler) {
+        req->resumed_early = true;
+        req->resume_status = next;
+        return;
+    }
+    if (!req->pending) {
+        wasp_debug("resume of a request that is not pending (stream %u) ignored", req->stream);
+        return;
+    }
+    req->pending = false;
+    pipeline_apply(req, next);
+    pipeline_run(req);
+}
+
+void pipeline_abort(wasp_request_t *req)
+{
+    req->aborted = true;
+    if (req->pending) {
+        wasp_module_t *m = req->current;
+
+        req->pending = false;
+        if (m != NULL && m->info.request_abort != NULL) {
+            m->info.request_abort(req, module_state(req, m));
+        }
+        /* The client is gone: only the tail events remain to run. */
+        req->event = WASP_EVENT_LOG_REQUEST;
+        req->post = 0;
+        req->idx = 0;
+        req->phase = PH_PIPELINE;
+        pipeline_run(req);
+    }
+}

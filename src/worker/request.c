@@ -1,0 +1,562 @@
+/*
+ * The request half of the module API, and the decoding of REQ_HEAD frames.
+ * Request strings point into one owned copy of the frame, so a request costs
+ * a handful of allocations whatever its header count.  Allocations made for
+ * modules hang off the request and go with it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "worker/worker.h"
+
+wasp_request_t *request_new(uint32_t stream, const char *payload, size_t len)
+{
+    wasp_request_t *req = calloc(1, sizeof(*req));
+    wasp_dec_t d;
+    uint32_t site_id;
+    size_t n;
+    const char *p;
+
+    if (req == NULL) {
+        return NULL;
+    }
+    req->stream = stream;
+    req->status = 200;
+    snprintf(req->reason, sizeof(req->reason), "OK");
+    req->head = malloc(len ? len : 1);
+    req->state = calloc(WORKER_MAX_MODULES, sizeof(void *));
+    if (req->head == NULL || req->state == NULL) {
+        request_free(req);
+        return NULL;
+    }
+    memcpy(req->head, payload, len);
+    wasp_dec_init(&d, req->head, len);
+    site_id = wasp_dec_u32(&d);
+    p = wasp_dec_str(&d, &n);
+    req->method = (wasp_str_t){p, n};
+    p = wasp_dec_str(&d, &n);
+    req->raw_url = (wasp_str_t){p, n};
+    p = wasp_dec_str(&d, &n);
+    req->path = (wasp_str_t){p, n};
+    req->has_query = wasp_dec_u8(&d) != 0;
+    p = wasp_dec_str(&d, &n);
+    req->query = (wasp_str_t){p, n};
+    req->minor = wasp_dec_u8(&d);
+    req->is_local = wasp_dec_u8(&d) != 0;
+    wasp_dec_cstr(&d, req->client_ip, sizeof(req->client_ip));
+    req->client_port = wasp_dec_u16(&d);
+    wasp_dec_cstr(&d, req->local_ip, sizeof(req->local_ip));
+    req->local_port = wasp_dec_u16(&d);
+    req->hcount = wasp_dec_u32(&d);
+    if (d.error || req->hcount > 1000) {
+        wasp_alert("malformed request head frame (stream %u)", stream);
+        request_free(req);
+        return NULL;
+    }
+    req->hnames = calloc(req->hcount + 1, sizeof(wasp_str_t));
+    req->hvalues = calloc(req->hcount + 1, sizeof(wasp_str_t));
+    req->path_z = malloc(req->path.len + 1);
+    if (req->hnames == NULL || req->hvalues == NULL || req->path_z == NULL) {
+        request_free(req);
+        return NULL;
+    }
+    for (size_t i = 0; i < req->hcount; i++) {
+        p = wasp_dec_str(&d, &n);
+        req->hnames[i] = (wasp_str_t){p, n};
+        p = wasp_dec_str(&d, &n);
+        req->hvalues[i] = (wasp_str_t){p, n};
+    }
+    if (d.error) {
+        wasp_alert("malformed request headers (stream %u)", stream);
+        request_free(req);
+        return NULL;
+    }
+    memcpy(req->path_z, req->path.ptr, req->path.len);
+    req->path_z[req->path.len] = '\0';
+    req->site = wasp_config_find_site_by_id(worker_cfg, site_id);
+    if (req->site != NULL) {
+        if (wasp_config_map_url(worker_cfg, req->site, req->path_z, &req->app, &req->vdir,
+                                req->physical_path, sizeof(req->physical_path)) != 0) {
+            req->app = NULL;
+        }
+    }
+    req->pipe = worker_pipeline_for(wasp_request_section(req, "system.webServer/modules"));
+    if (req->pipe == NULL) {
+        request_free(req);
+        return NULL;
+    }
+    return req;
+}
+
+void request_free(wasp_request_t *req)
+{
+    while (req->cleanups != NULL) {
+        req_cleanup_t *c = req->cleanups;
+
+        req->cleanups = c->next;
+        c->fn(c->data);
+    }
+    while (req->allocs != NULL) {
+        req_alloc_t *a = req->allocs;
+
+        req->allocs = a->next;
+        free(a);
+    }
+    response_free_parts(req);
+    for (size_t i = 0; i < req->rh_count; i++) {
+        free(req->rh[i].name);
+        free(req->rh[i].value);
+    }
+    free(req->rh);
+    wasp_buf_free(&req->body);
+    free(req->hnames);
+    free(req->hvalues);
+    free(req->path_z);
+    free(req->state);
+    free(req->head);
+    free(req);
+}
+
+/* ---- public API: request ------------------------------------------------- */
+
+void *wasp_request_alloc(wasp_request_t *req, size_t size)
+{
+    req_alloc_t *a = calloc(1, sizeof(*a) + size + 15);
+
+    if (a == NULL) {
+        return NULL;
+    }
+    a->next = req->allocs;
+    req->allocs = a;
+    /* Keep the caller's block 16-byte aligned. */
+    return (void *)(((uintptr_t)(a + 1) + 15) & ~(uintptr_t)15);
+}
+
+int wasp_request_on_cleanup(wasp_request_t *req, void (*fn)(void *), void *data)
+{
+    req_cleanup_t *c = wasp_request_alloc(req, sizeof(*c));
+
+    if (c == NULL) {
+        return -1;
+    }
+    c->fn = fn;
+    c->data = data;
+    c->next = req->cleanups;
+    req->cleanups = c;
+    return 0;
+}
+
+wasp_str_t wasp_request_method(const wasp_request_t *req) { return req->method; }
+wasp_str_t wasp_request_raw_url(const wasp_request_t *req) { return req->raw_url; }
+wasp_str_t wasp_request_path(const wasp_request_t *req) { return req->path; }
+wasp_str_t wasp_request_query(const wasp_request_t *req) { return req->query; }
+int wasp_request_http_minor(const wasp_request_t *req) { return req->minor; }
+bool wasp_request_is_local(const wasp_request_t *req) { return req->is_local; }
+const char *wasp_request_physical_path(const wasp_request_t *req) { return req->physical_path; }
+const char *wasp_request_handler_name(const wasp_request_t *req) { return req->handler_name; }
+const char *wasp_request_script_processor(const wasp_request_t *req)
+{
+    return req->script_processor;
+}
+
+wasp_str_t wasp_request_header(const wasp_request_t *req, const char *name)
+{
+    size_t len = strlen(name);
+
+    for (size_t i = 0; i < req->hcount; i++) {
+        if (req->hnames[i].len == len && strncasecmp(req->hnames[i].ptr, name, len) == 0) {
+            return req->hvalues[i];
+        }
+    }
+    return (wasp_str_t){NULL, 0};
+}
+
+size_t wasp_request_header_count(const wasp_request_t *req)
+{
+    return req->hcount;
+}
+
+int wasp_request_header_at(const wasp_request_t *req, size_t i, wasp_str_t *name,
+                           wasp_str_t *value)
+{
+    if (i >= req->hcount) {
+        return -1;
+    }
+    *name = req->hnames[i];
+    *value = req->hvalues[i];
+    return 0;
+}
+
+wasp_str_t wasp_request_body(const wasp_request_t *req)
+{
+    return (wasp_str_t){req->body.data ? wasp_buf_ptr(&req->body) : "", wasp_buf_size(&req->body)};
+}
+
+const wasp_section_t *wasp_request_section(const wasp_request_t *req, const char *section_path)
+{
+    return wasp_config_section(worker_cfg, req->site ? req->site->name : NULL, req->path_z,
+                               section_path);
+}
+
+static wasp_str_t str_dup(wasp_request_t *req, const char *s)
+{
+    size_t n = strlen(s);
+    char *p = wasp_request_alloc(req, n + 1);
+
+    if (p == NULL) {
+        return (wasp_str_t){NULL, 0};
+    }
+    memcpy(p, s, n + 1);
+    return (wasp_str_t){p, n};
+}
+
+static wasp_str_t str_fmt(wasp_request_t *req, const char *fmt, ...) WASP_PRINTF(2, 3);
+
+static wasp_str_t str_fmt(wasp_request_t *req, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    return str_dup(req, buf);
+}
+
+/* IIS server variables (iis-modules.md 2.22) that the core knows. */
+wasp_str_t wasp_request_server_variable(wasp_request_t *req, const char *name)
+{
+    if (strncasecmp(name, "HTTP_", 5) == 0) {
+        char hname[256];
+        size_t n = 0;
+
+        for (const char *p = name + 5; *p && n < sizeof(hname) - 1; p++) {
+            hname[n++] = *p == '_' ? '-' : *p;
+        }
+        hname[n] = '\0';
+        return wasp_request_header(req, hname);
+    }
+    if (strcasecmp(name, "REQUEST_METHOD") == 0) {
+        return req->method;
+    }
+    if (strcasecmp(name, "URL") == 0 || strcasecmp(name, "PATH_INFO") == 0 ||
+        strcasecmp(name, "SCRIPT_NAME") == 0) {
+        return req->path;
+    }
+    if (strcasecmp(name, "QUERY_STRING") == 0) {
+        return req->query.ptr ? req->query : (wasp_str_t){"", 0};
+    }
+    if (strcasecmp(name, "UNENCODED_URL") == 0 || strcasecmp(name, "REQUEST_URI") == 0 ||
+        strcasecmp(name, "HTTP_URL") == 0) {
+        return req->raw_url;
+    }
+    if (strcasecmp(name, "REMOTE_ADDR") == 0 || strcasecmp(name, "REMOTE_HOST") == 0) {
+        return str_dup(req, req->client_ip);
+    }
+    if (strcasecmp(name, "REMOTE_PORT") == 0) {
+        return str_fmt(req, "%u", req->client_port);
+    }
+    if (strcasecmp(name, "LOCAL_ADDR") == 0) {
+        return str_dup(req, req->local_ip);
+    }
+    if (strcasecmp(name, "SERVER_PORT") == 0) {
+        return str_fmt(req, "%u", req->local_port);
+    }
+    if (strcasecmp(name, "SERVER_PROTOCOL") == 0) {
+        return str_fmt(req, "HTTP/1.%d", req->minor);
+    }
+    if (strcasecmp(name, "SERVER_SOFTWARE") == 0) {
+        return str_dup(req, "wasp/0.1");
+    }
+    if (strcasecmp(name, "SERVER_NAME") == 0) {
+        wasp_str_t host = wasp_request_header(req, "Host");
+        size_t n = 0;
+
+        if (host.ptr == NULL) {
+            return str_dup(req, req->local_ip);
+        }
+        while (n < host.len && host.ptr[n] != ':') {
+            n++;
+        }
+        return (wasp_str_t){host.ptr, n};
+    }
+    if (strcasecmp(name, "HTTPS") == 0) {
+        return str_dup(req, "off");
+    }
+    if (strcasecmp(name, "CONTENT_LENGTH") == 0) {
+        return str_fmt(req, "%zu", wasp_buf_size(&req->body));
+    }
+    if (strcasecmp(name, "CONTENT_TYPE") == 0) {
+        wasp_str_t v = wasp_request_header(req, "Content-Type");
+
+        return v.ptr ? v : (wasp_str_t){"", 0};
+    }
+    if (strcasecmp(name, "INSTANCE_ID") == 0) {
+        return str_fmt(req, "%u", req->site ? req->site->id : 0);
+    }
+    if (strcasecmp(name, "INSTANCE_NAME") == 0 || strcasecmp(name, "SITE_NAME") == 0) {
+        return str_dup(req, req->site ? req->site->name : "");
+    }
+    if (strcasecmp(name, "APP_POOL_ID") == 0) {
+        return str_dup(req, worker_pool);
+    }
+    if (strcasecmp(name, "APPL_MD_PATH") == 0) {
+        return str_fmt(req, "/LM/W3SVC/%u/ROOT%s", req->site ? req->site->id : 0,
+                       req->app && strcmp(req->app->path, "/") != 0 ? req->app->path : "");
+    }
+    if (strcasecmp(name, "APPL_PHYSICAL_PATH") == 0) {
+        const wasp_vdir_cfg_t *root = NULL;
+
+        if (req->app != NULL) {
+            for (size_t i = 0; i < req->app->vdir_count; i++) {
+                if (strcmp(req->app->vdirs[i].path, "/") == 0) {
+                    root = &req->app->vdirs[i];
+                }
+            }
+        }
+        return root ? str_fmt(req, "%s/", root->physical_path) : (wasp_str_t){"", 0};
+    }
+    if (strcasecmp(name, "PATH_TRANSLATED") == 0) {
+        return str_dup(req, req->physical_path);
+    }
+    return (wasp_str_t){NULL, 0};
+}
+
+const char *wasp_worker_pool_name(void)
+{
+    return worker_pool;
+}
+
+void wasp_log(wasp_request_t *req, wasp_log_level_t level, const char *fmt, ...)
+{
+    char msg[1536];
+    va_list ap;
+    static const wasp_loglevel_t map[] = {WASP_LL_ERROR, WASP_LL_WARN, WASP_LL_INFO,
+                                          WASP_LL_DEBUG};
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if ((unsigned)level > WASP_LOG_DEBUG) {
+        level = WASP_LOG_INFO;
+    }
+    if (req != NULL) {
+        wasp_logf(map[level], "[%s] %.*s %.*s: %s", req->current ? req->current->name : "core",
+                  (int)req->method.len, req->method.ptr, (int)req->path.len, req->path.ptr, msg);
+    } else {
+        wasp_logf(map[level], "%s", msg);
+    }
+}
+
+/* ---- public API: response ------------------------------------------------ */
+
+void wasp_response_set_status(wasp_request_t *req, int status, int substatus, const char *reason)
+{
+    if (req->head_sent) {
+        return;
+    }
+    req->status = status;
+    req->substatus = substatus;
+    snprintf(req->reason, sizeof(req->reason), "%s", reason ? reason : "");
+}
+
+int wasp_response_status(const wasp_request_t *req) { return req->status; }
+int wasp_response_substatus(const wasp_request_t *req) { return req->substatus; }
+
+static int header_add(wasp_request_t *req, const char *name, const char *value)
+{
+    if (req->rh_count == req->rh_cap) {
+        size_t cap = req->rh_cap ? req->rh_cap * 2 : 8;
+        resp_header_t *p = realloc(req->rh, cap * sizeof(*p));
+
+        if (p == NULL) {
+            return -1;
+        }
+        req->rh = p;
+        req->rh_cap = cap;
+    }
+    req->rh[req->rh_count].name = strdup(name);
+    req->rh[req->rh_count].value = strdup(value);
+    if (req->rh[req->rh_count].name == NULL || req->rh[req->rh_count].value == NULL) {
+        free(req->rh[req->rh_count].name);
+        free(req->rh[req->rh_count].value);
+        return -1;
+    }
+    req->rh_count++;
+    return 0;
+}
+
+static bool header_value_ok(const char *name, const char *value)
+{
+    /* No response splitting: CR and LF can never reach the wire. */
+    return name[0] != '\0' && strpbrk(name, "\r\n: ") == NULL && strpbrk(value, "\r\n") == NULL;
+}
+
+int wasp_response_set_header(wasp_request_t *req, const char *name, const char *value)
+{
+    if (req->head_sent || !header_value_ok(name, value)) {
+        return -1;
+    }
+    for (size_t i = 0; i < req->rh_count;) {
+        if (strcasecmp(req->rh[i].name, name) == 0) {
+            free(req->rh[i].name);
+            free(req->rh[i].value);
+            req->rh[i] = req->rh[--req->rh_count];
+        } else {
+            i++;
+        }
+    }
+    return header_add(req, name, value);
+}
+
+int wasp_response_add_header(wasp_request_t *req, const char *name, const char *value)
+{
+    if (req->head_sent || !header_value_ok(name, value)) {
+        return -1;
+    }
+    return header_add(req, name, value);
+}
+
+wasp_str_t wasp_response_header(const wasp_request_t *req, const char *name)
+{
+    for (size_t i = 0; i < req->rh_count; i++) {
+        if (strcasecmp(req->rh[i].name, name) == 0) {
+            return (wasp_str_t){req->rh[i].value, strlen(req->rh[i].value)};
+        }
+    }
+    return (wasp_str_t){NULL, 0};
+}
+
+static void part_link(wasp_request_t *req, resp_part_t *p)
+{
+    if (req->parts_tail != NULL) {
+        req->parts_tail->next = p;
+    } else {
+        req->parts = p;
+    }
+    req->parts_tail = p;
+}
+
+int wasp_response_write(wasp_request_t *req, const void *data, size_t len)
+{
+    resp_part_t *p;
+
+    if (len == 0) {
+        return 0;
+    }
+    /* Append to the last memory part when possible: fewer frames. */
+    p = req->parts_tail;
+    if (p != NULL && p->fd < 0 && p->len + (off_t)len <= WASP_CH_CHUNK) {
+        char *d = realloc(p->data, (size_t)p->len + len);
+
+        if (d == NULL) {
+            return -1;
+        }
+        memcpy(d + p->len, data, len);
+        p->data = d;
+        p->len += (off_t)len;
+        req->body_len += len;
+        return 0;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return -1;
+    }
+    p->fd = -1;
+    p->data = malloc(len);
+    if (p->data == NULL) {
+        free(p);
+        return -1;
+    }
+    memcpy(p->data, data, len);
+    p->len = (off_t)len;
+    part_link(req, p);
+    req->body_len += len;
+    return 0;
+}
+
+int wasp_response_send_file(wasp_request_t *req, int fd, off_t offset, off_t length)
+{
+    resp_part_t *p;
+
+    if (fd < 0 || offset < 0 || length < 0) {
+        return -1;
+    }
+    if (length == 0) {
+        close(fd);
+        return 0;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        close(fd);
+        return -1;
+    }
+    p->fd = fd;
+    p->off = offset;
+    p->len = length;
+    part_link(req, p);
+    req->body_len += (uint64_t)length;
+    return 0;
+}
+
+void wasp_response_clear(wasp_request_t *req)
+{
+    if (req->head_sent) {
+        return;
+    }
+    response_free_parts(req);
+    for (size_t i = 0; i < req->rh_count; i++) {
+        free(req->rh[i].name);
+        free(req->rh[i].value);
+    }
+    req->rh_count = 0;
+}
+
+bool wasp_response_has_body(const wasp_request_t *req)
+{
+    return req->body_len > 0;
+}
+
+int wasp_response_flush(wasp_request_t *req)
+{
+    if (!req->head_sent) {
+        req->streaming = true;
+    }
+    response_send(req);
+    return 0;
+}
+
+wasp_status_t wasp_request_fail(wasp_request_t *req, int status, int substatus, const char *why)
+{
+    static const struct {
+        int status;
+        const char *reason;
+    } reasons[] = {{400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"},
+                   {404, "Not Found"}, {405, "Method Not Allowed"}, {406, "Not Acceptable"},
+                   {412, "Precondition Failed"}, {413, "Request Entity Too Large"},
+                   {416, "Requested Range Not Satisfiable"}, {500, "Internal Server Error"},
+                   {501, "Not Implemented"}, {502, "Bad Gateway"},
+                   {503, "Service Unavailable"}};
+    const char *reason = "Error";
+
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        if (reasons[i].status == status) {
+            reason = reasons[i].reason;
+        }
+    }
+    wasp_response_set_status(req, status, substatus, reason);
+    response_free_parts(req);
+    req->fail_reason = why ? str_dup(req, why).ptr : NULL;
+    req->fail_module = req->current ? req->current->name : "IIS Web Core";
+    req->fail_event = pipeline_event_name(req->event, req->post);
+    return WASP_FINISH;
+}
+
+const char *wasp_request_fail_reason(const wasp_request_t *req) { return req->fail_reason; }
+const char *wasp_request_fail_module(const wasp_request_t *req) { return req->fail_module; }
+const char *wasp_request_fail_event(const wasp_request_t *req) { return req->fail_event; }

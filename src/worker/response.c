@@ -1,0 +1,143 @@
+/*
+ * Sending a response to the listener: a RESP_HEAD frame, then the body parts
+ * in order (memory in frames of at most WASP_CH_CHUNK, files as passed
+ * descriptors the listener sendfile()s), then RESP_END.  Memory bytes are
+ * flow-controlled per response: at most WORKER_STREAM_WINDOW bytes may be
+ * unacknowledged by the listener, so a slow client costs the listener a
+ * bounded buffer and the worker simply waits.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "worker/worker.h"
+
+void pipeline_after_send(wasp_request_t *req);
+
+void response_free_parts(wasp_request_t *req)
+{
+    while (req->parts != NULL) {
+        resp_part_t *p = req->parts;
+
+        req->parts = p->next;
+        if (p->fd >= 0) {
+            close(p->fd);
+        }
+        free(p->data);
+        free(p);
+    }
+    req->parts_tail = NULL;
+    if (!req->head_sent) {
+        req->body_len = 0;
+    }
+}
+
+static void response_send_head(wasp_request_t *req)
+{
+    wasp_enc_t e = {0};
+    bool has_length = !req->streaming;
+    uint64_t length = req->body_len;
+    uint32_t count = 0;
+
+    for (size_t i = 0; i < req->rh_count; i++) {
+        if (strcasecmp(req->rh[i].name, "Content-Length") == 0) {
+            /* A module answering HEAD states the length it would send. */
+            if (req->body_len == 0) {
+                length = strtoull(req->rh[i].value, NULL, 10);
+                has_length = true;
+            }
+            continue;
+        }
+        count++;
+    }
+    wasp_enc_u16(&e, (uint16_t)req->status);
+    wasp_enc_cstr(&e, req->reason);
+    wasp_enc_u8(&e, has_length);
+    wasp_enc_u64(&e, length);
+    wasp_enc_u32(&e, count);
+    for (size_t i = 0; i < req->rh_count; i++) {
+        if (strcasecmp(req->rh[i].name, "Content-Length") != 0) {
+            wasp_enc_cstr(&e, req->rh[i].name);
+            wasp_enc_cstr(&e, req->rh[i].value);
+        }
+    }
+    if (wasp_buf_size(&e.buf) > WASP_CH_CHUNK) {
+        /* Headers larger than a frame: refuse them rather than send garbage. */
+        wasp_buf_free(&e.buf);
+        wasp_log(req, WASP_LOG_ERROR, "response headers exceed %d bytes; answering 500",
+                 WASP_CH_CHUNK);
+        wasp_response_clear(req);
+        req->status = 500;
+        snprintf(req->reason, sizeof(req->reason), "Internal Server Error");
+        wasp_enc_u16(&e, 500);
+        wasp_enc_cstr(&e, req->reason);
+        wasp_enc_u8(&e, 1);
+        wasp_enc_u64(&e, 0);
+        wasp_enc_u32(&e, 0);
+    }
+    wasp_channel_send(worker_ch, WASP_MSG_RESP_HEAD, 0, req->stream, wasp_buf_ptr(&e.buf),
+                      wasp_buf_size(&e.buf), -1);
+    wasp_buf_free(&e.buf);
+    req->head_sent = true;
+}
+
+void response_send(wasp_request_t *req)
+{
+    bool is_head = req->method.len == 4 && memcmp(req->method.ptr, "HEAD", 4) == 0;
+
+    if (!req->head_sent) {
+        response_send_head(req);
+    }
+    while (req->parts != NULL) {
+        resp_part_t *p = req->parts;
+
+        if (is_head) {
+            /* The length went in the head; the bytes are never sent. */
+        } else if (p->fd >= 0) {
+            uint64_t range[2] = {(uint64_t)p->off, (uint64_t)p->len};
+
+            wasp_channel_send(worker_ch, WASP_MSG_RESP_FILE, 0, req->stream, range,
+                              sizeof(range), p->fd);
+        } else {
+            while (p->off < p->len) {
+                size_t n = (size_t)(p->len - p->off);
+
+                if (n > WASP_CH_CHUNK) {
+                    n = WASP_CH_CHUNK;
+                }
+                if (req->unacked + n > WORKER_STREAM_WINDOW) {
+                    return; /* wait for WINDOW */
+                }
+                wasp_channel_send(worker_ch, WASP_MSG_RESP_BODY, 0, req->stream,
+                                  p->data + p->off, n, -1);
+                p->off += (off_t)n;
+                req->unacked += n;
+            }
+        }
+        req->parts = p->next;
+        if (req->parts == NULL) {
+            req->parts_tail = NULL;
+        }
+        if (p->fd >= 0) {
+            close(p->fd);
+        }
+        free(p->data);
+        free(p);
+    }
+    if (req->phase == PH_SENDING) {
+        wasp_channel_send(worker_ch, WASP_MSG_RESP_END, 0, req->stream, NULL, 0, -1);
+        req->sent_all = true;
+        pipeline_after_send(req);
+    }
+}
+
+void response_window(wasp_request_t *req, uint32_t acked)
+{
+    req->unacked = acked > req->unacked ? 0 : req->unacked - acked;
+    if (req->head_sent && (req->parts != NULL || req->phase == PH_SENDING) && !req->sent_all) {
+        response_send(req);
+    }
+}

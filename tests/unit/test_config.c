@@ -1,0 +1,1111 @@
+/*
+ * Unit tests of the configuration system (src/config): loading, section
+ * declarations, collections, <location> merging, the applicationHost model,
+ * URL mapping, the stock conf/applicationHost.config and every real IIS
+ * applicationHost.config of the shared corpus.
+ *
+ * Run from the repository root (meson's test workdir): the stock file is
+ * conf/applicationHost.config and the corpus ../shared/corpus/iis.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config/config.h"
+
+/* ---- helpers -------------------------------------------------------------- */
+
+#define MAX_TMP 64
+static char tmp_paths[MAX_TMP][64];
+static int tmp_count;
+
+/* Write text to a fresh file under /tmp and return its path. */
+static const char *write_tmp(const char *text)
+{
+    assert_true(tmp_count < MAX_TMP);
+    char *path = tmp_paths[tmp_count++];
+    snprintf(path, 64, "/tmp/wasp-test-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    size_t len = strlen(text);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+static int cleanup_tmp(void **state)
+{
+    (void)state;
+    for (int i = 0; i < tmp_count; i++)
+        unlink(tmp_paths[i]);
+    tmp_count = 0;
+    return 0;
+}
+
+static wasp_config_t *load_ok(const char *text)
+{
+    wasp_diag_t d;
+    wasp_config_t *cfg = wasp_config_load(write_tmp(text), &d);
+    if (!cfg) {
+        char buf[2048];
+        fprintf(stderr, "unexpected load failure: %s\n", wasp_diag_format(&d, buf, sizeof buf));
+    }
+    assert_non_null(cfg);
+    return cfg;
+}
+
+/* Load text that must fail; returns the diag (file checked here). */
+static wasp_diag_t load_fail(const char *text)
+{
+    wasp_diag_t d;
+    const char *path = write_tmp(text);
+    wasp_config_t *cfg = wasp_config_load(path, &d);
+    if (cfg) {
+        wasp_config_free(cfg);
+        fail_msg("configuration unexpectedly loaded");
+    }
+    assert_string_equal(d.file, path);
+    return d;
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+    if (!strstr(hay, needle))
+        fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
+}
+
+/* A small applicationHost.config around the given pools, sites and extra
+ * top-level content. */
+static const char *apphost(const char *pools, const char *sites, const char *extra)
+{
+    static char buf[16384];
+    snprintf(buf, sizeof buf,
+             "<?xml version=\"1.0\"?>\n"
+             "<configuration>\n"
+             "<system.applicationHost>\n"
+             "<applicationPools>\n%s</applicationPools>\n"
+             "<sites>\n%s<applicationDefaults applicationPool=\"DefaultAppPool\" />\n</sites>\n"
+             "</system.applicationHost>\n"
+             "%s"
+             "</configuration>\n",
+             pools, sites, extra);
+    return buf;
+}
+
+#define POOL "<add name=\"DefaultAppPool\" />\n"
+#define SITE(name, id, port)                                                                 \
+    "<site name=\"" name "\" id=\"" #id "\">\n"                                              \
+    "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv/" name          \
+    "\" /></application>\n"                                                                  \
+    "<bindings><binding protocol=\"http\" bindingInformation=\"*:" #port ":\" /></bindings>\n" \
+    "</site>\n"
+
+static const char *item_attr(const wasp_section_t *s, size_t i, const char *name)
+{
+    const wasp_section_t *it = wasp_section_item(s, i);
+    assert_non_null(it);
+    return wasp_section_attr(it, name);
+}
+
+/* ---- loading and XML ------------------------------------------------------- */
+
+static void test_malformed_xml_names_line(void **state)
+{
+    (void)state;
+    wasp_diag_t d = load_fail("<?xml version=\"1.0\"?>\n"
+                              "<configuration>\n"
+                              "  <system.webServer>\n"
+                              "    <directoryBrowse enabled=\"true\">\n"
+                              "  </system.webServer>\n"
+                              "</configuration>\n");
+    assert_int_equal(d.line, 5);
+    assert_contains(d.message, "malformed XML");
+    assert_contains(d.message, "directoryBrowse"); /* libxml2's own words */
+    char buf[2048];
+    assert_contains(wasp_diag_format(&d, buf, sizeof buf), ":5: malformed XML");
+}
+
+static void test_missing_file(void **state)
+{
+    (void)state;
+    wasp_diag_t d;
+    assert_null(wasp_config_load("/nonexistent/wasp/applicationHost.config", &d));
+    assert_string_equal(d.file, "/nonexistent/wasp/applicationHost.config");
+    assert_contains(d.message, "No such file");
+}
+
+static void test_doctype_refused(void **state)
+{
+    (void)state;
+    wasp_diag_t d = load_fail("<?xml version=\"1.0\"?>\n"
+                              "<!DOCTYPE configuration [ <!ENTITY a \"aaaa\"> ]>\n"
+                              "<configuration><appSettings><add key=\"k\" value=\"&a;\" />"
+                              "</appSettings></configuration>\n");
+    assert_contains(d.message, "DOCTYPE");
+}
+
+static void test_root_must_be_configuration(void **state)
+{
+    (void)state;
+    wasp_diag_t d = load_fail("<system.webServer><directoryBrowse /></system.webServer>\n");
+    assert_contains(d.message, "<configuration>");
+}
+
+static void test_attribute_lines(void **state)
+{
+    (void)state;
+    /* libxml2 has no attribute lines; the reader finds them. */
+    wasp_config_t *cfg = load_ok("<configuration>\n"
+                                 "  <!-- <directoryBrowse enabled=\"true\" /> -->\n"
+                                 "  <system.webServer>\n"
+                                 "    <directoryBrowse\n"
+                                 "        enabled=\"true\"\n"
+                                 "        showFlags=\"Date\" />\n"
+                                 "  </system.webServer>\n"
+                                 "</configuration>\n");
+    const wasp_section_t *s = wasp_config_section(cfg, NULL, NULL, "system.webServer/directoryBrowse");
+    assert_non_null(s);
+    assert_int_equal(s->line, 4);
+    assert_int_equal(s->attr_count, 2);
+    assert_string_equal(s->attrs[0].name, "enabled");
+    assert_int_equal(s->attrs[0].line, 5);
+    assert_int_equal(s->attrs[1].line, 6);
+    wasp_config_free(cfg);
+}
+
+/* ---- section declarations -------------------------------------------------- */
+
+static void test_unknown_section(void **state)
+{
+    (void)state;
+    wasp_diag_t d = load_fail("<configuration>\n"
+                              "  <system.webServer>\n"
+                              "    <staticContnet />\n"
+                              "  </system.webServer>\n"
+                              "</configuration>\n");
+    assert_int_equal(d.line, 3);
+    assert_contains(d.message, "Unrecognized configuration section 'system.webServer/staticContnet'");
+
+    d = load_fail("<configuration>\n<myCustomSection a=\"1\" />\n</configuration>\n");
+    assert_int_equal(d.line, 2);
+    assert_contains(d.message, "Unrecognized configuration section 'myCustomSection'");
+
+    d = load_fail("<configuration>\n<location path=\"Default Web Site\">\n"
+                  "<system.webServer><nope /></system.webServer>\n</location>\n</configuration>\n");
+    assert_int_equal(d.line, 3);
+    assert_contains(d.message, "Unrecognized configuration section 'system.webServer/nope'");
+}
+
+static void test_file_without_config_sections(void **state)
+{
+    (void)state;
+    /* IIS, .NET and tool sections are all known without <configSections>. */
+    wasp_config_t *cfg = load_ok("<configuration>\n"
+                                 "<appSettings><add key=\"a\" value=\"1\" /></appSettings>\n"
+                                 "<system.web><compilation debug=\"true\" /></system.web>\n"
+                                 "<system.webServer>\n"
+                                 "  <defaultDocument enabled=\"false\" />\n"
+                                 "  <rewrite><rules /></rewrite>\n"
+                                 "  <security><requestFiltering /></security>\n"
+                                 "</system.webServer>\n"
+                                 "</configuration>\n");
+    assert_true(wasp_config_section_known(cfg, "system.webServer/staticContent"));
+    assert_true(wasp_config_section_known(cfg, "system.applicationHost/sites"));
+    assert_true(wasp_config_section_known(cfg, "system.web/compilation"));
+    assert_true(wasp_config_section_known(cfg, "system.webServer/rewrite/rules"));
+    assert_false(wasp_config_section_known(cfg, "system.webServer")); /* a group */
+    assert_false(wasp_config_section_known(cfg, "system.webServer/nope"));
+    const wasp_section_t *dd = wasp_config_section(cfg, NULL, NULL, "system.webServer/defaultDocument");
+    assert_false(wasp_section_bool(dd, "enabled", true));
+    const wasp_section_t *c = wasp_config_section(cfg, "Any Site", "/x", "system.web/compilation");
+    assert_true(wasp_section_bool(c, "debug", false));
+    assert_null(wasp_config_section(cfg, NULL, NULL, "system.webServer/staticContent"));
+    assert_int_equal(wasp_config_site_count(cfg), 0);
+    assert_int_equal(wasp_config_pool_count(cfg), 0);
+    wasp_config_free(cfg);
+}
+
+static void test_config_sections_declare_custom(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok("<configuration>\n"
+                                 "<configSections>\n"
+                                 "  <sectionGroup name=\"myGroup\">\n"
+                                 "    <section name=\"mySection\" overrideModeDefault=\"Deny\" />\n"
+                                 "  </sectionGroup>\n"
+                                 "  <section name=\"elmah\" type=\"Elmah.X, Elmah\" />\n"
+                                 "</configSections>\n"
+                                 "<myGroup><mySection value=\"42\" /></myGroup>\n"
+                                 "<elmah />\n"
+                                 "</configuration>\n");
+    assert_true(wasp_config_section_known(cfg, "myGroup/mySection"));
+    const wasp_section_t *s = wasp_config_section(cfg, NULL, NULL, "myGroup/mySection");
+    assert_int_equal(wasp_section_uint(s, "value", 0), 42);
+    wasp_config_free(cfg);
+
+    wasp_diag_t d = load_fail("<configuration>\n<configSections>\n"
+                              "  <section name=\"a\" />\n  <section name=\"a\" />\n"
+                              "</configSections>\n</configuration>\n");
+    assert_int_equal(d.line, 4);
+    assert_contains(d.message, "already defined");
+
+    d = load_fail("<configuration>\n<location path=\"Default Web Site\">\n"
+                  "<system.webServer><globalModules /></system.webServer>\n"
+                  "</location>\n</configuration>\n");
+    assert_int_equal(d.line, 3);
+    assert_contains(d.message, "AppHostOnly");
+
+    d = load_fail("<configuration>\n<configSections>\n"
+                  "  <section name=\"b\" allowLocation=\"false\" />\n"
+                  "</configSections>\n<location path=\"\"><b /></location>\n</configuration>\n");
+    assert_int_equal(d.line, 5);
+    assert_contains(d.message, "allowLocation");
+
+    d = load_fail("<configuration>\n<configSections>\n"
+                  "  <section name=\"a\" allowDefinition=\"Somewhere\" />\n"
+                  "</configSections>\n</configuration>\n");
+    assert_int_equal(d.line, 3);
+    assert_contains(d.message, "AppHostOnly");
+}
+
+static void test_duplicate_section(void **state)
+{
+    (void)state;
+    wasp_diag_t d = load_fail("<configuration>\n"
+                              "<system.webServer><directoryBrowse enabled=\"true\" /></system.webServer>\n"
+                              "<location path=\"\">\n"
+                              "<system.webServer><directoryBrowse enabled=\"false\" /></system.webServer>\n"
+                              "</location>\n"
+                              "</configuration>\n");
+    assert_int_equal(d.line, 4);
+    assert_contains(d.message, "There is a duplicate 'system.webServer/directoryBrowse' section defined");
+}
+
+static void test_section_group_attributes_warn(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok("<configuration>\n<system.webServer>\n"
+                                 "<security requireClientCertificate=\"false\" />\n"
+                                 "</system.webServer>\n</configuration>\n");
+    assert_int_equal(wasp_config_warning_count(cfg), 1);
+    assert_int_equal(wasp_config_warning(cfg, 0)->line, 3);
+    assert_contains(wasp_config_warning(cfg, 0)->message, "section group");
+    wasp_config_free(cfg);
+}
+
+static void test_location_dot_and_config_source(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok("<configuration>\n"
+                                 "<configSections>\n"
+                                 "  <section name=\"moduleProviders\" allowDefinition=\"MachineToWebRoot\" />\n"
+                                 "</configSections>\n"
+                                 "<location path=\".\">\n"
+                                 "<system.webServer><directoryBrowse enabled=\"true\" /></system.webServer>\n"
+                                 "</location>\n"
+                                 "<appSettings configSource=\"app.config\" />\n"
+                                 "</configuration>\n");
+    assert_true(wasp_section_bool(wasp_config_section(cfg, NULL, NULL, "system.webServer/directoryBrowse"),
+                                  "enabled", false));
+    assert_true(wasp_section_bool(wasp_config_section(cfg, "S", "/a", "system.webServer/directoryBrowse"),
+                                  "enabled", false));
+    assert_int_equal(wasp_config_warning_count(cfg), 1);
+    assert_int_equal(wasp_config_warning(cfg, 0)->line, 8);
+    assert_contains(wasp_config_warning(cfg, 0)->message, "configSource");
+    wasp_config_free(cfg);
+}
+
+/* ---- collections ------------------------------------------------------------ */
+
+static void test_duplicate_mimemap_message(void **state)
+{
+    (void)state;
+    wasp_diag_t d = load_fail("<configuration>\n"
+                              "<system.webServer>\n"
+                              "<staticContent>\n"
+                              "  <mimeMap fileExtension=\".txt\" mimeType=\"text/plain\" />\n"
+                              "  <mimeMap fileExtension=\".htm\" mimeType=\"text/html\" />\n"
+                              "  <mimeMap fileExtension=\".TXT\" mimeType=\"text/x\" />\n"
+                              "</staticContent>\n"
+                              "</system.webServer>\n"
+                              "</configuration>\n");
+    assert_int_equal(d.line, 6);
+    assert_contains(d.message, "Cannot add duplicate collection entry of type 'mimeMap' with unique "
+                               "key attribute 'fileExtension' set to '.TXT'");
+    assert_contains(d.message, "line 4");
+    assert_contains(d.message, "<remove fileExtension=\".TXT\" />");
+}
+
+static void test_duplicate_combined_key(void **state)
+{
+    (void)state;
+    wasp_diag_t d = load_fail(apphost(POOL,
+                                      "<site name=\"S\" id=\"1\">\n"
+                                      "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv\" /></application>\n"
+                                      "<bindings>\n"
+                                      "<binding protocol=\"http\" bindingInformation=\"*:80:\" />\n"
+                                      "<binding protocol=\"http\" bindingInformation=\"*:80:\" />\n"
+                                      "</bindings>\n</site>\n",
+                                      ""));
+    assert_contains(d.message, "Cannot add duplicate collection entry of type 'binding' with combined "
+                               "key attributes 'protocol, bindingInformation' respectively set to "
+                               "'http, *:80:'");
+}
+
+static void test_duplicate_key_between_levels(void **state)
+{
+    (void)state;
+    /* Found at load, although it only shows when the levels merge. */
+    wasp_diag_t d = load_fail("<configuration>\n"
+                              "<system.webServer><staticContent>\n"
+                              "  <mimeMap fileExtension=\".txt\" mimeType=\"text/plain\" />\n"
+                              "</staticContent></system.webServer>\n"
+                              "<location path=\"Default Web Site/app\">\n"
+                              "<system.webServer><staticContent>\n"
+                              "  <mimeMap fileExtension=\".txt\" mimeType=\"text/x\" />\n"
+                              "</staticContent></system.webServer>\n"
+                              "</location>\n"
+                              "</configuration>\n");
+    assert_int_equal(d.line, 7);
+    assert_contains(d.message, "set to '.txt'");
+    assert_contains(d.message, "line 3");
+}
+
+static const char *remove_clear_cfg =
+    "<configuration>\n"
+    "<system.webServer>\n"
+    "<staticContent>\n"
+    "  <mimeMap fileExtension=\".a\" mimeType=\"t/a\" />\n"
+    "  <mimeMap fileExtension=\".b\" mimeType=\"t/b\" />\n"
+    "  <mimeMap fileExtension=\".c\" mimeType=\"t/c\" />\n"
+    "  <clientCache cacheControlMode=\"UseMaxAge\" />\n"
+    "</staticContent>\n"
+    "<httpErrors errorMode=\"Custom\">\n"
+    "  <error statusCode=\"404\" path=\"404.htm\" />\n"
+    "  <error statusCode=\"404\" subStatusCode=\"3\" path=\"404-3.htm\" />\n"
+    "  <error statusCode=\"500\" path=\"500.htm\" />\n"
+    "</httpErrors>\n"
+    "</system.webServer>\n"
+    "<location path=\"Default Web Site/x\">\n"
+    "<system.webServer>\n"
+    "<staticContent>\n"
+    "  <remove fileExtension=\".B\" />\n"
+    "  <mimeMap fileExtension=\".d\" mimeType=\"t/d\" />\n"
+    "  <mimeMap fileExtension=\".b\" mimeType=\"t/b2\" />\n"
+    "</staticContent>\n"
+    "<httpErrors><remove statusCode=\"404\" subStatusCode=\"-1\" /></httpErrors>\n"
+    "</system.webServer>\n"
+    "</location>\n"
+    "<location path=\"Default Web Site/y\">\n"
+    "<system.webServer>\n"
+    "<staticContent>\n"
+    "  <clear />\n"
+    "  <mimeMap fileExtension=\".e\" mimeType=\"t/e\" />\n"
+    "</staticContent>\n"
+    "</system.webServer>\n"
+    "</location>\n"
+    "</configuration>\n";
+
+static void test_remove_and_clear(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok(remove_clear_cfg);
+    const wasp_section_t *root = wasp_config_section(cfg, NULL, NULL, "system.webServer/staticContent");
+    assert_int_equal(wasp_section_item_count(root), 3);
+
+    const wasp_section_t *x = wasp_config_section(cfg, "Default Web Site", "/x/f.txt",
+                                                  "system.webServer/staticContent");
+    assert_int_equal(wasp_section_item_count(x), 4);
+    assert_string_equal(item_attr(x, 0, "fileExtension"), ".a");
+    assert_string_equal(item_attr(x, 1, "fileExtension"), ".c");
+    assert_string_equal(item_attr(x, 2, "fileExtension"), ".d");
+    assert_string_equal(item_attr(x, 3, "mimeType"), "t/b2");
+    /* a non-collection child element is inherited */
+    assert_string_equal(wasp_section_attr(wasp_section_child(x, "clientCache"), "cacheControlMode"),
+                        "UseMaxAge");
+
+    const wasp_section_t *y = wasp_config_section(cfg, "Default Web Site", "/y",
+                                                  "system.webServer/staticContent");
+    assert_int_equal(wasp_section_item_count(y), 1);
+    assert_string_equal(item_attr(y, 0, "fileExtension"), ".e");
+
+    /* httpErrors key: statusCode + subStatusCode (default -1) */
+    const wasp_section_t *e = wasp_config_section(cfg, "Default Web Site", "/x",
+                                                  "system.webServer/httpErrors");
+    assert_int_equal(wasp_section_item_count(e), 2);
+    assert_string_equal(item_attr(e, 0, "path"), "404-3.htm");
+    assert_string_equal(item_attr(e, 1, "path"), "500.htm");
+    assert_string_equal(wasp_section_attr(e, "errorMode"), "Custom");
+    wasp_config_free(cfg);
+}
+
+static void test_handlers_prepend(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok(
+        "<configuration>\n"
+        "<location path=\"\" overrideMode=\"Allow\"><system.webServer>\n"
+        "<handlers accessPolicy=\"Read, Script\">\n"
+        "  <add name=\"OPTIONSVerbHandler\" path=\"*\" verb=\"OPTIONS\" modules=\"ProtocolSupportModule\" />\n"
+        "  <add name=\"StaticFile\" path=\"*\" verb=\"*\" modules=\"StaticFileModule\" />\n"
+        "</handlers>\n"
+        "<defaultDocument><files><add value=\"index.html\" /></files></defaultDocument>\n"
+        "<modules><add name=\"StaticFileModule\" /></modules>\n"
+        "</system.webServer></location>\n"
+        "<location path=\"Default Web Site\"><system.webServer>\n"
+        "<handlers>\n"
+        "  <add name=\"PHP\" path=\"*.php\" verb=\"GET,POST\" modules=\"FastCgiModule\" />\n"
+        "  <add name=\"Py\" path=\"*.py\" verb=\"*\" modules=\"FastCgiModule\" />\n"
+        "</handlers>\n"
+        "<defaultDocument><files><add value=\"index.php\" /></files></defaultDocument>\n"
+        "<modules><add name=\"FastCgiModule\" /></modules>\n"
+        "</system.webServer></location>\n"
+        "</configuration>\n");
+    const wasp_section_t *h = wasp_config_section(cfg, "Default Web Site", "/a/b.php",
+                                                  "system.webServer/handlers");
+    assert_int_equal(wasp_section_item_count(h), 4);
+    assert_string_equal(item_attr(h, 0, "name"), "PHP");
+    assert_string_equal(item_attr(h, 1, "name"), "Py");
+    assert_string_equal(item_attr(h, 2, "name"), "OPTIONSVerbHandler");
+    assert_string_equal(item_attr(h, 3, "name"), "StaticFile");
+    assert_string_equal(wasp_section_attr(h, "accessPolicy"), "Read, Script");
+
+    const wasp_section_t *f = wasp_section_child(
+        wasp_config_section(cfg, "Default Web Site", "/", "system.webServer/defaultDocument"), "files");
+    assert_int_equal(wasp_section_item_count(f), 2);
+    assert_string_equal(item_attr(f, 0, "value"), "index.php");
+    assert_string_equal(item_attr(f, 1, "value"), "index.html");
+
+    /* modules append */
+    const wasp_section_t *m = wasp_config_section(cfg, "Default Web Site", "/",
+                                                  "system.webServer/modules");
+    assert_int_equal(wasp_section_item_count(m), 2);
+    assert_string_equal(item_attr(m, 0, "name"), "StaticFileModule");
+    assert_string_equal(item_attr(m, 1, "name"), "FastCgiModule");
+
+    /* another site sees only the server level */
+    h = wasp_config_section(cfg, "Other", "/a.php", "system.webServer/handlers");
+    assert_int_equal(wasp_section_item_count(h), 2);
+    wasp_config_free(cfg);
+}
+
+/* ---- <location> -------------------------------------------------------------- */
+
+static void test_location_merge_case_insensitive(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok(
+        "<configuration>\n"
+        "<system.webServer><directoryBrowse enabled=\"false\" showFlags=\"Date, Size\" /></system.webServer>\n"
+        "<location path=\"default web site/APP\">\n"
+        "<system.webServer><directoryBrowse enabled=\"true\" /></system.webServer>\n"
+        "</location>\n"
+        "<location path=\"Default Web Site/app/deeper/x.htm\">\n"
+        "<system.webServer><directoryBrowse showFlags=\"None\" /></system.webServer>\n"
+        "</location>\n"
+        "</configuration>\n");
+    const char *sec = "system.webServer/directoryBrowse";
+    const wasp_section_t *s = wasp_config_section(cfg, "Default Web Site", "/app/sub/file.htm", sec);
+    assert_true(wasp_section_bool(s, "enabled", false));
+    assert_string_equal(wasp_section_attr(s, "showFlags"), "Date, Size"); /* inherited */
+    s = wasp_config_section(cfg, "DEFAULT WEB SITE", "/App", sec);
+    assert_true(wasp_section_bool(s, "enabled", false));
+    /* segment-wise: /application is not under /app */
+    s = wasp_config_section(cfg, "Default Web Site", "/application/x", sec);
+    assert_false(wasp_section_bool(s, "enabled", true));
+    s = wasp_config_section(cfg, "Other Site", "/app", sec);
+    assert_false(wasp_section_bool(s, "enabled", true));
+    s = wasp_config_section(cfg, NULL, "/app", sec);
+    assert_false(wasp_section_bool(s, "enabled", true));
+    /* three levels, down to a single file */
+    s = wasp_config_section(cfg, "Default Web Site", "/app/deeper/X.HTM", sec);
+    assert_true(wasp_section_bool(s, "enabled", false));
+    assert_string_equal(wasp_section_attr(s, "showFlags"), "None");
+    s = wasp_config_section(cfg, "Default Web Site", "/app/deeper/y.htm", sec);
+    assert_string_equal(wasp_section_attr(s, "showFlags"), "Date, Size");
+    /* repeated lookups return the cached node */
+    assert_ptr_equal(wasp_config_section(cfg, "Default Web Site", "/app/1", sec),
+                     wasp_config_section(cfg, "Default Web Site", "/app/2/3", sec));
+    wasp_config_free(cfg);
+}
+
+static void test_location_inherit_in_child_apps(void **state)
+{
+    (void)state;
+    char extra[2048];
+    snprintf(extra, sizeof extra,
+             "<location path=\"S\" inheritInChildApplications=\"false\">\n"
+             "<system.webServer><directoryBrowse enabled=\"true\" /></system.webServer>\n"
+             "</location>\n");
+    wasp_config_t *cfg = load_ok(apphost(
+        POOL,
+        "<site name=\"S\" id=\"1\">\n"
+        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv/s\" /></application>\n"
+        "<application path=\"/child\"><virtualDirectory path=\"/\" physicalPath=\"/srv/c\" /></application>\n"
+        "<bindings><binding protocol=\"http\" bindingInformation=\"*:80:\" /></bindings>\n"
+        "</site>\n",
+        extra));
+    const char *sec = "system.webServer/directoryBrowse";
+    assert_true(wasp_section_bool(wasp_config_section(cfg, "S", "/dir/x", sec), "enabled", false));
+    assert_null(wasp_config_section(cfg, "S", "/child/x", sec));
+    wasp_config_free(cfg);
+}
+
+/* ---- applicationHost model ----------------------------------------------------- */
+
+static void test_pool_and_site_defaults(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok(apphost(POOL, SITE("Default Web Site", 1, 80), ""));
+    assert_int_equal(wasp_config_pool_count(cfg), 1);
+    const wasp_pool_cfg_t *p = wasp_config_find_pool(cfg, "defaultapppool");
+    assert_non_null(p);
+    assert_ptr_equal(p, wasp_config_pool(cfg, 0));
+    assert_string_equal(p->name, "DefaultAppPool");
+    assert_int_equal(p->queue_length, 1000);
+    assert_true(p->auto_start);
+    assert_int_equal(p->start_mode, WASP_START_ON_DEMAND);
+    assert_string_equal(p->managed_runtime_version, "");
+    assert_string_equal(p->managed_pipeline_mode, "Integrated");
+    assert_string_equal(p->identity_type, "ApplicationPoolIdentity");
+    assert_string_equal(p->user_name, "");
+    assert_int_equal(p->max_processes, 1);
+    assert_int_equal(p->idle_timeout_s, 1200);
+    assert_int_equal(p->startup_time_limit_s, 90);
+    assert_int_equal(p->shutdown_time_limit_s, 90);
+    assert_int_equal(p->ping_interval_s, 30);
+    assert_int_equal(p->ping_response_time_s, 90);
+    assert_true(p->pinging_enabled);
+    assert_int_equal(p->line, 5);
+
+    const wasp_site_cfg_t *s = wasp_config_find_site_by_id(cfg, 1);
+    assert_non_null(s);
+    assert_ptr_equal(s, wasp_config_find_site(cfg, "default web site"));
+    assert_true(s->server_auto_start);
+    assert_int_equal(s->connection_timeout_s, 120);
+    assert_int_equal(s->binding_count, 1);
+    assert_string_equal(s->bindings[0].protocol, "http");
+    assert_string_equal(s->bindings[0].ip, "*");
+    assert_int_equal(s->bindings[0].port, 80);
+    assert_string_equal(s->bindings[0].host, "");
+    assert_int_equal(s->app_count, 1);
+    assert_string_equal(s->apps[0].pool, "DefaultAppPool");
+    assert_string_equal(s->apps[0].vdirs[0].physical_path, "/srv/Default Web Site");
+    assert_int_equal(wasp_config_warning_count(cfg), 0);
+    wasp_config_free(cfg);
+}
+
+static void test_pool_defaults_inheritance(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok(apphost(
+        "<add name=\"DefaultAppPool\" />\n"
+        "<add name=\"Busy\" queueLength=\"3000\" startMode=\"AlwaysRunning\" managedPipelineMode=\"classic\">\n"
+        "  <processModel idleTimeout=\"1.00:00:00\" maxProcesses=\"4\" />\n"
+        "</add>\n"
+        "<applicationPoolDefaults queueLength=\"2000\" autoStart=\"false\" managedRuntimeVersion=\"v4.0\">\n"
+        "  <processModel identityType=\"SpecificUser\" userName=\"web\" idleTimeout=\"00:05:00\"\n"
+        "                pingingEnabled=\"FALSE\" pingInterval=\"00:00:10\" />\n"
+        "</applicationPoolDefaults>\n",
+        SITE("S", 1, 80), ""));
+    const wasp_pool_cfg_t *d = wasp_config_find_pool(cfg, "DefaultAppPool");
+    assert_int_equal(d->queue_length, 2000);
+    assert_false(d->auto_start);
+    assert_string_equal(d->managed_runtime_version, "v4.0");
+    assert_string_equal(d->identity_type, "SpecificUser");
+    assert_string_equal(d->user_name, "web");
+    assert_int_equal(d->idle_timeout_s, 300);
+    assert_false(d->pinging_enabled);
+    assert_int_equal(d->ping_interval_s, 10);
+    assert_int_equal(d->ping_response_time_s, 90); /* schema default */
+    const wasp_pool_cfg_t *b = wasp_config_find_pool(cfg, "Busy");
+    assert_int_equal(b->queue_length, 3000);
+    assert_false(b->auto_start);
+    assert_int_equal(b->start_mode, WASP_START_ALWAYS_RUNNING);
+    assert_string_equal(b->managed_pipeline_mode, "Classic");
+    assert_int_equal(b->idle_timeout_s, 86400);
+    assert_int_equal(b->max_processes, 4);
+    assert_string_equal(b->identity_type, "SpecificUser");
+    wasp_config_free(cfg);
+}
+
+static void test_bad_queue_length(void **state)
+{
+    (void)state;
+    wasp_diag_t d = load_fail(apphost("<add name=\"DefaultAppPool\"\n"
+                                      "     queueLength=\"5\" />\n",
+                                      SITE("S", 1, 80), ""));
+    assert_int_equal(d.line, 6);
+    assert_contains(d.message, "queueLength=\"5\"");
+    assert_contains(d.message, "'DefaultAppPool'");
+    assert_contains(d.message, "between 10 and 65535");
+
+    d = load_fail(apphost(POOL "<applicationPoolDefaults queueLength=\"70000\" />\n",
+                          SITE("S", 1, 80), ""));
+    assert_int_equal(d.line, 6);
+    assert_contains(d.message, "between 10 and 65535");
+
+    d = load_fail(apphost("<add name=\"DefaultAppPool\" queueLength=\"many\" />\n", SITE("S", 1, 80), ""));
+    assert_contains(d.message, "not a valid unsigned integer");
+}
+
+static void test_bad_values(void **state)
+{
+    (void)state;
+    wasp_diag_t d = load_fail(apphost("<add name=\"DefaultAppPool\" startMode=\"Sometimes\" />\n",
+                                      SITE("S", 1, 80), ""));
+    assert_contains(d.message, "OnDemand, AlwaysRunning");
+    d = load_fail(apphost("<add name=\"DefaultAppPool\"><processModel idleTimeout=\"00:00:30\" /></add>\n",
+                          SITE("S", 1, 80), ""));
+    assert_contains(d.message, "granularity of 60 seconds");
+    d = load_fail(apphost("<add name=\"DefaultAppPool\"><processModel pingInterval=\"soon\" /></add>\n",
+                          SITE("S", 1, 80), ""));
+    assert_contains(d.message, "not a valid timeSpan");
+    d = load_fail(apphost("<add name=\"Bad:Name\" />\n", SITE("S", 1, 80), ""));
+    assert_contains(d.message, "application pool name");
+    d = load_fail(apphost(POOL, "<site name=\"S\" id=\"x\" />\n", ""));
+    assert_contains(d.message, "id=\"x\"");
+    d = load_fail(apphost(POOL, SITE("A", 1, 80) SITE("B", 1, 81), ""));
+    assert_contains(d.message, "already has");
+    d = load_fail(apphost(POOL,
+                          "<site name=\"S\" id=\"1\"><application path=\"/a/\">"
+                          "<virtualDirectory path=\"/\" physicalPath=\"/x\" /></application></site>\n",
+                          ""));
+    assert_contains(d.message, "application path \"/a/\"");
+}
+
+static void test_bindings(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok(apphost(
+        POOL,
+        "<site name=\"S\" id=\"7\" serverAutoStart=\"false\">\n"
+        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv\" /></application>\n"
+        "<bindings>\n"
+        "<binding protocol=\"HTTP\" bindingInformation=\"192.168.0.1:8080:WWW.Example.COM\" />\n"
+        "<binding protocol=\"https\" bindingInformation=\"[::1]:443:\" sslFlags=\"1\" />\n"
+        "<binding protocol=\"http\" bindingInformation=\":8081:localhost\" />\n"
+        "<binding protocol=\"net.tcp\" bindingInformation=\"808:*\" />\n"
+        "</bindings>\n"
+        "<limits connectionTimeout=\"00:00:45\" />\n"
+        "</site>\n",
+        ""));
+    const wasp_site_cfg_t *s = wasp_config_find_site_by_id(cfg, 7);
+    assert_false(s->server_auto_start);
+    assert_int_equal(s->connection_timeout_s, 45);
+    assert_int_equal(s->binding_count, 3); /* net.tcp is not an HTTP binding */
+    assert_string_equal(s->bindings[0].protocol, "http");
+    assert_string_equal(s->bindings[0].ip, "192.168.0.1");
+    assert_int_equal(s->bindings[0].port, 8080);
+    assert_string_equal(s->bindings[0].host, "www.example.com");
+    assert_int_equal(s->bindings[0].line, 11);
+    assert_string_equal(s->bindings[1].protocol, "https");
+    assert_string_equal(s->bindings[1].ip, "::1");
+    assert_int_equal(s->bindings[1].ssl_flags, 1);
+    assert_string_equal(s->bindings[2].ip, "*");
+    assert_string_equal(s->bindings[2].host, "localhost");
+    wasp_config_free(cfg);
+
+    const char *bad[] = { "*:0:", "*:65536:", "*:80", "300.1.1.1:80:", "[::1:80:", "*:eighty:",
+                          "::1:80:" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char site[1024];
+        snprintf(site, sizeof site,
+                 "<site name=\"S\" id=\"1\">\n"
+                 "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv\" /></application>\n"
+                 "<bindings>\n<binding protocol=\"http\"\n bindingInformation=\"%s\" />\n</bindings>\n"
+                 "</site>\n",
+                 bad[i]);
+        wasp_diag_t d = load_fail(apphost(POOL, site, ""));
+        assert_int_equal(d.line, 12);
+        assert_contains(d.message, "Expected IP:port:host");
+    }
+}
+
+static void test_site_defaults_bindings_and_limits(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok(apphost(
+        POOL,
+        "<site name=\"A\" id=\"1\">\n"
+        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/a\" /></application>\n"
+        "</site>\n"
+        "<site name=\"B\" id=\"2\">\n"
+        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/b\" /></application>\n"
+        "<bindings><clear /><binding protocol=\"http\" bindingInformation=\"*:81:\" /></bindings>\n"
+        "<limits connectionTimeout=\"00:00:05\" />\n"
+        "</site>\n"
+        "<siteDefaults serverAutoStart=\"false\">\n"
+        "<bindings><binding protocol=\"http\" bindingInformation=\"*:80:\" /></bindings>\n"
+        "<limits connectionTimeout=\"00:01:00\" />\n"
+        "</siteDefaults>\n",
+        ""));
+    const wasp_site_cfg_t *a = wasp_config_find_site(cfg, "A"), *b = wasp_config_find_site(cfg, "B");
+    assert_false(a->server_auto_start);
+    assert_int_equal(a->binding_count, 1);
+    assert_int_equal(a->bindings[0].port, 80);
+    assert_int_equal(a->connection_timeout_s, 60);
+    assert_int_equal(b->binding_count, 1);
+    assert_int_equal(b->bindings[0].port, 81);
+    assert_int_equal(b->connection_timeout_s, 5);
+    wasp_config_free(cfg);
+}
+
+static void test_duplicate_binding_between_sites(void **state)
+{
+    (void)state;
+    wasp_diag_t d = load_fail(apphost(POOL, SITE("A", 1, 80) SITE("B", 2, 80), ""));
+    assert_contains(d.message, "already used by site 'A'");
+    assert_contains(d.message, "*:80:");
+}
+
+static void test_missing_pool_and_root(void **state)
+{
+    (void)state;
+    const char *text = apphost(
+        POOL,
+        "<site name=\"S\" id=\"1\">\n"
+        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/s\" /></application>\n"
+        "<application path=\"/app\" applicationPool=\"NoSuchPool\">\n"
+        "<virtualDirectory path=\"/\" physicalPath=\"/s/app\" /></application>\n"
+        "<bindings><binding protocol=\"http\" bindingInformation=\"*:80:\" /></bindings>\n"
+        "</site>\n"
+        "<site name=\"NoRoot\" id=\"2\">\n"
+        "<bindings><binding protocol=\"http\" bindingInformation=\"*:81:\" /></bindings>\n"
+        "</site>\n",
+        "");
+    wasp_config_t *cfg = load_ok(text);
+    assert_int_equal(wasp_config_site_count(cfg), 1); /* NoRoot is not started */
+    const wasp_site_cfg_t *s = wasp_config_site(cfg, 0);
+    assert_int_equal(s->app_count, 1); /* /app is ignored ... */
+    const wasp_app_cfg_t *app;
+    char phys[256];
+    assert_int_equal(wasp_config_map_url(cfg, s, "/app/x", &app, NULL, phys, sizeof phys), 0);
+    assert_string_equal(app->path, "/"); /* ... and served by the parent */
+    assert_string_equal(phys, "/s/app/x");
+    assert_int_equal(wasp_config_warning_count(cfg), 2);
+    const wasp_diag_t *w = wasp_config_warning(cfg, 0);
+    assert_int_equal(w->line, 10);
+    assert_contains(w->message, "'NoSuchPool'");
+    assert_contains(w->message, "does not exist");
+    assert_contains(w->message, "<applicationPools>");
+    assert_contains(wasp_config_warning(cfg, 1)->message, "no root application");
+    wasp_config_free(cfg);
+
+    /* strict: the first warning is the error */
+    wasp_diag_t d;
+    const char *path = write_tmp(text);
+    assert_null(wasp_config_load_ex(path, WASP_CONFIG_STRICT, &d));
+    assert_string_equal(d.file, path);
+    assert_int_equal(d.line, 10);
+    assert_contains(d.message, "'NoSuchPool'");
+}
+
+static void test_physical_paths(void **state)
+{
+    (void)state;
+    setenv("WASP_TEST_CONTENT", "/data/www", 1);
+    setenv("WASP_SYSTEM_DRIVE", "/mnt/c", 1);
+    wasp_config_t *cfg = load_ok(apphost(
+        POOL,
+        "<site name=\"S\" id=\"1\">\n"
+        "<application path=\"/\">\n"
+        "<virtualDirectory path=\"/\" physicalPath=\"%SystemDrive%\\inetpub\\wwwroot\\\" />\n"
+        "<virtualDirectory path=\"/c\" physicalPath=\"C:\\inetpub\\stuff\" />\n"
+        "<virtualDirectory path=\"/env\" physicalPath=\"%wasp_test_content%/site//./x/\" />\n"
+        "<virtualDirectory path=\"/rel\" physicalPath=\"content\\sub\" />\n"
+        "<virtualDirectory path=\"/undef\" physicalPath=\"/a/%WASP_UNDEFINED_VAR%/b\" />\n"
+        "</application>\n"
+        "<bindings><binding protocol=\"http\" bindingInformation=\"*:80:\" /></bindings>\n"
+        "</site>\n",
+        ""));
+    const wasp_app_cfg_t *a = &wasp_config_site(cfg, 0)->apps[0];
+    assert_int_equal(a->vdir_count, 5);
+    assert_string_equal(a->vdirs[0].physical_path, "/mnt/c/inetpub/wwwroot");
+    assert_string_equal(a->vdirs[1].physical_path, "/inetpub/stuff");
+    assert_string_equal(a->vdirs[2].physical_path, "/data/www/site/x");
+    assert_string_equal(a->vdirs[3].physical_path, "/tmp/content/sub"); /* next to the file */
+    assert_string_equal(a->vdirs[4].physical_path, "/a/%WASP_UNDEFINED_VAR%/b");
+    assert_int_equal(wasp_config_warning_count(cfg), 1);
+    assert_int_equal(wasp_config_warning(cfg, 0)->line, 14);
+    assert_contains(wasp_config_warning(cfg, 0)->message, "%WASP_UNDEFINED_VAR%");
+    wasp_config_free(cfg);
+    unsetenv("WASP_SYSTEM_DRIVE");
+    cfg = load_ok(apphost(POOL,
+                          "<site name=\"S\" id=\"1\"><application path=\"/\">"
+                          "<virtualDirectory path=\"/\" physicalPath=\"%SystemDrive%\\inetpub\\wwwroot\" />"
+                          "</application></site>\n",
+                          ""));
+    assert_string_equal(wasp_config_site(cfg, 0)->apps[0].vdirs[0].physical_path, "/inetpub/wwwroot");
+    wasp_config_free(cfg);
+}
+
+static void test_map_url(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok(apphost(
+        "<add name=\"DefaultAppPool\" />\n<add name=\"P1\" />\n",
+        "<site name=\"S\" id=\"1\">\n"
+        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv/root\" /></application>\n"
+        "<application path=\"/app1\" applicationPool=\"p1\">\n"
+        "  <virtualDirectory path=\"/\" physicalPath=\"/srv/app1\" />\n"
+        "  <virtualDirectory path=\"/img\" physicalPath=\"/media/images\" />\n"
+        "  <virtualDirectory path=\"/img/big\" physicalPath=\"/media/big\" />\n"
+        "</application>\n"
+        "<application path=\"/app10\"><virtualDirectory path=\"/\" physicalPath=\"/srv/app10\" /></application>\n"
+        "<application path=\"/app1/sub\"><virtualDirectory path=\"/\" physicalPath=\"/srv/sub\" /></application>\n"
+        "<bindings><binding protocol=\"http\" bindingInformation=\"*:80:\" /></bindings>\n"
+        "</site>\n",
+        ""));
+    const wasp_site_cfg_t *s = wasp_config_find_site(cfg, "S");
+    const wasp_app_cfg_t *app;
+    const wasp_vdir_cfg_t *vd;
+    char phys[256];
+    struct {
+        const char *url, *app, *vdir, *phys;
+    } cases[] = {
+        { "/", "/", "/", "/srv/root/" },
+        { "/index.html", "/", "/", "/srv/root/index.html" },
+        { "/app1", "/app1", "/", "/srv/app1" },
+        { "/app1/", "/app1", "/", "/srv/app1/" },
+        { "/app1/a/b.txt", "/app1", "/", "/srv/app1/a/b.txt" },
+        { "/APP1/Img/a.png", "/app1", "/img", "/media/images/a.png" },
+        { "/app1/img", "/app1", "/img", "/media/images" },
+        { "/app1/img/big/x", "/app1", "/img/big", "/media/big/x" },
+        { "/app1/imgx", "/app1", "/", "/srv/app1/imgx" },
+        { "/app10/x", "/app10", "/", "/srv/app10/x" },
+        { "/app100", "/", "/", "/srv/root/app100" },
+        { "/app1/sub/z", "/app1/sub", "/", "/srv/sub/z" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(wasp_config_map_url(cfg, s, cases[i].url, &app, &vd, phys, sizeof phys), 0);
+        assert_string_equal(app->path, cases[i].app);
+        assert_string_equal(vd->path, cases[i].vdir);
+        assert_string_equal(phys, cases[i].phys);
+    }
+    assert_int_equal(wasp_config_map_url(cfg, s, "/app1/x", &app, NULL, NULL, 0), 0);
+    assert_string_equal(app->pool, "P1");
+    assert_int_equal(wasp_config_map_url(cfg, s, "relative", &app, &vd, phys, sizeof phys), -1);
+    assert_int_equal(wasp_config_map_url(cfg, s, "/app1/a/b.txt", &app, &vd, phys, 8), -1);
+    wasp_config_free(cfg);
+}
+
+/* ---- values and accessors ------------------------------------------------------- */
+
+static void test_timespan(void **state)
+{
+    (void)state;
+    int64_t ms;
+    struct {
+        const char *s;
+        wasp_timespan_format_t f;
+        int64_t ms;
+    } ok[] = {
+        { "00:20:00", WASP_TIMESPAN_STRING, 1200000 },
+        { "1.00:00:00", WASP_TIMESPAN_STRING, 86400000 },
+        { "1.05:00:00", WASP_TIMESPAN_STRING, 104400000 },
+        { "29:00:00", WASP_TIMESPAN_STRING, 104400000 },
+        { "00:00:01.5", WASP_TIMESPAN_STRING, 1500 },
+        { "00:00:00.1234567", WASP_TIMESPAN_STRING, 123 },
+        { "-00:01:00", WASP_TIMESPAN_STRING, -60000 },
+        { "02:30", WASP_TIMESPAN_STRING, 9000000 },
+        { "1:02:03:04", WASP_TIMESPAN_STRING, 93784000 },
+        { "2", WASP_TIMESPAN_STRING, 172800000 },
+        { "90", WASP_TIMESPAN_SECONDS, 90000 },
+        { "20", WASP_TIMESPAN_MINUTES, 1200000 },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        assert_true(wasp_config_parse_timespan(ok[i].s, ok[i].f, &ms));
+        assert_int_equal(ms, ok[i].ms);
+    }
+    const char *bad[] = { "", "abc", "00:60:00", "00:00:60", "1:2:3:4:5", "00:00:00.", "1.2.3",
+                          "00:00:00.12345678", "1:24:00:00", " 00:01:00" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(wasp_config_parse_timespan(bad[i], WASP_TIMESPAN_STRING, &ms));
+    assert_false(wasp_config_parse_timespan("1:00", WASP_TIMESPAN_SECONDS, &ms));
+}
+
+static void test_section_accessors(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok("<configuration><system.webServer>\n"
+                                 "<directoryBrowse enabled=\"TRUE\" showFlags=\"12\" bad=\"yes\" big=\"99999999999999999999\">\n"
+                                 "</directoryBrowse>\n"
+                                 "</system.webServer></configuration>\n");
+    const wasp_section_t *s = wasp_config_section(cfg, NULL, NULL, "system.webServer/directoryBrowse");
+    assert_true(wasp_section_bool(s, "enabled", false));
+    assert_true(wasp_section_bool(s, "bad", true));
+    assert_false(wasp_section_bool(s, "missing", false));
+    assert_int_equal(wasp_section_uint(s, "showFlags", 0), 12);
+    assert_int_equal(wasp_section_uint(s, "enabled", 7), 7);
+    assert_int_equal(wasp_section_uint(s, "big", 7), 7);
+    assert_null(wasp_section_attr(s, "Enabled")); /* XML names are case-sensitive */
+    assert_null(wasp_section_child(s, "x"));
+    assert_int_equal(wasp_section_item_count(s), 0);
+    assert_null(wasp_section_item(s, 0));
+    assert_null(wasp_section_attr(NULL, "a"));
+    assert_int_equal(wasp_section_item_count(NULL), 0);
+    wasp_config_free(cfg);
+}
+
+/* ---- the stock file and the corpus ----------------------------------------------- */
+
+static void test_stock_apphost(void **state)
+{
+    (void)state;
+    wasp_diag_t d;
+    wasp_config_t *cfg = wasp_config_load_ex("conf/applicationHost.config", WASP_CONFIG_STRICT, &d);
+    if (!cfg) {
+        char buf[2048];
+        fail_msg("%s", wasp_diag_format(&d, buf, sizeof buf));
+    }
+    assert_int_equal(wasp_config_warning_count(cfg), 0);
+    const wasp_section_t *sc = wasp_config_section(cfg, "Default Web Site", "/index.html",
+                                                   "system.webServer/staticContent");
+    assert_int_equal(wasp_section_item_count(sc), 378);
+    const wasp_section_t *h = wasp_config_section(cfg, "Default Web Site", "/",
+                                                  "system.webServer/handlers");
+    size_t n = wasp_section_item_count(h);
+    assert_true(n >= 1);
+    assert_string_equal(item_attr(h, n - 1, "name"), "StaticFile");
+    assert_string_equal(item_attr(h, n - 1, "path"), "*");
+    assert_string_equal(item_attr(h, n - 1, "modules"),
+                        "StaticFileModule,DefaultDocumentModule,DirectoryListingModule");
+    const wasp_section_t *m = wasp_config_section(cfg, "Default Web Site", "/",
+                                                  "system.webServer/modules");
+    assert_int_equal(wasp_section_item_count(m), 4);
+    const wasp_section_t *g = wasp_config_section(cfg, NULL, NULL, "system.webServer/globalModules");
+    assert_int_equal(wasp_section_item_count(g), 4);
+    assert_string_equal(item_attr(g, 0, "image"), "builtin");
+    const wasp_section_t *dd = wasp_config_section(cfg, "Default Web Site", "/",
+                                                   "system.webServer/defaultDocument");
+    assert_true(wasp_section_bool(dd, "enabled", false));
+    assert_int_equal(wasp_section_item_count(wasp_section_child(dd, "files")), 5);
+    assert_false(wasp_section_bool(wasp_config_section(cfg, "Default Web Site", "/",
+                                                       "system.webServer/directoryBrowse"),
+                                   "enabled", true));
+    assert_string_equal(wasp_section_attr(wasp_config_section(cfg, "Default Web Site", "/",
+                                                              "system.webServer/httpErrors"),
+                                          "errorMode"),
+                        "DetailedLocalOnly");
+
+    assert_int_equal(wasp_config_pool_count(cfg), 1);
+    const wasp_pool_cfg_t *p = wasp_config_find_pool(cfg, "DefaultAppPool");
+    assert_non_null(p);
+    assert_string_equal(p->identity_type, "ApplicationPoolIdentity");
+    const wasp_site_cfg_t *s = wasp_config_find_site_by_id(cfg, 1);
+    assert_non_null(s);
+    assert_string_equal(s->name, "Default Web Site");
+    assert_int_equal(s->binding_count, 1);
+    assert_int_equal(s->bindings[0].port, 8080);
+    assert_string_equal(s->bindings[0].ip, "*");
+    char phys[4096];
+    const wasp_app_cfg_t *app;
+    assert_int_equal(wasp_config_map_url(cfg, s, "/index.html", &app, NULL, phys, sizeof phys), 0);
+    assert_string_equal(app->pool, "DefaultAppPool");
+    const char *suffix = "/conf/wwwroot/index.html";
+    assert_true(phys[0] == '/');
+    assert_true(strlen(phys) > strlen(suffix));
+    assert_string_equal(phys + strlen(phys) - strlen(suffix), suffix);
+    assert_int_equal(access(phys, R_OK), 0);
+    wasp_config_free(cfg);
+}
+
+static bool name_has_applicationhost(const char *name)
+{
+    char low[512];
+    size_t n = strlen(name);
+    if (n >= sizeof low)
+        return false;
+    for (size_t i = 0; i <= n; i++)
+        low[i] = (char)tolower((unsigned char)name[i]);
+    return strstr(low, "applicationhost") && n > 7 && strcmp(low + n - 7, ".config") == 0;
+}
+
+static void test_corpus_applicationhost_files(void **state)
+{
+    (void)state;
+    const char *dir = "../shared/corpus/iis";
+    DIR *dp = opendir(dir);
+    if (!dp) {
+        fprintf(stderr, "corpus %s not present: skipped\n", dir);
+        skip();
+    }
+    int count = 0, failures = 0;
+    struct dirent *e;
+    while ((e = readdir(dp))) {
+        if (!name_has_applicationhost(e->d_name))
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        wasp_diag_t d;
+        wasp_config_t *cfg = wasp_config_load(path, &d);
+        count++;
+        if (!cfg) {
+            char buf[2048];
+            fprintf(stderr, "corpus file failed: %s\n", wasp_diag_format(&d, buf, sizeof buf));
+            failures++;
+            continue;
+        }
+        /* every section of every site resolves without allocation or error */
+        for (size_t i = 0; i < wasp_config_site_count(cfg); i++) {
+            const wasp_site_cfg_t *s = wasp_config_site(cfg, i);
+            (void)wasp_config_section(cfg, s->name, "/a/b", "system.webServer/handlers");
+            char phys[4096];
+            assert_int_equal(wasp_config_map_url(cfg, s, "/", NULL, NULL, phys, sizeof phys), 0);
+        }
+        wasp_config_free(cfg);
+    }
+    closedir(dp);
+    assert_true(count >= 20);
+    assert_int_equal(failures, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_malformed_xml_names_line, cleanup_tmp),
+        cmocka_unit_test_teardown(test_missing_file, cleanup_tmp),
+        cmocka_unit_test_teardown(test_doctype_refused, cleanup_tmp),
+        cmocka_unit_test_teardown(test_root_must_be_configuration, cleanup_tmp),
+        cmocka_unit_test_teardown(test_attribute_lines, cleanup_tmp),
+        cmocka_unit_test_teardown(test_unknown_section, cleanup_tmp),
+        cmocka_unit_test_teardown(test_file_without_config_sections, cleanup_tmp),
+        cmocka_unit_test_teardown(test_config_sections_declare_custom, cleanup_tmp),
+        cmocka_unit_test_teardown(test_duplicate_section, cleanup_tmp),
+        cmocka_unit_test_teardown(test_section_group_attributes_warn, cleanup_tmp),
+        cmocka_unit_test_teardown(test_location_dot_and_config_source, cleanup_tmp),
+        cmocka_unit_test_teardown(test_duplicate_mimemap_message, cleanup_tmp),
+        cmocka_unit_test_teardown(test_duplicate_combined_key, cleanup_tmp),
+        cmocka_unit_test_teardown(test_duplicate_key_between_levels, cleanup_tmp),
+        cmocka_unit_test_teardown(test_remove_and_clear, cleanup_tmp),
+        cmocka_unit_test_teardown(test_handlers_prepend, cleanup_tmp),
+        cmocka_unit_test_teardown(test_location_merge_case_insensitive, cleanup_tmp),
+        cmocka_unit_test_teardown(test_location_inherit_in_child_apps, cleanup_tmp),
+        cmocka_unit_test_teardown(test_pool_and_site_defaults, cleanup_tmp),
+        cmocka_unit_test_teardown(test_pool_defaults_inheritance, cleanup_tmp),
+        cmocka_unit_test_teardown(test_bad_queue_length, cleanup_tmp),
+        cmocka_unit_test_teardown(test_bad_values, cleanup_tmp),
+        cmocka_unit_test_teardown(test_bindings, cleanup_tmp),
+        cmocka_unit_test_teardown(test_site_defaults_bindings_and_limits, cleanup_tmp),
+        cmocka_unit_test_teardown(test_duplicate_binding_between_sites, cleanup_tmp),
+        cmocka_unit_test_teardown(test_missing_pool_and_root, cleanup_tmp),
+        cmocka_unit_test_teardown(test_physical_paths, cleanup_tmp),
+        cmocka_unit_test_teardown(test_map_url, cleanup_tmp),
+        cmocka_unit_test(test_timespan),
+        cmocka_unit_test_teardown(test_section_accessors, cleanup_tmp),
+        cmocka_unit_test(test_stock_apphost),
+        cmocka_unit_test(test_corpus_applicationhost_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
