@@ -43,6 +43,7 @@ typedef struct svc_pool {
     int live_workers;   /* spawned and not yet reaped */
     bool demand_pending;
     uint64_t last_start_ms;
+    bool died_young;    /* the last worker exited within a second of its start */
     wasp_ltimer_t *spawn_timer;
 } svc_pool_t;
 
@@ -380,7 +381,7 @@ static void svc_demand(svc_pool_t *pool)
         return;
     }
     since = wasp_now_ms() - pool->last_start_ms;
-    if (pool->last_start_ms != 0 && since < 1000) {
+    if (pool->died_young && since < 1000) {
         pool->spawn_timer = wasp_loop_timer(svc.loop, 1000 - since, svc_spawn_timer, pool);
         return;
     }
@@ -583,6 +584,7 @@ static void svc_reap(void)
             bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 
             pool->live_workers--;
+            pool->died_young = wasp_now_ms() - c->started_ms < 1000;
             svc_write_wp_file(pid, pool, false);
             if (clean || svc.stopping) {
                 wasp_info("pool '%s': worker pid %d exited %s", pool->cfg->name, (int)pid, how);
@@ -655,6 +657,12 @@ static void svc_on_signal(wasp_loop_t *loop, int signo, void *data)
         wasp_info("stopping (%s): finishing requests in flight, at most %u s",
                   signo == SIGTERM ? "SIGTERM" : "SIGINT; press again to stop at once",
                   svc.shutdown_limit_s);
+        /* Our copies of the listening sockets must go too, or the kernel
+         * keeps accepting connections nobody will serve. */
+        for (size_t i = 0; i < svc.listen_count; i++) {
+            close(svc.listens[i].fd);
+        }
+        svc.listen_count = 0;
         if (svc.listener_pid > 0 && !svc.listener_gone) {
             kill(svc.listener_pid, SIGTERM);
         }
