@@ -610,8 +610,10 @@ static int cfg_build_site(wasp_config_t *cfg, const cfg_site_ctx_t *sc, const wa
     if (cfg_get_bool(st, sc->site_defaults, "serverAutoStart", true, what, &s->server_auto_start,
                      diag))
         return -1;
-    if (cfg_get_ts(wasp_section_child(st, "limits"), wasp_section_child(sc->site_defaults, "limits"),
-                   "connectionTimeout", 0, 65535, 1, 120, what, &s->connection_timeout_s, diag))
+    const wasp_section_t *limits = wasp_section_child(st, "limits");
+    const wasp_section_t *dlimits = wasp_section_child(sc->site_defaults, "limits");
+    if (cfg_get_ts(limits, dlimits, "connectionTimeout", 0, 65535, 1, 120, what,
+                   &s->connection_timeout_s, diag))
         return -1;
 
     /* Bindings: siteDefaults/bindings, then the site's own add / clear. */

@@ -166,6 +166,9 @@ int cfg_read_config_sections(wasp_config_t *cfg, wasp_diag_t *diag);
 int cfg_find_sections(wasp_config_t *cfg, wasp_diag_t *diag);
 const cfg_decl_t *cfg_lookup_decl(const wasp_config_t *cfg, const char *path);
 void cfg_builtin_collections(wasp_config_t *cfg);
+/* Make cs the schema of its collection (replacing an earlier one): the entry
+ * point for the built-in table now and for schema files later. */
+void cfg_register_collection(wasp_config_t *cfg, const cfg_coll_schema_t *cs);
 const cfg_coll_schema_t *cfg_collection_schema(const wasp_config_t *cfg, const char *section,
                                                const char *element);
 int cfg_compute_items(wasp_config_t *cfg, wasp_diag_t *diag);

@@ -181,8 +181,13 @@ static void cfg_register_row(wasp_config_t *cfg, const cfg_coll_row_t *r)
         if (*p == ',')
             p++;
     }
+    cfg_register_collection(cfg, cs);
+}
+
+void cfg_register_collection(wasp_config_t *cfg, const cfg_coll_schema_t *cs)
+{
     const char *key = cfg_arena_printf(&cfg->arena, "%s|%s", cs->section, cs->element);
-    cfg_map_put(&cfg->colls, 0, key, strlen(key), cs);
+    cfg_map_put(&cfg->colls, 0, key, strlen(key), (void *)cs);
 }
 
 void cfg_builtin_collections(wasp_config_t *cfg)

@@ -103,11 +103,11 @@ static const char *apphost(const char *pools, const char *sites, const char *ext
 }
 
 #define POOL "<add name=\"DefaultAppPool\" />\n"
-#define SITE(name, id, port)                                                                 \
-    "<site name=\"" name "\" id=\"" #id "\">\n"                                              \
-    "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv/" name          \
-    "\" /></application>\n"                                                                  \
-    "<bindings><binding protocol=\"http\" bindingInformation=\"*:" #port ":\" /></bindings>\n" \
+#define SITE(name, id, port)                                                                       \
+    "<site name=\"" name "\" id=\"" #id "\">\n"                                                    \
+    "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv/" name               \
+    "\" /></application>\n"                                                                        \
+    "<bindings><binding protocol=\"http\" bindingInformation=\"*:" #port ":\" /></bindings>\n"     \
     "</site>\n"
 
 static const char *item_attr(const wasp_section_t *s, size_t i, const char *name)
@@ -173,7 +173,8 @@ static void test_attribute_lines(void **state)
                                  "        showFlags=\"Date\" />\n"
                                  "  </system.webServer>\n"
                                  "</configuration>\n");
-    const wasp_section_t *s = wasp_config_section(cfg, NULL, NULL, "system.webServer/directoryBrowse");
+    const wasp_section_t *s =
+        wasp_config_section(cfg, NULL, NULL, "system.webServer/directoryBrowse");
     assert_non_null(s);
     assert_int_equal(s->line, 4);
     assert_int_equal(s->attr_count, 2);
@@ -194,7 +195,8 @@ static void test_unknown_section(void **state)
                               "  </system.webServer>\n"
                               "</configuration>\n");
     assert_int_equal(d.line, 3);
-    assert_contains(d.message, "Unrecognized configuration section 'system.webServer/staticContnet'");
+    assert_contains(d.message,
+                    "Unrecognized configuration section 'system.webServer/staticContnet'");
 
     d = load_fail("<configuration>\n<myCustomSection a=\"1\" />\n</configuration>\n");
     assert_int_equal(d.line, 2);
@@ -225,7 +227,8 @@ static void test_file_without_config_sections(void **state)
     assert_true(wasp_config_section_known(cfg, "system.webServer/rewrite/rules"));
     assert_false(wasp_config_section_known(cfg, "system.webServer")); /* a group */
     assert_false(wasp_config_section_known(cfg, "system.webServer/nope"));
-    const wasp_section_t *dd = wasp_config_section(cfg, NULL, NULL, "system.webServer/defaultDocument");
+    const wasp_section_t *dd =
+        wasp_config_section(cfg, NULL, NULL, "system.webServer/defaultDocument");
     assert_false(wasp_section_bool(dd, "enabled", true));
     const wasp_section_t *c = wasp_config_section(cfg, "Any Site", "/x", "system.web/compilation");
     assert_true(wasp_section_bool(c, "debug", false));
@@ -281,14 +284,16 @@ static void test_config_sections_declare_custom(void **state)
 static void test_duplicate_section(void **state)
 {
     (void)state;
-    wasp_diag_t d = load_fail("<configuration>\n"
-                              "<system.webServer><directoryBrowse enabled=\"true\" /></system.webServer>\n"
-                              "<location path=\"\">\n"
-                              "<system.webServer><directoryBrowse enabled=\"false\" /></system.webServer>\n"
-                              "</location>\n"
-                              "</configuration>\n");
+    wasp_diag_t d =
+        load_fail("<configuration>\n"
+                  "<system.webServer><directoryBrowse enabled=\"true\" /></system.webServer>\n"
+                  "<location path=\"\">\n"
+                  "<system.webServer><directoryBrowse enabled=\"false\" /></system.webServer>\n"
+                  "</location>\n"
+                  "</configuration>\n");
     assert_int_equal(d.line, 4);
-    assert_contains(d.message, "There is a duplicate 'system.webServer/directoryBrowse' section defined");
+    assert_contains(d.message,
+                    "There is a duplicate 'system.webServer/directoryBrowse' section defined");
 }
 
 static void test_section_group_attributes_warn(void **state)
@@ -306,19 +311,21 @@ static void test_section_group_attributes_warn(void **state)
 static void test_location_dot_and_config_source(void **state)
 {
     (void)state;
-    wasp_config_t *cfg = load_ok("<configuration>\n"
-                                 "<configSections>\n"
-                                 "  <section name=\"moduleProviders\" allowDefinition=\"MachineToWebRoot\" />\n"
-                                 "</configSections>\n"
-                                 "<location path=\".\">\n"
-                                 "<system.webServer><directoryBrowse enabled=\"true\" /></system.webServer>\n"
-                                 "</location>\n"
-                                 "<appSettings configSource=\"app.config\" />\n"
-                                 "</configuration>\n");
-    assert_true(wasp_section_bool(wasp_config_section(cfg, NULL, NULL, "system.webServer/directoryBrowse"),
-                                  "enabled", false));
-    assert_true(wasp_section_bool(wasp_config_section(cfg, "S", "/a", "system.webServer/directoryBrowse"),
-                                  "enabled", false));
+    wasp_config_t *cfg =
+        load_ok("<configuration>\n"
+                "<configSections>\n"
+                "  <section name=\"moduleProviders\" allowDefinition=\"MachineToWebRoot\" />\n"
+                "</configSections>\n"
+                "<location path=\".\">\n"
+                "<system.webServer><directoryBrowse enabled=\"true\" /></system.webServer>\n"
+                "</location>\n"
+                "<appSettings configSource=\"app.config\" />\n"
+                "</configuration>\n");
+    assert_true(
+        wasp_section_bool(wasp_config_section(cfg, NULL, NULL, "system.webServer/directoryBrowse"),
+                          "enabled", false));
+    assert_true(wasp_section_bool(
+        wasp_config_section(cfg, "S", "/a", "system.webServer/directoryBrowse"), "enabled", false));
     assert_int_equal(wasp_config_warning_count(cfg), 1);
     assert_int_equal(wasp_config_warning(cfg, 0)->line, 8);
     assert_contains(wasp_config_warning(cfg, 0)->message, "configSource");
@@ -340,8 +347,9 @@ static void test_duplicate_mimemap_message(void **state)
                               "</system.webServer>\n"
                               "</configuration>\n");
     assert_int_equal(d.line, 6);
-    assert_contains(d.message, "Cannot add duplicate collection entry of type 'mimeMap' with unique "
-                               "key attribute 'fileExtension' set to '.TXT'");
+    assert_contains(d.message,
+                    "Cannot add duplicate collection entry of type 'mimeMap' with unique "
+                    "key attribute 'fileExtension' set to '.TXT'");
     assert_contains(d.message, "line 4");
     assert_contains(d.message, "<remove fileExtension=\".TXT\" />");
 }
@@ -351,15 +359,17 @@ static void test_duplicate_combined_key(void **state)
     (void)state;
     wasp_diag_t d = load_fail(apphost(POOL,
                                       "<site name=\"S\" id=\"1\">\n"
-                                      "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv\" /></application>\n"
+                                      "<application path=\"/\"><virtualDirectory path=\"/\" "
+                                      "physicalPath=\"/srv\" /></application>\n"
                                       "<bindings>\n"
                                       "<binding protocol=\"http\" bindingInformation=\"*:80:\" />\n"
                                       "<binding protocol=\"http\" bindingInformation=\"*:80:\" />\n"
                                       "</bindings>\n</site>\n",
                                       ""));
-    assert_contains(d.message, "Cannot add duplicate collection entry of type 'binding' with combined "
-                               "key attributes 'protocol, bindingInformation' respectively set to "
-                               "'http, *:80:'");
+    assert_contains(d.message,
+                    "Cannot add duplicate collection entry of type 'binding' with combined "
+                    "key attributes 'protocol, bindingInformation' respectively set to "
+                    "'http, *:80:'");
 }
 
 static void test_duplicate_key_between_levels(void **state)
@@ -420,11 +430,12 @@ static void test_remove_and_clear(void **state)
 {
     (void)state;
     wasp_config_t *cfg = load_ok(remove_clear_cfg);
-    const wasp_section_t *root = wasp_config_section(cfg, NULL, NULL, "system.webServer/staticContent");
+    const wasp_section_t *root =
+        wasp_config_section(cfg, NULL, NULL, "system.webServer/staticContent");
     assert_int_equal(wasp_section_item_count(root), 3);
 
-    const wasp_section_t *x = wasp_config_section(cfg, "Default Web Site", "/x/f.txt",
-                                                  "system.webServer/staticContent");
+    const wasp_section_t *x =
+        wasp_config_section(cfg, "Default Web Site", "/x/f.txt", "system.webServer/staticContent");
     assert_int_equal(wasp_section_item_count(x), 4);
     assert_string_equal(item_attr(x, 0, "fileExtension"), ".a");
     assert_string_equal(item_attr(x, 1, "fileExtension"), ".c");
@@ -434,14 +445,14 @@ static void test_remove_and_clear(void **state)
     assert_string_equal(wasp_section_attr(wasp_section_child(x, "clientCache"), "cacheControlMode"),
                         "UseMaxAge");
 
-    const wasp_section_t *y = wasp_config_section(cfg, "Default Web Site", "/y",
-                                                  "system.webServer/staticContent");
+    const wasp_section_t *y =
+        wasp_config_section(cfg, "Default Web Site", "/y", "system.webServer/staticContent");
     assert_int_equal(wasp_section_item_count(y), 1);
     assert_string_equal(item_attr(y, 0, "fileExtension"), ".e");
 
     /* httpErrors key: statusCode + subStatusCode (default -1) */
-    const wasp_section_t *e = wasp_config_section(cfg, "Default Web Site", "/x",
-                                                  "system.webServer/httpErrors");
+    const wasp_section_t *e =
+        wasp_config_section(cfg, "Default Web Site", "/x", "system.webServer/httpErrors");
     assert_int_equal(wasp_section_item_count(e), 2);
     assert_string_equal(item_attr(e, 0, "path"), "404-3.htm");
     assert_string_equal(item_attr(e, 1, "path"), "500.htm");
@@ -456,7 +467,8 @@ static void test_handlers_prepend(void **state)
         "<configuration>\n"
         "<location path=\"\" overrideMode=\"Allow\"><system.webServer>\n"
         "<handlers accessPolicy=\"Read, Script\">\n"
-        "  <add name=\"OPTIONSVerbHandler\" path=\"*\" verb=\"OPTIONS\" modules=\"ProtocolSupportModule\" />\n"
+        "  <add name=\"OPTIONSVerbHandler\" path=\"*\" verb=\"OPTIONS\" "
+        "modules=\"ProtocolSupportModule\" />\n"
         "  <add name=\"StaticFile\" path=\"*\" verb=\"*\" modules=\"StaticFileModule\" />\n"
         "</handlers>\n"
         "<defaultDocument><files><add value=\"index.html\" /></files></defaultDocument>\n"
@@ -471,8 +483,8 @@ static void test_handlers_prepend(void **state)
         "<modules><add name=\"FastCgiModule\" /></modules>\n"
         "</system.webServer></location>\n"
         "</configuration>\n");
-    const wasp_section_t *h = wasp_config_section(cfg, "Default Web Site", "/a/b.php",
-                                                  "system.webServer/handlers");
+    const wasp_section_t *h =
+        wasp_config_section(cfg, "Default Web Site", "/a/b.php", "system.webServer/handlers");
     assert_int_equal(wasp_section_item_count(h), 4);
     assert_string_equal(item_attr(h, 0, "name"), "PHP");
     assert_string_equal(item_attr(h, 1, "name"), "Py");
@@ -481,14 +493,15 @@ static void test_handlers_prepend(void **state)
     assert_string_equal(wasp_section_attr(h, "accessPolicy"), "Read, Script");
 
     const wasp_section_t *f = wasp_section_child(
-        wasp_config_section(cfg, "Default Web Site", "/", "system.webServer/defaultDocument"), "files");
+        wasp_config_section(cfg, "Default Web Site", "/", "system.webServer/defaultDocument"),
+        "files");
     assert_int_equal(wasp_section_item_count(f), 2);
     assert_string_equal(item_attr(f, 0, "value"), "index.php");
     assert_string_equal(item_attr(f, 1, "value"), "index.html");
 
     /* modules append */
-    const wasp_section_t *m = wasp_config_section(cfg, "Default Web Site", "/",
-                                                  "system.webServer/modules");
+    const wasp_section_t *m =
+        wasp_config_section(cfg, "Default Web Site", "/", "system.webServer/modules");
     assert_int_equal(wasp_section_item_count(m), 2);
     assert_string_equal(item_attr(m, 0, "name"), "StaticFileModule");
     assert_string_equal(item_attr(m, 1, "name"), "FastCgiModule");
@@ -504,18 +517,20 @@ static void test_handlers_prepend(void **state)
 static void test_location_merge_case_insensitive(void **state)
 {
     (void)state;
-    wasp_config_t *cfg = load_ok(
-        "<configuration>\n"
-        "<system.webServer><directoryBrowse enabled=\"false\" showFlags=\"Date, Size\" /></system.webServer>\n"
-        "<location path=\"default web site/APP\">\n"
-        "<system.webServer><directoryBrowse enabled=\"true\" /></system.webServer>\n"
-        "</location>\n"
-        "<location path=\"Default Web Site/app/deeper/x.htm\">\n"
-        "<system.webServer><directoryBrowse showFlags=\"None\" /></system.webServer>\n"
-        "</location>\n"
-        "</configuration>\n");
+    wasp_config_t *cfg =
+        load_ok("<configuration>\n"
+                "<system.webServer><directoryBrowse enabled=\"false\" showFlags=\"Date, Size\" "
+                "/></system.webServer>\n"
+                "<location path=\"default web site/APP\">\n"
+                "<system.webServer><directoryBrowse enabled=\"true\" /></system.webServer>\n"
+                "</location>\n"
+                "<location path=\"Default Web Site/app/deeper/x.htm\">\n"
+                "<system.webServer><directoryBrowse showFlags=\"None\" /></system.webServer>\n"
+                "</location>\n"
+                "</configuration>\n");
     const char *sec = "system.webServer/directoryBrowse";
-    const wasp_section_t *s = wasp_config_section(cfg, "Default Web Site", "/app/sub/file.htm", sec);
+    const wasp_section_t *s =
+        wasp_config_section(cfg, "Default Web Site", "/app/sub/file.htm", sec);
     assert_true(wasp_section_bool(s, "enabled", false));
     assert_string_equal(wasp_section_attr(s, "showFlags"), "Date, Size"); /* inherited */
     s = wasp_config_section(cfg, "DEFAULT WEB SITE", "/App", sec);
@@ -547,14 +562,16 @@ static void test_location_inherit_in_child_apps(void **state)
              "<location path=\"S\" inheritInChildApplications=\"false\">\n"
              "<system.webServer><directoryBrowse enabled=\"true\" /></system.webServer>\n"
              "</location>\n");
-    wasp_config_t *cfg = load_ok(apphost(
-        POOL,
-        "<site name=\"S\" id=\"1\">\n"
-        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv/s\" /></application>\n"
-        "<application path=\"/child\"><virtualDirectory path=\"/\" physicalPath=\"/srv/c\" /></application>\n"
-        "<bindings><binding protocol=\"http\" bindingInformation=\"*:80:\" /></bindings>\n"
-        "</site>\n",
-        extra));
+    wasp_config_t *cfg = load_ok(
+        apphost(POOL,
+                "<site name=\"S\" id=\"1\">\n"
+                "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv/s\" "
+                "/></application>\n"
+                "<application path=\"/child\"><virtualDirectory path=\"/\" physicalPath=\"/srv/c\" "
+                "/></application>\n"
+                "<bindings><binding protocol=\"http\" bindingInformation=\"*:80:\" /></bindings>\n"
+                "</site>\n",
+                extra));
     const char *sec = "system.webServer/directoryBrowse";
     assert_true(wasp_section_bool(wasp_config_section(cfg, "S", "/dir/x", sec), "enabled", false));
     assert_null(wasp_config_section(cfg, "S", "/child/x", sec));
@@ -610,10 +627,12 @@ static void test_pool_defaults_inheritance(void **state)
     (void)state;
     wasp_config_t *cfg = load_ok(apphost(
         "<add name=\"DefaultAppPool\" />\n"
-        "<add name=\"Busy\" queueLength=\"3000\" startMode=\"AlwaysRunning\" managedPipelineMode=\"classic\">\n"
+        "<add name=\"Busy\" queueLength=\"3000\" startMode=\"AlwaysRunning\" "
+        "managedPipelineMode=\"classic\">\n"
         "  <processModel idleTimeout=\"1.00:00:00\" maxProcesses=\"4\" />\n"
         "</add>\n"
-        "<applicationPoolDefaults queueLength=\"2000\" autoStart=\"false\" managedRuntimeVersion=\"v4.0\">\n"
+        "<applicationPoolDefaults queueLength=\"2000\" autoStart=\"false\" "
+        "managedRuntimeVersion=\"v4.0\">\n"
         "  <processModel identityType=\"SpecificUser\" userName=\"web\" idleTimeout=\"00:05:00\"\n"
         "                pingingEnabled=\"FALSE\" pingInterval=\"00:00:10\" />\n"
         "</applicationPoolDefaults>\n",
@@ -650,26 +669,29 @@ static void test_bad_queue_length(void **state)
     assert_contains(d.message, "'DefaultAppPool'");
     assert_contains(d.message, "between 10 and 65535");
 
-    d = load_fail(apphost(POOL "<applicationPoolDefaults queueLength=\"70000\" />\n",
-                          SITE("S", 1, 80), ""));
+    d = load_fail(
+        apphost(POOL "<applicationPoolDefaults queueLength=\"70000\" />\n", SITE("S", 1, 80), ""));
     assert_int_equal(d.line, 6);
     assert_contains(d.message, "between 10 and 65535");
 
-    d = load_fail(apphost("<add name=\"DefaultAppPool\" queueLength=\"many\" />\n", SITE("S", 1, 80), ""));
+    d = load_fail(
+        apphost("<add name=\"DefaultAppPool\" queueLength=\"many\" />\n", SITE("S", 1, 80), ""));
     assert_contains(d.message, "not a valid unsigned integer");
 }
 
 static void test_bad_values(void **state)
 {
     (void)state;
-    wasp_diag_t d = load_fail(apphost("<add name=\"DefaultAppPool\" startMode=\"Sometimes\" />\n",
-                                      SITE("S", 1, 80), ""));
+    wasp_diag_t d = load_fail(
+        apphost("<add name=\"DefaultAppPool\" startMode=\"Sometimes\" />\n", SITE("S", 1, 80), ""));
     assert_contains(d.message, "OnDemand, AlwaysRunning");
-    d = load_fail(apphost("<add name=\"DefaultAppPool\"><processModel idleTimeout=\"00:00:30\" /></add>\n",
-                          SITE("S", 1, 80), ""));
+    d = load_fail(
+        apphost("<add name=\"DefaultAppPool\"><processModel idleTimeout=\"00:00:30\" /></add>\n",
+                SITE("S", 1, 80), ""));
     assert_contains(d.message, "granularity of 60 seconds");
-    d = load_fail(apphost("<add name=\"DefaultAppPool\"><processModel pingInterval=\"soon\" /></add>\n",
-                          SITE("S", 1, 80), ""));
+    d = load_fail(
+        apphost("<add name=\"DefaultAppPool\"><processModel pingInterval=\"soon\" /></add>\n",
+                SITE("S", 1, 80), ""));
     assert_contains(d.message, "not a valid timeSpan");
     d = load_fail(apphost("<add name=\"Bad:Name\" />\n", SITE("S", 1, 80), ""));
     assert_contains(d.message, "application pool name");
@@ -677,10 +699,11 @@ static void test_bad_values(void **state)
     assert_contains(d.message, "id=\"x\"");
     d = load_fail(apphost(POOL, SITE("A", 1, 80) SITE("B", 1, 81), ""));
     assert_contains(d.message, "already has");
-    d = load_fail(apphost(POOL,
-                          "<site name=\"S\" id=\"1\"><application path=\"/a/\">"
-                          "<virtualDirectory path=\"/\" physicalPath=\"/x\" /></application></site>\n",
-                          ""));
+    d = load_fail(
+        apphost(POOL,
+                "<site name=\"S\" id=\"1\"><application path=\"/a/\">"
+                "<virtualDirectory path=\"/\" physicalPath=\"/x\" /></application></site>\n",
+                ""));
     assert_contains(d.message, "application path \"/a/\"");
 }
 
@@ -690,7 +713,8 @@ static void test_bindings(void **state)
     wasp_config_t *cfg = load_ok(apphost(
         POOL,
         "<site name=\"S\" id=\"7\" serverAutoStart=\"false\">\n"
-        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv\" /></application>\n"
+        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv\" "
+        "/></application>\n"
         "<bindings>\n"
         "<binding protocol=\"HTTP\" bindingInformation=\"192.168.0.1:8080:WWW.Example.COM\" />\n"
         "<binding protocol=\"https\" bindingInformation=\"[::1]:443:\" sslFlags=\"1\" />\n"
@@ -716,16 +740,18 @@ static void test_bindings(void **state)
     assert_string_equal(s->bindings[2].host, "localhost");
     wasp_config_free(cfg);
 
-    const char *bad[] = { "*:0:", "*:65536:", "*:80", "300.1.1.1:80:", "[::1:80:", "*:eighty:",
-                          "::1:80:" };
+    const char *bad[] = {
+        "*:0:", "*:65536:", "*:80", "300.1.1.1:80:", "[::1:80:", "*:eighty:", "::1:80:"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char site[1024];
-        snprintf(site, sizeof site,
-                 "<site name=\"S\" id=\"1\">\n"
-                 "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv\" /></application>\n"
-                 "<bindings>\n<binding protocol=\"http\"\n bindingInformation=\"%s\" />\n</bindings>\n"
-                 "</site>\n",
-                 bad[i]);
+        snprintf(
+            site, sizeof site,
+            "<site name=\"S\" id=\"1\">\n"
+            "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv\" "
+            "/></application>\n"
+            "<bindings>\n<binding protocol=\"http\"\n bindingInformation=\"%s\" />\n</bindings>\n"
+            "</site>\n",
+            bad[i]);
         wasp_diag_t d = load_fail(apphost(POOL, site, ""));
         assert_int_equal(d.line, 12);
         assert_contains(d.message, "Expected IP:port:host");
@@ -738,10 +764,12 @@ static void test_site_defaults_bindings_and_limits(void **state)
     wasp_config_t *cfg = load_ok(apphost(
         POOL,
         "<site name=\"A\" id=\"1\">\n"
-        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/a\" /></application>\n"
+        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/a\" "
+        "/></application>\n"
         "</site>\n"
         "<site name=\"B\" id=\"2\">\n"
-        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/b\" /></application>\n"
+        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/b\" "
+        "/></application>\n"
         "<bindings><clear /><binding protocol=\"http\" bindingInformation=\"*:81:\" /></bindings>\n"
         "<limits connectionTimeout=\"00:00:05\" />\n"
         "</site>\n"
@@ -750,7 +778,8 @@ static void test_site_defaults_bindings_and_limits(void **state)
         "<limits connectionTimeout=\"00:01:00\" />\n"
         "</siteDefaults>\n",
         ""));
-    const wasp_site_cfg_t *a = wasp_config_find_site(cfg, "A"), *b = wasp_config_find_site(cfg, "B");
+    const wasp_site_cfg_t *a = wasp_config_find_site(cfg, "A"),
+                          *b = wasp_config_find_site(cfg, "B");
     assert_false(a->server_auto_start);
     assert_int_equal(a->binding_count, 1);
     assert_int_equal(a->bindings[0].port, 80);
@@ -772,18 +801,19 @@ static void test_duplicate_binding_between_sites(void **state)
 static void test_missing_pool_and_root(void **state)
 {
     (void)state;
-    const char *text = apphost(
-        POOL,
-        "<site name=\"S\" id=\"1\">\n"
-        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/s\" /></application>\n"
-        "<application path=\"/app\" applicationPool=\"NoSuchPool\">\n"
-        "<virtualDirectory path=\"/\" physicalPath=\"/s/app\" /></application>\n"
-        "<bindings><binding protocol=\"http\" bindingInformation=\"*:80:\" /></bindings>\n"
-        "</site>\n"
-        "<site name=\"NoRoot\" id=\"2\">\n"
-        "<bindings><binding protocol=\"http\" bindingInformation=\"*:81:\" /></bindings>\n"
-        "</site>\n",
-        "");
+    const char *text =
+        apphost(POOL,
+                "<site name=\"S\" id=\"1\">\n"
+                "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/s\" "
+                "/></application>\n"
+                "<application path=\"/app\" applicationPool=\"NoSuchPool\">\n"
+                "<virtualDirectory path=\"/\" physicalPath=\"/s/app\" /></application>\n"
+                "<bindings><binding protocol=\"http\" bindingInformation=\"*:80:\" /></bindings>\n"
+                "</site>\n"
+                "<site name=\"NoRoot\" id=\"2\">\n"
+                "<bindings><binding protocol=\"http\" bindingInformation=\"*:81:\" /></bindings>\n"
+                "</site>\n",
+                "");
     wasp_config_t *cfg = load_ok(text);
     assert_int_equal(wasp_config_site_count(cfg), 1); /* NoRoot is not started */
     const wasp_site_cfg_t *s = wasp_config_site(cfg, 0);
@@ -841,32 +871,37 @@ static void test_physical_paths(void **state)
     assert_contains(wasp_config_warning(cfg, 0)->message, "%WASP_UNDEFINED_VAR%");
     wasp_config_free(cfg);
     unsetenv("WASP_SYSTEM_DRIVE");
-    cfg = load_ok(apphost(POOL,
-                          "<site name=\"S\" id=\"1\"><application path=\"/\">"
-                          "<virtualDirectory path=\"/\" physicalPath=\"%SystemDrive%\\inetpub\\wwwroot\" />"
-                          "</application></site>\n",
-                          ""));
-    assert_string_equal(wasp_config_site(cfg, 0)->apps[0].vdirs[0].physical_path, "/inetpub/wwwroot");
+    cfg = load_ok(
+        apphost(POOL,
+                "<site name=\"S\" id=\"1\"><application path=\"/\">"
+                "<virtualDirectory path=\"/\" physicalPath=\"%SystemDrive%\\inetpub\\wwwroot\" />"
+                "</application></site>\n",
+                ""));
+    assert_string_equal(wasp_config_site(cfg, 0)->apps[0].vdirs[0].physical_path,
+                        "/inetpub/wwwroot");
     wasp_config_free(cfg);
 }
 
 static void test_map_url(void **state)
 {
     (void)state;
-    wasp_config_t *cfg = load_ok(apphost(
-        "<add name=\"DefaultAppPool\" />\n<add name=\"P1\" />\n",
-        "<site name=\"S\" id=\"1\">\n"
-        "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv/root\" /></application>\n"
-        "<application path=\"/app1\" applicationPool=\"p1\">\n"
-        "  <virtualDirectory path=\"/\" physicalPath=\"/srv/app1\" />\n"
-        "  <virtualDirectory path=\"/img\" physicalPath=\"/media/images\" />\n"
-        "  <virtualDirectory path=\"/img/big\" physicalPath=\"/media/big\" />\n"
-        "</application>\n"
-        "<application path=\"/app10\"><virtualDirectory path=\"/\" physicalPath=\"/srv/app10\" /></application>\n"
-        "<application path=\"/app1/sub\"><virtualDirectory path=\"/\" physicalPath=\"/srv/sub\" /></application>\n"
-        "<bindings><binding protocol=\"http\" bindingInformation=\"*:80:\" /></bindings>\n"
-        "</site>\n",
-        ""));
+    wasp_config_t *cfg = load_ok(
+        apphost("<add name=\"DefaultAppPool\" />\n<add name=\"P1\" />\n",
+                "<site name=\"S\" id=\"1\">\n"
+                "<application path=\"/\"><virtualDirectory path=\"/\" physicalPath=\"/srv/root\" "
+                "/></application>\n"
+                "<application path=\"/app1\" applicationPool=\"p1\">\n"
+                "  <virtualDirectory path=\"/\" physicalPath=\"/srv/app1\" />\n"
+                "  <virtualDirectory path=\"/img\" physicalPath=\"/media/images\" />\n"
+                "  <virtualDirectory path=\"/img/big\" physicalPath=\"/media/big\" />\n"
+                "</application>\n"
+                "<application path=\"/app10\"><virtualDirectory path=\"/\" "
+                "physicalPath=\"/srv/app10\" /></application>\n"
+                "<application path=\"/app1/sub\"><virtualDirectory path=\"/\" "
+                "physicalPath=\"/srv/sub\" /></application>\n"
+                "<bindings><binding protocol=\"http\" bindingInformation=\"*:80:\" /></bindings>\n"
+                "</site>\n",
+                ""));
     const wasp_site_cfg_t *s = wasp_config_find_site(cfg, "S");
     const wasp_app_cfg_t *app;
     const wasp_vdir_cfg_t *vd;
@@ -874,21 +909,22 @@ static void test_map_url(void **state)
     struct {
         const char *url, *app, *vdir, *phys;
     } cases[] = {
-        { "/", "/", "/", "/srv/root/" },
-        { "/index.html", "/", "/", "/srv/root/index.html" },
-        { "/app1", "/app1", "/", "/srv/app1" },
-        { "/app1/", "/app1", "/", "/srv/app1/" },
-        { "/app1/a/b.txt", "/app1", "/", "/srv/app1/a/b.txt" },
-        { "/APP1/Img/a.png", "/app1", "/img", "/media/images/a.png" },
-        { "/app1/img", "/app1", "/img", "/media/images" },
-        { "/app1/img/big/x", "/app1", "/img/big", "/media/big/x" },
-        { "/app1/imgx", "/app1", "/", "/srv/app1/imgx" },
-        { "/app10/x", "/app10", "/", "/srv/app10/x" },
-        { "/app100", "/", "/", "/srv/root/app100" },
-        { "/app1/sub/z", "/app1/sub", "/", "/srv/sub/z" },
+        {"/", "/", "/", "/srv/root/"},
+        {"/index.html", "/", "/", "/srv/root/index.html"},
+        {"/app1", "/app1", "/", "/srv/app1"},
+        {"/app1/", "/app1", "/", "/srv/app1/"},
+        {"/app1/a/b.txt", "/app1", "/", "/srv/app1/a/b.txt"},
+        {"/APP1/Img/a.png", "/app1", "/img", "/media/images/a.png"},
+        {"/app1/img", "/app1", "/img", "/media/images"},
+        {"/app1/img/big/x", "/app1", "/img/big", "/media/big/x"},
+        {"/app1/imgx", "/app1", "/", "/srv/app1/imgx"},
+        {"/app10/x", "/app10", "/", "/srv/app10/x"},
+        {"/app100", "/", "/", "/srv/root/app100"},
+        {"/app1/sub/z", "/app1/sub", "/", "/srv/sub/z"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        assert_int_equal(wasp_config_map_url(cfg, s, cases[i].url, &app, &vd, phys, sizeof phys), 0);
+        assert_int_equal(wasp_config_map_url(cfg, s, cases[i].url, &app, &vd, phys, sizeof phys),
+                         0);
         assert_string_equal(app->path, cases[i].app);
         assert_string_equal(vd->path, cases[i].vdir);
         assert_string_equal(phys, cases[i].phys);
@@ -911,25 +947,25 @@ static void test_timespan(void **state)
         wasp_timespan_format_t f;
         int64_t ms;
     } ok[] = {
-        { "00:20:00", WASP_TIMESPAN_STRING, 1200000 },
-        { "1.00:00:00", WASP_TIMESPAN_STRING, 86400000 },
-        { "1.05:00:00", WASP_TIMESPAN_STRING, 104400000 },
-        { "29:00:00", WASP_TIMESPAN_STRING, 104400000 },
-        { "00:00:01.5", WASP_TIMESPAN_STRING, 1500 },
-        { "00:00:00.1234567", WASP_TIMESPAN_STRING, 123 },
-        { "-00:01:00", WASP_TIMESPAN_STRING, -60000 },
-        { "02:30", WASP_TIMESPAN_STRING, 9000000 },
-        { "1:02:03:04", WASP_TIMESPAN_STRING, 93784000 },
-        { "2", WASP_TIMESPAN_STRING, 172800000 },
-        { "90", WASP_TIMESPAN_SECONDS, 90000 },
-        { "20", WASP_TIMESPAN_MINUTES, 1200000 },
+        {"00:20:00", WASP_TIMESPAN_STRING, 1200000},
+        {"1.00:00:00", WASP_TIMESPAN_STRING, 86400000},
+        {"1.05:00:00", WASP_TIMESPAN_STRING, 104400000},
+        {"29:00:00", WASP_TIMESPAN_STRING, 104400000},
+        {"00:00:01.5", WASP_TIMESPAN_STRING, 1500},
+        {"00:00:00.1234567", WASP_TIMESPAN_STRING, 123},
+        {"-00:01:00", WASP_TIMESPAN_STRING, -60000},
+        {"02:30", WASP_TIMESPAN_STRING, 9000000},
+        {"1:02:03:04", WASP_TIMESPAN_STRING, 93784000},
+        {"2", WASP_TIMESPAN_STRING, 172800000},
+        {"90", WASP_TIMESPAN_SECONDS, 90000},
+        {"20", WASP_TIMESPAN_MINUTES, 1200000},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         assert_true(wasp_config_parse_timespan(ok[i].s, ok[i].f, &ms));
         assert_int_equal(ms, ok[i].ms);
     }
-    const char *bad[] = { "", "abc", "00:60:00", "00:00:60", "1:2:3:4:5", "00:00:00.", "1.2.3",
-                          "00:00:00.12345678", "1:24:00:00", " 00:01:00" };
+    const char *bad[] = {"",          "abc",   "00:60:00",          "00:00:60",   "1:2:3:4:5",
+                         "00:00:00.", "1.2.3", "00:00:00.12345678", "1:24:00:00", " 00:01:00"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_false(wasp_config_parse_timespan(bad[i], WASP_TIMESPAN_STRING, &ms));
     assert_false(wasp_config_parse_timespan("1:00", WASP_TIMESPAN_SECONDS, &ms));
@@ -939,10 +975,12 @@ static void test_section_accessors(void **state)
 {
     (void)state;
     wasp_config_t *cfg = load_ok("<configuration><system.webServer>\n"
-                                 "<directoryBrowse enabled=\"TRUE\" showFlags=\"12\" bad=\"yes\" big=\"99999999999999999999\">\n"
+                                 "<directoryBrowse enabled=\"TRUE\" showFlags=\"12\" bad=\"yes\" "
+                                 "big=\"99999999999999999999\">\n"
                                  "</directoryBrowse>\n"
                                  "</system.webServer></configuration>\n");
-    const wasp_section_t *s = wasp_config_section(cfg, NULL, NULL, "system.webServer/directoryBrowse");
+    const wasp_section_t *s =
+        wasp_config_section(cfg, NULL, NULL, "system.webServer/directoryBrowse");
     assert_true(wasp_section_bool(s, "enabled", false));
     assert_true(wasp_section_bool(s, "bad", true));
     assert_false(wasp_section_bool(s, "missing", false));
@@ -973,27 +1011,28 @@ static void test_stock_apphost(void **state)
     const wasp_section_t *sc = wasp_config_section(cfg, "Default Web Site", "/index.html",
                                                    "system.webServer/staticContent");
     assert_int_equal(wasp_section_item_count(sc), 378);
-    const wasp_section_t *h = wasp_config_section(cfg, "Default Web Site", "/",
-                                                  "system.webServer/handlers");
+    const wasp_section_t *h =
+        wasp_config_section(cfg, "Default Web Site", "/", "system.webServer/handlers");
     size_t n = wasp_section_item_count(h);
     assert_true(n >= 1);
     assert_string_equal(item_attr(h, n - 1, "name"), "StaticFile");
     assert_string_equal(item_attr(h, n - 1, "path"), "*");
     assert_string_equal(item_attr(h, n - 1, "modules"),
                         "StaticFileModule,DefaultDocumentModule,DirectoryListingModule");
-    const wasp_section_t *m = wasp_config_section(cfg, "Default Web Site", "/",
-                                                  "system.webServer/modules");
+    const wasp_section_t *m =
+        wasp_config_section(cfg, "Default Web Site", "/", "system.webServer/modules");
     assert_int_equal(wasp_section_item_count(m), 4);
-    const wasp_section_t *g = wasp_config_section(cfg, NULL, NULL, "system.webServer/globalModules");
+    const wasp_section_t *g =
+        wasp_config_section(cfg, NULL, NULL, "system.webServer/globalModules");
     assert_int_equal(wasp_section_item_count(g), 4);
     assert_string_equal(item_attr(g, 0, "image"), "builtin");
-    const wasp_section_t *dd = wasp_config_section(cfg, "Default Web Site", "/",
-                                                   "system.webServer/defaultDocument");
+    const wasp_section_t *dd =
+        wasp_config_section(cfg, "Default Web Site", "/", "system.webServer/defaultDocument");
     assert_true(wasp_section_bool(dd, "enabled", false));
     assert_int_equal(wasp_section_item_count(wasp_section_child(dd, "files")), 5);
-    assert_false(wasp_section_bool(wasp_config_section(cfg, "Default Web Site", "/",
-                                                       "system.webServer/directoryBrowse"),
-                                   "enabled", true));
+    assert_false(wasp_section_bool(
+        wasp_config_section(cfg, "Default Web Site", "/", "system.webServer/directoryBrowse"),
+        "enabled", true));
     assert_string_equal(wasp_section_attr(wasp_config_section(cfg, "Default Web Site", "/",
                                                               "system.webServer/httpErrors"),
                                           "errorMode"),
