@@ -298,6 +298,28 @@ static void svc_write_wp_file(pid_t pid, const svc_pool_t *pool, bool add)
     }
 }
 
+/* Children get a clean environment: PATH, the log level, and the
+ * sanitizer options of a test build (so a sanitized worker reports the same
+ * way as its parent).  IIS gives a worker its pool's environment only. */
+static void svc_child_env(char **envp, size_t max, const char *path)
+{
+    static const char *const pass[] = {"WASP_LOG_LEVEL", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+                                       "LSAN_OPTIONS"};
+    static char storage[4][1024];
+    size_t n = 0;
+
+    envp[n++] = (char *)path;
+    for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]) && n + 1 < max; i++) {
+        const char *v = getenv(pass[i]);
+
+        if (v != NULL) {
+            snprintf(storage[i], sizeof(storage[i]), "%s=%s", pass[i], v);
+            envp[n++] = storage[i];
+        }
+    }
+    envp[n] = NULL;
+}
+
 static void svc_child_exec_failed(const char *what, const char *bin)
 {
     wasp_error("cannot start %s (%s): %s", what, bin, strerror(errno));
@@ -310,21 +332,13 @@ static void svc_spawn_worker(svc_pool_t *pool)
     char *argv[] = {"wasp-worker", "--pool", (char *)pool->cfg->name, "--config",
                     svc.config_path, "--channel", pool->sock_path, NULL};
     char *envp[8];
-    int ne = 0;
-    const char *lvl = getenv("WASP_LOG_LEVEL");
-    char lvl_env[64];
     int exe = open(svc.worker_bin, O_RDONLY | O_CLOEXEC);
 
     if (exe < 0) {
         wasp_error("cannot open the worker binary %s: %s", svc.worker_bin, strerror(errno));
         return;
     }
-    envp[ne++] = "PATH=/usr/local/bin:/usr/bin:/bin";
-    if (lvl != NULL) {
-        snprintf(lvl_env, sizeof(lvl_env), "WASP_LOG_LEVEL=%s", lvl);
-        envp[ne++] = lvl_env;
-    }
-    envp[ne] = NULL;
+    svc_child_env(envp, 8, "PATH=/usr/local/bin:/usr/bin:/bin");
     pool->live_workers++;
     pool->demand_pending = false;
     pool->last_start_ms = wasp_now_ms();
@@ -501,18 +515,10 @@ static void svc_spawn_listener(void)
     }
     if (pid == 0) {
         char *argv[] = {"wasp-http", "--control-fd", "3", NULL};
-        char *envp[4];
-        int ne = 0;
-        const char *lvl = getenv("WASP_LOG_LEVEL");
-        char lvl_env[64];
+        char *envp[8];
         sigset_t all;
 
-        envp[ne++] = "PATH=/usr/bin:/bin";
-        if (lvl != NULL) {
-            snprintf(lvl_env, sizeof(lvl_env), "WASP_LOG_LEVEL=%s", lvl);
-            envp[ne++] = lvl_env;
-        }
-        envp[ne] = NULL;
+        svc_child_env(envp, 8, "PATH=/usr/bin:/bin");
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
         setpgid(0, 0);
