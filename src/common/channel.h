@@ -28,7 +28,7 @@
 typedef enum wasp_msg_type {
     /* worker -> listener */
     WASP_MSG_HELLO = 1,      /* u32 pid, str pool */
-    WASP_MSG_CREDIT = 2,     /* u32 more requests the worker will take */
+    WASP_MSG_CREDIT = 2,     /* u32 more requests the worker will take (initial grant) */
     WASP_MSG_STARTED = 3,    /* stream: the worker began executing it */
     WASP_MSG_RESP_HEAD = 4,  /* see wasp_resp_head encoding in worker/listener */
     WASP_MSG_RESP_BODY = 5,  /* raw bytes */
@@ -54,7 +54,12 @@ typedef enum wasp_msg_type {
     WASP_MSG_DRAINED = 51      /* shutdown: every in-flight request is answered */
 } wasp_msg_type_t;
 
-#define WASP_FLAG_END 0x1u   /* REQ_HEAD: no body follows; REQ_BODY: last chunk */
+/* REQ_HEAD: no body follows; REQ_BODY: last chunk; RESP_HEAD: the whole body
+ * follows the headers in this frame and the response is complete (RESP_END
+ * implied).  RESP_END (or RESP_HEAD with END) also returns the request's
+ * credit to the worker's account: one frame instead of three for the common
+ * small response. */
+#define WASP_FLAG_END 0x1u
 
 typedef struct wasp_frame_hdr {
     uint16_t type;

@@ -17,7 +17,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/sendfile.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,6 +118,7 @@ void lsn_conn_accept(int listen_fd)
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage peer, local;
         socklen_t plen = sizeof(peer), llen = sizeof(local);
+        int one = 1;
         int fd = accept4(listen_fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         lsn_conn_t *c;
 
@@ -131,6 +135,10 @@ void lsn_conn_accept(int listen_fd)
             return;
         }
         c->fd = fd;
+        /* Responses leave in as few writes as we can make them; Nagle would
+         * only hold back the last segment of each for the client's delayed
+         * ACK (40 ms per keep-alive request). */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         getsockname(fd, (struct sockaddr *)&local, &llen);
         wasp_sockaddr_str(&peer, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
         wasp_sockaddr_str(&local, c->local_ip, sizeof(c->local_ip), &c->local_port);
@@ -588,62 +596,101 @@ static void conn_request_finished(lsn_conn_t *c)
     conn_process(c); /* a pipelined request may already be buffered */
 }
 
-static void conn_flush(lsn_conn_t *c)
+/* Write consecutive memory items with one sendmsg (head and a small body
+ * leave in one segment), telling the kernel more is coming when a file
+ * follows (MSG_MORE), so headers and file data share packets. */
+static int conn_write_mem(lsn_conn_t *c)
 {
-    while (c->out_head != NULL) {
-        lsn_out_t *o = c->out_head;
+    struct iovec iov[16];
+    struct msghdr msg = {.msg_iov = iov};
+    lsn_out_t *o = c->out_head;
+    size_t n = 0;
+    ssize_t w;
+    int flags = MSG_NOSIGNAL;
 
-        if (o->kind == OUT_MEM) {
-            ssize_t n = send(c->fd, o->data + o->off, o->len - o->off, MSG_NOSIGNAL);
+    for (; o != NULL && o->kind == OUT_MEM && n < 16; o = o->next) {
+        iov[n].iov_base = o->data + o->off;
+        iov[n].iov_len = o->len - o->off;
+        n++;
+    }
+    if (o != NULL && o->kind == OUT_FILE) {
+        flags |= MSG_MORE;
+    }
+    msg.msg_iovlen = n;
+    do {
+        w = sendmsg(c->fd, &msg, flags);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0) {
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+    }
+    /* Retire what was written. */
+    while (w > 0) {
+        lsn_out_t *h = c->out_head;
+        size_t left = h->len - h->off;
 
-            if (n < 0) {
-                if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    break;
-                }
-                if (errno == EINTR) {
-                    continue;
-                }
-                conn_close(c);
-                return;
-            }
-            o->off += (size_t)n;
-            if (o->off < o->len) {
-                break;
-            }
-            if (o->req != NULL) {
-                lsn_window_ack(o->req, o->ack_len);
-            }
-        } else {
-            while (o->foff < o->fend) {
-                ssize_t n = sendfile(c->fd, o->fd, &o->foff, (size_t)(o->fend - o->foff));
-
-                if (n < 0) {
-                    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                        goto blocked;
-                    }
-                    if (errno == EINTR) {
-                        continue;
-                    }
-                    conn_close(c);
-                    return;
-                }
-                if (n == 0) {
-                    /* The file shrank under us: the promised length cannot be
-                     * kept, so the connection must end. */
-                    wasp_warn("file ended early while sending to %s:%u", c->peer_ip, c->peer_port);
-                    conn_close(c);
-                    return;
-                }
-            }
-            close(o->fd);
+        if ((size_t)w < left) {
+            h->off += (size_t)w;
+            return 0;
         }
-        c->out_head = o->next;
+        w -= (ssize_t)left;
+        if (h->req != NULL) {
+            lsn_window_ack(h->req, h->ack_len);
+        }
+        c->out_head = h->next;
         if (c->out_head == NULL) {
             c->out_tail = NULL;
         }
-        free(o);
+        free(h);
     }
-blocked:
+    return 1;
+}
+
+/* 1 = item done, 0 = would block, -1 = connection failed */
+static int conn_write_file(lsn_conn_t *c)
+{
+    lsn_out_t *o = c->out_head;
+
+    while (o->foff < o->fend) {
+        ssize_t n = sendfile(c->fd, o->fd, &o->foff, (size_t)(o->fend - o->foff));
+
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return 0;
+            }
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        if (n == 0) {
+            /* The file shrank under us: the promised length cannot be kept,
+             * so the connection must end. */
+            wasp_warn("file ended early while sending to %s:%u", c->peer_ip, c->peer_port);
+            return -1;
+        }
+    }
+    close(o->fd);
+    c->out_head = o->next;
+    if (c->out_head == NULL) {
+        c->out_tail = NULL;
+    }
+    free(o);
+    return 1;
+}
+
+static void conn_flush(lsn_conn_t *c)
+{
+    while (c->out_head != NULL) {
+        int rc = c->out_head->kind == OUT_MEM ? conn_write_mem(c) : conn_write_file(c);
+
+        if (rc < 0) {
+            conn_close(c);
+            return;
+        }
+        if (rc == 0) {
+            break;
+        }
+    }
     if (c->out_head == NULL) {
         if (c->req != NULL && c->req->state == REQ_DONE) {
             conn_request_finished(c);

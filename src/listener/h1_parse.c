@@ -29,7 +29,12 @@
  *    but last (or twice) is 400 (RFC 9112 6.3 item 4), any other coding is
  *    501 (RFC 9112 6.1), a malformed list (empty element, junk) is 400;
  *  - POST and PUT on HTTP/1.1 with neither Content-Length nor chunked get
- *    411 Length Required, as HTTP.sys does (RFC 9112 6.3 would allow 0).
+ *    411 Length Required, as HTTP.sys does (RFC 9112 6.3 would allow 0);
+ *  - MaxFieldLength counts one field line without its CRLF; a URL longer
+ *    than it, or one still going when MaxRequestBytes runs out, is 414;
+ *    MaxFieldLength is cut down to MaxRequestBytes (KB 820129);
+ *  - the 101st field is 400 Request Too Long (HTTP.sys has no field count
+ *    limit of its own that we know of; ours bounds the fixed array).
  */
 #include "listener/h1_parse.h"
 

@@ -73,7 +73,8 @@ const wasp_httpsys_info_t *wasp_httpsys_info(wasp_httpsys_error_t e)
 
 /* The page; every line ends CRLF, the last one too (iis-hosting.md 4.5). */
 static const char httpsys_body_fmt[] =
-    "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\"\"http://www.w3.org/TR/html4/strict.dtd\">\r\n"
+    "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\""
+    "\"http://www.w3.org/TR/html4/strict.dtd\">\r\n"
     "<HTML><HEAD><TITLE>%s</TITLE>\r\n"
     "<META HTTP-EQUIV=\"Content-Type\" Content=\"text/html; charset=us-ascii\"></HEAD>\r\n"
     "<BODY><h2>%s</h2>\r\n"

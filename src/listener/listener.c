@@ -249,6 +249,21 @@ static void worker_on_close(wasp_channel_t *ch, void *data)
     lsn_maybe_exit();
 }
 
+/* A response is complete: the request leaves the worker, which gets its
+ * credit back (implied by the end of a response). */
+static void worker_request_end(lsn_worker_t *w, lsn_request_t *req)
+{
+    worker_unlink(req);
+    w->pool->served++;
+    w->credit++;
+    if (req->conn == NULL) {
+        lsn_request_free(req);
+    } else {
+        lsn_conn_response_end(req);
+    }
+    pool_dispatch(w->pool);
+}
+
 static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const char *payload,
                           int fd, void *data)
 {
@@ -308,6 +323,14 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
             goto bad;
         }
         lsn_conn_response_head(req, status, reason, rl, &d, length, has_length != 0);
+        if (hdr->flags & WASP_FLAG_END) {
+            if (d.error) {
+                goto bad;
+            }
+            /* The body is the rest of the frame, and the response is done. */
+            lsn_conn_response_data(req, d.p, (size_t)(d.end - d.p));
+            worker_request_end(w, req);
+        }
         break;
     }
     case WASP_MSG_RESP_BODY:
@@ -324,13 +347,7 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         break;
     }
     case WASP_MSG_RESP_END:
-        worker_unlink(req);
-        w->pool->served++;
-        if (req->conn == NULL) {
-            lsn_request_free(req);
-        } else {
-            lsn_conn_response_end(req);
-        }
+        worker_request_end(w, req);
         break;
     case WASP_MSG_PONG:
         break;

@@ -169,10 +169,10 @@ static void directory_listing_columns(wasp_modutil_buf_t *b, const directory_lis
     static const char *const months[] = {"January", "February", "March",     "April",
                                          "May",     "June",     "July",      "August",
                                          "September", "October", "November", "December"};
-    struct tm tm;
+    struct tm tm = {0};
     char text[64];
     if ((flags & (SHOW_DATE | SHOW_TIME | SHOW_LONG_DATE)) && localtime_r(&e->mtime, &tm) == NULL)
-        memset(&tm, 0, sizeof(tm));
+        tm = (struct tm){.tm_mday = 1, .tm_year = 70}; /* out of range: show the epoch */
 
     if (flags & SHOW_LONG_DATE) {
         /* "Sunday, August 21, 2022" */

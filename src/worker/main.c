@@ -63,16 +63,12 @@ static void worker_exit_if_drained(void)
 
 void worker_request_done(wasp_request_t *req)
 {
-    uint32_t one = 1;
-
+    /* RESP_END also hands the request's credit back to the listener. */
     if (!req->sent_all) {
         wasp_channel_send(worker_ch, WASP_MSG_RESP_END, 0, req->stream, NULL, 0, -1);
     }
     live_unlink(req);
     request_free(req);
-    if (!draining) {
-        wasp_channel_send(worker_ch, WASP_MSG_CREDIT, 0, 0, &one, sizeof(one), -1);
-    }
     worker_exit_if_drained();
 }
 

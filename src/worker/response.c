@@ -35,9 +35,9 @@ void response_free_parts(wasp_request_t *req)
     }
 }
 
-static void response_send_head(wasp_request_t *req)
+/* Encode the RESP_HEAD payload into e. */
+static void response_encode_head(wasp_request_t *req, wasp_enc_t *e)
 {
-    wasp_enc_t e = {0};
     bool has_length = !req->streaming;
     uint64_t length = req->body_len;
     uint32_t count = 0;
@@ -53,31 +53,84 @@ static void response_send_head(wasp_request_t *req)
         }
         count++;
     }
-    wasp_enc_u16(&e, (uint16_t)req->status);
-    wasp_enc_cstr(&e, req->reason);
-    wasp_enc_u8(&e, has_length);
-    wasp_enc_u64(&e, length);
-    wasp_enc_u32(&e, count);
+    wasp_enc_u16(e, (uint16_t)req->status);
+    wasp_enc_cstr(e, req->reason);
+    wasp_enc_u8(e, has_length);
+    wasp_enc_u64(e, length);
+    wasp_enc_u32(e, count);
     for (size_t i = 0; i < req->rh_count; i++) {
         if (strcasecmp(req->rh[i].name, "Content-Length") != 0) {
-            wasp_enc_cstr(&e, req->rh[i].name);
-            wasp_enc_cstr(&e, req->rh[i].value);
+            wasp_enc_cstr(e, req->rh[i].name);
+            wasp_enc_cstr(e, req->rh[i].value);
         }
     }
-    if (wasp_buf_size(&e.buf) > WASP_CH_CHUNK) {
+    if (wasp_buf_size(&e->buf) > WASP_CH_CHUNK) {
         /* Headers larger than a frame: refuse them rather than send garbage. */
-        wasp_buf_free(&e.buf);
+        wasp_buf_reset(&e->buf);
         wasp_log(req, WASP_LOG_ERROR, "response headers exceed %d bytes; answering 500",
                  WASP_CH_CHUNK);
         wasp_response_clear(req);
         req->status = 500;
         snprintf(req->reason, sizeof(req->reason), "Internal Server Error");
-        wasp_enc_u16(&e, 500);
-        wasp_enc_cstr(&e, req->reason);
-        wasp_enc_u8(&e, 1);
-        wasp_enc_u64(&e, 0);
-        wasp_enc_u32(&e, 0);
+        wasp_enc_u16(e, 500);
+        wasp_enc_cstr(e, req->reason);
+        wasp_enc_u8(e, 1);
+        wasp_enc_u64(e, 0);
+        wasp_enc_u32(e, 0);
     }
+}
+
+/* The whole response in one frame when it is complete, small, and made of
+ * memory or small files: the common case costs one frame, not three.
+ * Returns true when sent. */
+static bool response_send_whole(wasp_request_t *req, bool is_head)
+{
+    wasp_enc_t e = {0};
+    bool ok = true;
+
+    if (req->streaming || req->phase != PH_SENDING) {
+        return false;
+    }
+    if (!is_head) {
+        uint64_t total = 0;
+
+        for (resp_part_t *p = req->parts; p != NULL; p = p->next) {
+            if (p->fd >= 0 && p->len > WORKER_INLINE_FILE) {
+                return false;
+            }
+            total += (uint64_t)p->len;
+        }
+        if (total > WASP_CH_CHUNK - 4096) {
+            return false;
+        }
+    }
+    response_encode_head(req, &e);
+    for (resp_part_t *p = req->parts; p != NULL && ok && !is_head; p = p->next) {
+        if (p->fd < 0) {
+            ok = wasp_buf_append(&e.buf, p->data, (size_t)p->len) == 0;
+        } else if (wasp_buf_reserve(&e.buf, (size_t)p->len) == 0) {
+            ok = pread(p->fd, e.buf.data + e.buf.len, (size_t)p->len, p->off) == (ssize_t)p->len;
+            e.buf.len += ok ? (size_t)p->len : 0;
+        } else {
+            ok = false;
+        }
+    }
+    if (ok && wasp_buf_size(&e.buf) <= WASP_CH_CHUNK) {
+        wasp_channel_send(worker_ch, WASP_MSG_RESP_HEAD, WASP_FLAG_END, req->stream,
+                          wasp_buf_ptr(&e.buf), wasp_buf_size(&e.buf), -1);
+        req->head_sent = true;
+    } else {
+        ok = false;
+    }
+    wasp_buf_free(&e.buf);
+    return ok;
+}
+
+static void response_send_head(wasp_request_t *req)
+{
+    wasp_enc_t e = {0};
+
+    response_encode_head(req, &e);
     wasp_channel_send(worker_ch, WASP_MSG_RESP_HEAD, 0, req->stream, wasp_buf_ptr(&e.buf),
                       wasp_buf_size(&e.buf), -1);
     wasp_buf_free(&e.buf);
@@ -89,6 +142,12 @@ void response_send(wasp_request_t *req)
     bool is_head = req->method.len == 4 && memcmp(req->method.ptr, "HEAD", 4) == 0;
 
     if (!req->head_sent) {
+        if (response_send_whole(req, is_head)) {
+            response_free_parts(req);
+            req->sent_all = true;
+            pipeline_after_send(req);
+            return;
+        }
         response_send_head(req);
     }
     while (req->parts != NULL) {
@@ -96,6 +155,23 @@ void response_send(wasp_request_t *req)
 
         if (is_head) {
             /* The length went in the head; the bytes are never sent. */
+        } else if (p->fd >= 0 && p->len <= WORKER_INLINE_FILE && !req->unacked) {
+            /* A small file costs less as bytes in the frame than as a passed
+             * descriptor (no SCM_RIGHTS, no sendfile, no close in the
+             * listener); the result on the wire is the same. */
+            char buf[WORKER_INLINE_FILE];
+            ssize_t n = pread(p->fd, buf, (size_t)p->len, p->off);
+
+            if (n == (ssize_t)p->len) {
+                wasp_channel_send(worker_ch, WASP_MSG_RESP_BODY, 0, req->stream, buf,
+                                  (size_t)n, -1);
+                req->unacked += (uint64_t)n;
+            } else {
+                uint64_t range[2] = {(uint64_t)p->off, (uint64_t)p->len};
+
+                wasp_channel_send(worker_ch, WASP_MSG_RESP_FILE, 0, req->stream, range,
+                                  sizeof(range), p->fd);
+            }
         } else if (p->fd >= 0) {
             uint64_t range[2] = {(uint64_t)p->off, (uint64_t)p->len};
 

@@ -20,6 +20,7 @@
 #define WORKER_CREDIT 64            /* requests executing at once */
 #define WORKER_STREAM_WINDOW (1024 * 1024) /* unacknowledged body bytes per response */
 #define WORKER_MAX_MODULES 64
+#define WORKER_INLINE_FILE (16 * 1024) /* files up to this size travel as bytes */
 
 typedef struct handler_slot {
     wasp_event_handler_t fn;
