@@ -49,6 +49,7 @@ typedef enum wasp_msg_type {
     WASP_MSG_CFG_BINDING = 44, /* u32 site, str ip, u16 port, str host */
     WASP_MSG_CFG_APP = 45,     /* u32 site, str path, str pool */
     WASP_MSG_CFG_END = 46,
+    WASP_MSG_POOL_STATE = 47,  /* str pool, u8 started, str reason (HTTPERR, e.g. AppOffline) */
     /* listener -> waspd */
     WASP_MSG_DEMAND = 50,      /* str pool: requests wait and no worker is connected */
     WASP_MSG_DRAINED = 51      /* shutdown: every in-flight request is answered */

@@ -179,6 +179,10 @@ static void pool_dispatch(lsn_pool_t *pool)
 
 void lsn_pool_submit(lsn_pool_t *pool, lsn_request_t *req)
 {
+    if (pool->stopped) {
+        lsn_conn_httpsys_error(req, WASP_HTTPSYS_SERVICE_UNAVAILABLE, pool->stop_reason);
+        return;
+    }
     if (wasp_pool_queue_push(&pool->queue, &req->qlink) != 0) {
         lsn_conn_httpsys_error(req, WASP_HTTPSYS_SERVICE_UNAVAILABLE, "QueueFull");
         return;
@@ -512,6 +516,36 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
             break;
         }
         lsn_route_add_app(site, a, pool);
+        break;
+    }
+    case WASP_MSG_POOL_STATE: {
+        lsn_pool_t *pool;
+        uint8_t started;
+
+        wasp_dec_cstr(&d, a, sizeof(a));
+        started = wasp_dec_u8(&d);
+        wasp_dec_cstr(&d, b, sizeof(b));
+        pool = pool_find(a);
+        if (pool == NULL || d.error) {
+            break;
+        }
+        pool->stopped = !started;
+        snprintf(pool->stop_reason, sizeof(pool->stop_reason), "%s", b);
+        if (pool->stopped) {
+            /* Everything waiting gets the answer new requests get. */
+            wasp_qlink_t *l;
+
+            while ((l = wasp_pool_queue_pop(&pool->queue)) != NULL) {
+                lsn_request_t *req = (lsn_request_t *)l;
+
+                lsn_conn_httpsys_error(req, WASP_HTTPSYS_SERVICE_UNAVAILABLE, pool->stop_reason);
+                if (req->conn == NULL) {
+                    lsn_request_free(req);
+                }
+            }
+            wasp_info("pool '%s' is stopped (%s): its requests are answered 503", pool->name,
+                      pool->stop_reason);
+        }
         break;
     }
     case WASP_MSG_CFG_END:

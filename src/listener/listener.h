@@ -66,6 +66,8 @@ struct lsn_pool {
     size_t worker_count;
     wasp_ltimer_t *demand_timer;
     uint64_t served;
+    bool stopped;            /* rapid-fail: answer 503 with stop_reason */
+    char stop_reason[32];
 };
 
 struct lsn_worker {

@@ -35,6 +35,13 @@
 #include "config/config.h"
 #include "service/identity.h"
 
+/* Rapid-fail protection with IIS' defaults (failure/@rapidFailProtection*):
+ * 5 worker failures within 5 minutes stop the pool; the listener then
+ * answers 503 AppOffline.  The settings themselves come with the process
+ * manager work (application pools issue). */
+#define WASP_RAPID_FAIL_MAX_CRASHES 5
+#define WASP_RAPID_FAIL_INTERVAL_MS (5u * 60u * 1000u)
+
 typedef struct svc_pool {
     const wasp_pool_cfg_t *cfg;
     wasp_identity_t id;
@@ -44,6 +51,9 @@ typedef struct svc_pool {
     bool demand_pending;
     uint64_t last_start_ms;
     bool died_young;    /* the last worker exited within a second of its start */
+    bool stopped;       /* by rapid-fail protection */
+    uint64_t failures[WASP_RAPID_FAIL_MAX_CRASHES];
+    size_t failure_next;
     wasp_ltimer_t *spawn_timer;
 } svc_pool_t;
 
@@ -387,7 +397,7 @@ static void svc_demand(svc_pool_t *pool)
 {
     uint64_t since;
 
-    if (svc.stopping) {
+    if (svc.stopping || pool->stopped) {
         return;
     }
     pool->demand_pending = true;
@@ -485,6 +495,16 @@ static void svc_push_config(void)
             svc_send(WASP_MSG_CFG_APP, &e, -1);
         }
     }
+    for (size_t i = 0; i < svc.pool_count; i++) {
+        if (svc.pools[i].stopped) {
+            wasp_enc_t e = {0};
+
+            wasp_enc_cstr(&e, svc.pools[i].cfg->name);
+            wasp_enc_u8(&e, 0);
+            wasp_enc_cstr(&e, "AppOffline");
+            svc_send(WASP_MSG_POOL_STATE, &e, -1);
+        }
+    }
     svc_send(WASP_MSG_CFG_END, NULL, -1);
 }
 
@@ -553,6 +573,31 @@ static void svc_describe_exit(int status, char *buf, size_t size)
     }
 }
 
+static void svc_rapid_fail_count(svc_pool_t *pool)
+{
+    uint64_t now = wasp_now_ms();
+    uint64_t oldest;
+    wasp_enc_t e = {0};
+
+    pool->failures[pool->failure_next] = now;
+    pool->failure_next = (pool->failure_next + 1) % WASP_RAPID_FAIL_MAX_CRASHES;
+    oldest = pool->failures[pool->failure_next]; /* the 5th most recent failure */
+    if (oldest == 0 || now - oldest > WASP_RAPID_FAIL_INTERVAL_MS) {
+        return;
+    }
+    pool->stopped = true;
+    pool->demand_pending = false;
+    wasp_error("pool '%s' stopped by rapid-fail protection: %d worker failures within %u "
+               "seconds; its requests are answered 503 until waspd is restarted",
+               pool->cfg->name, WASP_RAPID_FAIL_MAX_CRASHES, WASP_RAPID_FAIL_INTERVAL_MS / 1000);
+    if (svc.control != NULL) {
+        wasp_enc_cstr(&e, pool->cfg->name);
+        wasp_enc_u8(&e, 0);
+        wasp_enc_cstr(&e, "AppOffline");
+        svc_send(WASP_MSG_POOL_STATE, &e, -1);
+    }
+}
+
 static void svc_reap(void)
 {
     for (;;) {
@@ -596,6 +641,7 @@ static void svc_reap(void)
                 wasp_info("pool '%s': worker pid %d exited %s", pool->cfg->name, (int)pid, how);
             } else {
                 wasp_error("pool '%s': worker pid %d exited %s", pool->cfg->name, (int)pid, how);
+                svc_rapid_fail_count(pool);
             }
             if (pool->demand_pending || pool->cfg->start_mode == WASP_START_ALWAYS_RUNNING) {
                 pool->demand_pending = true;
