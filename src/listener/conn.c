@@ -51,6 +51,7 @@ struct lsn_conn {
     bool body_chunked;
     wasp_chunked_t chunked;
     uint64_t body_remaining;
+    int version_major; /* -1 until parsed */
     int version_minor;
     uint32_t events;
     wasp_ltimer_t *timer;
@@ -146,6 +147,7 @@ void lsn_conn_accept(int listen_fd)
          * this machine connecting to one of its own addresses. */
         c->is_local = wasp_sockaddr_is_loopback(&peer) || strcmp(c->peer_ip, c->local_ip) == 0;
         c->state = C_HEAD;
+        c->version_major = -1;
         c->events = EPOLLIN | EPOLLRDHUP;
         if (wasp_loop_add(lsn_loop, fd, c->events, conn_on_io, c) != 0) {
             close(fd);
@@ -282,9 +284,18 @@ static void httperr_log(lsn_conn_t *c, const char *method, size_t method_len, co
                         size_t uri_len, int status, const char *siteid, const char *reason,
                         const char *queue)
 {
-    char date[32];
+    char date[32], version[16] = "-";
     time_t now = time(NULL);
     struct tm tm;
+
+    if (c->version_major >= 0) {
+        /* HTTPERR writes HTTP/?.? when a part has more than one digit. */
+        if (c->version_major > 9 || c->version_minor > 9 || c->version_minor < 0) {
+            snprintf(version, sizeof(version), "HTTP/?.?");
+        } else {
+            snprintf(version, sizeof(version), "HTTP/%d.%d", c->version_major, c->version_minor);
+        }
+    }
 
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
@@ -294,7 +305,7 @@ static void httperr_log(lsn_conn_t *c, const char *method, size_t method_len, co
     /* HTTPERR fields (iis-hosting.md 4.6); the file writer comes with the
      * logging work, the line is already in its final shape. */
     wasp_info("httperr: %s %s %u %s %u %s %.*s %.*s %d %s %s %s", date, c->peer_ip, c->peer_port,
-              c->local_ip, c->local_port, method_len ? (c->version_minor ? "HTTP/1.1" : "HTTP/1.0") : "-",
+              c->local_ip, c->local_port, version,
               (int)(method_len ? method_len : 1), method_len ? method : "-",
               (int)(uri_len ? uri_len : 1), uri_len ? uri : "-", status, siteid, reason, queue);
 }
@@ -338,10 +349,24 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
         url_limits.max_url_length = conn_limits.max_field_length;
         url_limits_ready = true;
     }
+    c->version_major = 1;
     c->version_minor = h->version_minor;
     e = wasp_url_canon(h->target, h->target_len, &url_limits, path, sizeof(path), &url);
     if (e != WASP_HTTPSYS_NONE) {
         conn_refuse(c, e, h->method, h->method_len, h->target, h->target_len, false);
+        return;
+    }
+    if (url.asterisk) {
+        /* OPTIONS * asks about the server, not a resource (RFC 9110 9.3.7):
+         * answered here, then the connection closes (a rare request; this
+         * keeps pipelining logic out of it). */
+        static const char opts[] = "HTTP/1.1 200 OK\r\nAllow: OPTIONS, TRACE, GET, HEAD, POST\r\n"
+                                   "Server: wasp\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+        conn_out_mem(c, opts, sizeof(opts) - 1);
+        c->closing = true;
+        c->state = C_WAIT;
+        conn_flush(c);
         return;
     }
     site = lsn_route_site(c->local_ip, c->local_port, h->host, h->host_len);
@@ -502,7 +527,12 @@ static void conn_process(lsn_conn_t *c)
                 return;
             }
             if (r == WASP_H1_REFUSED) {
-                conn_refuse(c, err, NULL, 0, NULL, 0, false);
+                /* The parser fills what it got before refusing: the HTTPERR
+                 * line shows it, as HTTP.sys' does. */
+                c->version_major = h.version_major;
+                c->version_minor = h.version_minor;
+                conn_refuse(c, err, h.method_len ? h.method : NULL, h.method_len,
+                            h.target_len ? h.target : NULL, h.target_len, false);
                 return;
             }
             conn_start_request(c, &h);
