@@ -1,0 +1,538 @@
+#!/usr/bin/env bash
+# bench/run.sh: wrk against wasp and against nginx, same files, same machine,
+# one run.  Called by `make bench` after the build; see bench/README.md.
+#
+#   BENCH_SECONDS      length of each measured wrk run        (default 10)
+#   BENCH_CONNECTIONS  wrk -c                                 (default 64)
+#   BENCH_THREADS      wrk -t                                 (default 2)
+#   BENCH_TARGETS      which servers to run: "wasp nginx", "wasp" or "nginx"
+#   WASP_BUILD         build directory of wasp                (default ./build)
+#   NGINX              nginx binary                           (default /usr/sbin/nginx)
+#
+# Prints the table and writes it to bench/results/latest.txt; the raw wrk
+# outputs go to bench/results/latest-wrk.txt.  Exit status: 0 = all runs clean,
+# 1 = set-up or correctness check failed (nothing measured), 2 = measured, but
+# some run had errors (socket errors, non-2xx answers, a crashed server): the
+# table marks those runs with '!' and the notes below it say what happened.
+# shellcheck disable=SC2317  # cleanup and its helpers run from the EXIT trap
+set -u
+
+SECONDS_EACH=${BENCH_SECONDS:-10}
+CONNS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+TARGETS=${BENCH_TARGETS:-wasp nginx}
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+BUILD=${WASP_BUILD:-$ROOT/build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+NGINX=${NGINX:-/usr/sbin/nginx}
+RESULTS=$BENCH_DIR/results
+
+WASP_PID=""
+NGINX_PID=""
+TMP=""
+PROBLEMS=0
+
+die() {
+    echo "bench: ERROR: $*" >&2
+    exit 1
+}
+note() { echo "bench: $*" >&2; }
+
+has_target() { case " $TARGETS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# ---------------------------------------------------------------- clean-up --
+
+# All descendants of a pid (children first listed after their parent).
+descendants() {
+    local c
+    for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        echo "$c"
+        descendants "$c"
+    done
+}
+
+# SIGTERM, wait up to 10 s, then SIGKILL; the same for any descendant left
+# behind (waspd's listener and workers, nginx's workers).
+stop_pid() {
+    local pid=$1 name=$2 kids i
+    [ -n "$pid" ] || return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    kids=$(descendants "$pid")
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        note "$name (pid $pid) still running 10 s after SIGTERM: SIGKILL"
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    for i in $kids; do
+        if kill -0 "$i" 2>/dev/null; then
+            sleep 1
+            if kill -0 "$i" 2>/dev/null; then
+                note "$name child pid $i survived its parent: SIGKILL"
+                kill -KILL "$i" 2>/dev/null
+            fi
+        fi
+    done
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_pid "$WASP_PID" waspd
+    stop_pid "$NGINX_PID" nginx
+    # Keep the servers' logs (the temp dir goes away).
+    if [ -n "$TMP" ] && [ -d "$RESULTS" ]; then
+        [ -f "$TMP/wasp.log" ] && cp "$TMP/wasp.log" "$RESULTS/latest-wasp.log"
+        [ -f "$TMP/nginx/error.log" ] && cp "$TMP/nginx/error.log" "$RESULTS/latest-nginx-error.log"
+    fi
+    [ -n "$TMP" ] && [ -d "$TMP" ] && rm -rf "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------ checks --
+
+command -v wrk >/dev/null || die "wrk not found (scripts/deps.sh bench installs it)"
+command -v curl >/dev/null || die "curl not found"
+case $SECONDS_EACH in '' | *[!0-9]*) die "BENCH_SECONDS must be a whole number" ;; esac
+case $CONNS in '' | *[!0-9]*) die "BENCH_CONNECTIONS must be a whole number" ;; esac
+case $THREADS in '' | *[!0-9]*) die "BENCH_THREADS must be a whole number" ;; esac
+[ "$CONNS" -ge "$THREADS" ] || die "BENCH_CONNECTIONS ($CONNS) must be >= BENCH_THREADS ($THREADS)"
+if has_target wasp; then
+    [ -x "$BUILD/waspd" ] || die "$BUILD/waspd not built (run make first)"
+    [ -f "$BUILD/tests/wasp_test_module.so" ] || die "$BUILD/tests/wasp_test_module.so not built"
+fi
+if has_target nginx; then
+    [ -x "$NGINX" ] || die "$NGINX not found (scripts/deps.sh bench installs nginx-light)"
+fi
+
+CPUS=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo "?")
+
+# ------------------------------------------------------------ test content --
+
+mkdir -p "$RESULTS" || die "cannot create $RESULTS"
+[ -f "$RESULTS/.gitignore" ] || printf '*\n!.gitignore\n' >"$RESULTS/.gitignore"
+RAW=$RESULTS/latest-wrk.txt
+: >"$RAW"
+rm -f "$RESULTS/latest-wasp.log" "$RESULTS/latest-nginx-error.log"
+
+# Readable by everybody: started as root, waspd runs its listener and workers
+# as unprivileged system users.
+umask 022
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/wasp-bench.XXXXXX") || die "mktemp failed"
+chmod 755 "$TMP"
+WWW=$TMP/wwwroot
+mkdir -p "$WWW" "$TMP/nginx" "$TMP/run"
+printf 'hello world' >"$WWW/small.txt"                            # 11 bytes
+head -c 1048576 /dev/urandom >"$WWW/big.bin" || die "cannot write 1 MiB file"
+SMALL_LEN=11
+BIG_LEN=1048576
+
+# Ports for the two servers: free, and below the kernel's ephemeral range so
+# that wrk's (and everybody else's) client sockets cannot be holding them.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+EPH_LO=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+case $EPH_LO in '' | *[!0-9]*) EPH_LO=32768 ;; esac
+if [ "$EPH_LO" -gt 12000 ]; then PORT_LO=10000 PORT_N=$((EPH_LO - 10000)); else PORT_LO=61000 PORT_N=4000; fi
+USED_PORTS=" "
+free_port() { # -> FREE_PORT
+    local p i
+    for i in $(seq 1 200); do
+        p=$((PORT_LO + RANDOM % PORT_N))
+        case $USED_PORTS in *" $p "*) continue ;; esac
+        port_in_use "$p" && continue
+        USED_PORTS="$USED_PORTS$p "
+        FREE_PORT=$p
+        return 0
+    done
+    return 1
+}
+
+# The worker echo case: TestModule answers with method, URL and request
+# headers.  wrk sends only a Host header, so the body is exactly this; nginx
+# returns the same bytes from `return 200`.  Set once wasp's port is known.
+ECHO_PATH="/x.wtest?op=echo"
+set_echo_body() {
+    ECHO_BODY=$(printf 'method=GET\nurl=%s\nheader=Host: 127.0.0.1:%s\nbody-length=0\nbody=' "$ECHO_PATH" "$1")
+    ECHO_LEN=${#ECHO_BODY}
+    # As an nginx string: escape \ and ", newlines as \n.
+    ECHO_NGINX=$(printf '%s' "$ECHO_BODY" |
+        awk 'BEGIN { ORS = "" } { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); if (NR > 1) print "\\n"; print }')
+    printf '%s' "$ECHO_BODY" >"$TMP/echo.expected"
+}
+
+# ------------------------------------------------------------------ curl ---
+
+# check NAME URL EXPECTED_LEN [EXPECTED_FILE] [curl args...]: status 200 and
+# the right body, or die.
+check() {
+    local name=$1 url=$2 len=$3 file=$4 got code size
+    shift 4
+    got=$(curl -s -S --max-time 10 -o "$TMP/body" -w '%{http_code} %{size_download}' "$@" "$url" 2>&1) ||
+        die "$name: curl $url failed: $got"
+    code=${got%% *}
+    size=${got##* }
+    [ "$code" = 200 ] || die "$name: $url answered $code, expected 200; body: $(head -c 400 "$TMP/body")"
+    [ "$size" = "$len" ] || die "$name: $url sent $size bytes of body, expected $len"
+    if [ -n "$file" ]; then
+        cmp -s "$TMP/body" "$file" || die "$name: $url body differs from $file"
+    fi
+}
+
+# wait_port NAME PID PORT LOG: 0 once the server answers (within 10 s);
+# 2 if it exited because the port was taken after all (try another); else die.
+wait_port() {
+    local name=$1 pid=$2 port=$3 log=$4 i
+    for i in $(seq 1 100); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid" 2>/dev/null
+            if grep -qi "address already in use" "$log"; then
+                note "$name: 127.0.0.1:$port was taken meanwhile, trying another port"
+                return 2
+            fi
+            echo "----- $log" >&2
+            tail -n 30 "$log" >&2
+            die "$name exited during start-up"
+        fi
+        curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/small.txt" && return 0
+        sleep 0.1
+    done
+    echo "----- $log" >&2
+    tail -n 30 "$log" >&2
+    die "$name does not answer on 127.0.0.1:$port after 10 s"
+}
+
+# ------------------------------------------------------------------- nginx --
+
+write_nginx_conf() {
+    local user_line=""
+    # Run as the current user.  As root nginx would switch its workers to
+    # "nobody"; keep them as root instead (no privileges matter here).
+    if [ "$(id -u)" = 0 ]; then
+        user_line="user $(id -un) $(id -gn);"
+    fi
+    cat >"$TMP/nginx/nginx.conf" <<EOF
+# generated by wasp bench/run.sh
+$user_line
+worker_processes auto;
+daemon off;
+master_process on;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 100000;
+    keepalive_timeout 120s;
+    server_tokens off;
+
+    client_body_temp_path $TMP/nginx/client_body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+
+    types {
+        text/plain txt;
+        application/octet-stream bin;
+    }
+    default_type application/octet-stream;
+
+    server {
+        listen 127.0.0.1:$NPORT;
+        server_name localhost;
+        root $WWW;
+
+        location = /x.wtest {
+            default_type "text/plain; charset=utf-8";
+            return 200 "$ECHO_NGINX";
+        }
+    }
+}
+EOF
+    "$NGINX" -t -q -p "$TMP/nginx/" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
+        2>"$TMP/nginx/configtest.log" || {
+        cat "$TMP/nginx/configtest.log" >&2
+        die "nginx rejects the generated $TMP/nginx/nginx.conf"
+    }
+}
+
+start_nginx() {
+    local rc
+    for _ in 1 2 3 4 5; do
+        free_port || die "no free port found"
+        NPORT=$FREE_PORT
+        write_nginx_conf
+        : >"$TMP/nginx/error.log"
+        "$NGINX" -p "$TMP/nginx/" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
+            >"$TMP/nginx/stdout.log" 2>"$TMP/nginx/stderr.log" &
+        NGINX_PID=$!
+        wait_port nginx "$NGINX_PID" "$NPORT" "$TMP/nginx/error.log"
+        rc=$?
+        [ "$rc" = 0 ] && return 0
+        NGINX_PID=""
+    done
+    die "nginx: no free port after 5 attempts"
+}
+
+# -------------------------------------------------------------------- wasp --
+
+write_wasp_conf() {
+    cat >"$1" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- generated by wasp bench/run.sh: one site on 127.0.0.1:$WPORT serving $WWW -->
+<configuration>
+    <system.applicationHost>
+        <applicationPools>
+            <add name="DefaultAppPool" />
+        </applicationPools>
+        <sites>
+            <site name="Bench" id="1">
+                <application path="/">
+                    <virtualDirectory path="/" physicalPath="$WWW" />
+                </application>
+                <bindings>
+                    <binding protocol="http" bindingInformation="127.0.0.1:$WPORT:" />
+                </bindings>
+            </site>
+            <applicationDefaults applicationPool="DefaultAppPool" />
+        </sites>
+    </system.applicationHost>
+    <system.webServer>
+        <globalModules>
+            <add name="DefaultDocumentModule" image="builtin" />
+            <add name="DirectoryListingModule" image="builtin" />
+            <add name="StaticFileModule" image="builtin" />
+            <add name="CustomErrorModule" image="builtin" />
+            <add name="TestModule" image="$BUILD/tests/wasp_test_module.so" />
+        </globalModules>
+        <modules>
+            <add name="DefaultDocumentModule" />
+            <add name="DirectoryListingModule" />
+            <add name="StaticFileModule" />
+            <add name="CustomErrorModule" />
+            <add name="TestModule" />
+        </modules>
+        <handlers accessPolicy="Read, Script">
+            <add name="TestHandler" path="*.wtest" verb="*" modules="TestModule" resourceType="Unspecified" requireAccess="None" />
+            <add name="StaticFile" path="*" verb="*" modules="StaticFileModule,DefaultDocumentModule,DirectoryListingModule" resourceType="Either" requireAccess="Read" />
+        </handlers>
+        <staticContent>
+            <mimeMap fileExtension=".txt" mimeType="text/plain" />
+            <mimeMap fileExtension=".bin" mimeType="application/octet-stream" />
+        </staticContent>
+    </system.webServer>
+</configuration>
+EOF
+}
+
+start_wasp() {
+    local cfg=$TMP/applicationHost.config rc
+    for _ in 1 2 3 4 5; do
+        free_port || die "no free port found"
+        WPORT=$FREE_PORT
+        write_wasp_conf "$cfg"
+        "$BUILD/waspd" --config "$cfg" --runtime-dir "$TMP/run" >"$TMP/wasp.log" 2>&1 &
+        WASP_PID=$!
+        wait_port waspd "$WASP_PID" "$WPORT" "$TMP/wasp.log"
+        rc=$?
+        [ "$rc" = 0 ] && return 0
+        WASP_PID=""
+    done
+    die "waspd: no free port after 5 attempts"
+}
+
+wasp_worker_pid() {
+    curl -s --max-time 10 "http://127.0.0.1:$WPORT/x.wtest?op=whoami" 2>/dev/null |
+        awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^pid=/) print substr($i, 5) }'
+}
+
+# --------------------------------------------------------------------- wrk --
+
+
+# Result of one run, by key "<case>_<target>": RPS, transfer/s, problem text.
+declare -A RPS XFER ERR
+
+# measure CASE TARGET URL [wrk args...]
+measure() {
+    local cas=$1 target=$2 url=$3 out rc rps xfer non2xx sock pid_var pid line
+    shift 3
+    # Warm-up (discarded): connections, caches, the wasp worker.
+    wrk -t"$THREADS" -c"$CONNS" -d1s "$@" "$url" >/dev/null 2>&1
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${SECONDS_EACH}s" "$@" "$url" 2>&1)
+    rc=$?
+    {
+        printf '===== %s / %s: wrk -t%s -c%s -d%ss' "$cas" "$target" "$THREADS" "$CONNS" "$SECONDS_EACH"
+        [ $# = 0 ] || printf " '%s'" "$@"
+        echo " $url (exit $rc)"
+        echo "$out"
+        echo
+    } >>"$RAW"
+    rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
+    xfer=$(echo "$out" | awk '/^Transfer\/sec:/ { print $2 }')
+    non2xx=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ { print $NF }')
+    sock=$(echo "$out" | awk '/Socket errors:/ { sub(/^ *Socket errors: */, ""); print }')
+    RPS[${cas}_$target]=${rps:-0}
+    XFER[${cas}_$target]=${xfer:--}
+    local prob=""
+    [ "$rc" = 0 ] || prob="$prob wrk exited $rc;"
+    [ -n "$rps" ] || prob="$prob no Requests/sec in wrk output;"
+    [ -n "$non2xx" ] && prob="$prob $non2xx non-2xx/3xx answers;"
+    [ -n "$sock" ] && prob="$prob socket errors: $sock;"
+    if [ "$target" = wasp ]; then pid_var=$WASP_PID; else pid_var=$NGINX_PID; fi
+    pid=$pid_var
+    kill -0 "$pid" 2>/dev/null || prob="$prob $target (pid $pid) is gone;"
+    ERR[${cas}_$target]=$prob
+    if [ -n "$prob" ]; then
+        PROBLEMS=1
+        note "$cas / $target:$prob"
+        while IFS= read -r line; do printf '    %s\n' "$line"; done <<<"$out" >&2
+    fi
+}
+
+# -------------------------------------------------------------------- main --
+
+WPORT=""
+NPORT=""
+WORKER_BEFORE=""
+
+if has_target wasp; then
+    note "starting wasp"
+    start_wasp
+    WASP_URL=http://127.0.0.1:$WPORT
+    note "wasp: pid $WASP_PID on $WASP_URL"
+    set_echo_body "$WPORT"
+    check "wasp small" "$WASP_URL/small.txt" "$SMALL_LEN" "$WWW/small.txt"
+    check "wasp small, Connection: close" "$WASP_URL/small.txt" "$SMALL_LEN" "$WWW/small.txt" -H "Connection: close"
+    check "wasp 1 MiB" "$WASP_URL/big.bin" "$BIG_LEN" "$WWW/big.bin"
+    # Only a Host header, like wrk: the echo body is then exactly ECHO_BODY.
+    check "wasp worker echo" "$WASP_URL$ECHO_PATH" "$ECHO_LEN" "$TMP/echo.expected" -H "User-Agent:" -H "Accept:"
+    WORKER_BEFORE=$(wasp_worker_pid)
+    [ -n "$WORKER_BEFORE" ] || die "wasp: /x.wtest?op=whoami gave no worker pid"
+else
+    set_echo_body 10000 # any 5-digit port: same length as nginx's Host header
+fi
+
+if has_target nginx; then
+    note "starting nginx"
+    start_nginx
+    NGINX_URL=http://127.0.0.1:$NPORT
+    note "nginx: pid $NGINX_PID on $NGINX_URL"
+    check "nginx small" "$NGINX_URL/small.txt" "$SMALL_LEN" "$WWW/small.txt"
+    check "nginx small, Connection: close" "$NGINX_URL/small.txt" "$SMALL_LEN" "$WWW/small.txt" -H "Connection: close"
+    check "nginx 1 MiB" "$NGINX_URL/big.bin" "$BIG_LEN" "$WWW/big.bin"
+    check "nginx return 200" "$NGINX_URL$ECHO_PATH" "$ECHO_LEN" "$TMP/echo.expected" -H "User-Agent:" -H "Accept:"
+fi
+
+note "measuring: $THREADS threads, $CONNS connections, ${SECONDS_EACH} s per run (+1 s warm-up)"
+CASES="small big echo close"
+for t in wasp nginx; do
+    has_target "$t" || continue
+    if [ "$t" = wasp ]; then base=$WASP_URL; else base=$NGINX_URL; fi
+    note "$t: 11 B file, keep-alive"
+    measure small "$t" "$base/small.txt"
+    note "$t: 1 MiB file, keep-alive"
+    measure big "$t" "$base/big.bin"
+    note "$t: worker echo / return 200"
+    measure echo "$t" "$base$ECHO_PATH"
+    note "$t: 11 B file, Connection: close"
+    measure close "$t" "$base/small.txt" -H "Connection: close"
+done
+
+WASP_NOTES=""
+if has_target wasp; then
+    WORKER_AFTER=$(wasp_worker_pid)
+    if [ -z "$WORKER_AFTER" ]; then
+        WASP_NOTES="$WASP_NOTES wasp no longer answers /x.wtest?op=whoami after the runs;"
+    elif [ "$WORKER_AFTER" != "$WORKER_BEFORE" ]; then
+        WASP_NOTES="$WASP_NOTES the wasp worker changed during the runs (pid $WORKER_BEFORE -> $WORKER_AFTER: crashed or recycled);"
+    fi
+    kill -0 "$WASP_PID" 2>/dev/null || WASP_NOTES="$WASP_NOTES waspd (pid $WASP_PID) exited;"
+    # Anything above [info] in wasp's log while it ran (shutdown comes later).
+    n=$(grep -c '\[\(alert\|error\|warn\)\]' "$TMP/wasp.log")
+    [ "$n" -gt 0 ] && WASP_NOTES="$WASP_NOTES $n warn/error/alert line(s) in its log (bench/results/latest-wasp.log);"
+    [ -n "$WASP_NOTES" ] && PROBLEMS=1
+fi
+NGINX_NOTES=""
+if has_target nginx; then
+    kill -0 "$NGINX_PID" 2>/dev/null || NGINX_NOTES="$NGINX_NOTES nginx (pid $NGINX_PID) exited;"
+    n=$(grep -c '\[\(emerg\|alert\|crit\|error\)\]' "$TMP/nginx/error.log")
+    [ "$n" -gt 0 ] && NGINX_NOTES="$NGINX_NOTES $n error line(s) in its error.log (bench/results/latest-nginx-error.log);"
+    [ -n "$NGINX_NOTES" ] && PROBLEMS=1
+fi
+
+# ------------------------------------------------------------------ report --
+
+label() {
+    case $1 in
+    small) echo "11 B file, keep-alive" ;;
+    big) echo "1 MiB file, keep-alive" ;;
+    echo) echo "worker echo vs return 200" ;;
+    close) echo "11 B file, no keep-alive" ;;
+    esac
+}
+cell() { # key -> "12345.67" or "12345.67!" or "-"
+    local k=$1
+    if [ -z "${RPS[$k]+x}" ]; then
+        echo "-"
+    elif [ -n "${ERR[$k]}" ]; then
+        echo "${RPS[$k]}!"
+    else
+        echo "${RPS[$k]}"
+    fi
+}
+
+{
+    printf 'wasp vs nginx — %s CPUs, wrk %s threads, %s connections, %s s each, %s\n' \
+        "$CPUS" "$THREADS" "$CONNS" "$SECONDS_EACH" "$(date +%F)"
+    printf '%-28s %14s %14s %7s\n' case "wasp req/s" "nginx req/s" ratio
+    for c in $CASES; do
+        w=$(cell "${c}_wasp")
+        n=$(cell "${c}_nginx")
+        r=$(awk -v w="${RPS[${c}_wasp]:-}" -v n="${RPS[${c}_nginx]:-}" \
+            'BEGIN { if (w == "" || n == "" || n + 0 == 0) print "-"; else printf "%.2f", w / n }')
+        printf '%-28s %14s %14s %7s\n' "$(label "$c")" "$w" "$n" "$r"
+    done
+    printf '1 MiB transfer/s: wasp %s, nginx %s\n' "${XFER[big_wasp]:--}" "${XFER[big_nginx]:--}"
+    printf 'nginx %s: access_log off, sendfile, tcp_nopush, keepalive_requests 100000, worker_processes auto;\n' \
+        "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
+    printf 'wasp: no access log yet.  Loopback; wrk runs on the same CPUs as the server.\n'
+    for t in wasp nginx; do
+        for c in $CASES; do
+            k=${c}_$t
+            [ -n "${ERR[$k]:-}" ] && printf '! %s, %s:%s\n' "$t" "$(label "$c")" "${ERR[$k]}"
+        done
+    done
+    [ -n "$WASP_NOTES" ] && printf '! wasp:%s\n' "$WASP_NOTES"
+    [ -n "$NGINX_NOTES" ] && printf '! nginx:%s\n' "$NGINX_NOTES"
+} >"$RESULTS/latest.txt"
+
+# A look at wasp's log when something went wrong.
+if [ "$PROBLEMS" = 1 ] && has_target wasp && [ -s "$TMP/wasp.log" ]; then
+    {
+        echo "----- wasp log: warnings and errors (first 20), then the last 20 lines"
+        grep '\[\(alert\|error\|warn\)\]' "$TMP/wasp.log" | head -n 20
+        echo "-----"
+        tail -n 20 "$TMP/wasp.log"
+    } | tee -a "$RAW" >&2
+fi
+
+cat "$RESULTS/latest.txt"
+echo "(written to ${RESULTS#"$ROOT"/}/latest.txt; raw wrk output in ${RAW#"$ROOT"/})"
+[ "$PROBLEMS" = 0 ] || exit 2
+exit 0
