@@ -439,6 +439,7 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
             conn_out_mem(c, cont, sizeof(cont) - 1);
+            conn_update_events(c); /* written on the next turn of the loop */
         }
     } else {
         c->state = C_WAIT;
