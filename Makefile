@@ -25,9 +25,11 @@ $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) --buildtype=debug -Dfuzz=true \
 	  -Db_sanitize=address,undefined -Db_lundef=false
 
-# Serve conf/wwwroot on http://127.0.0.1:8080/ in the foreground.
+# Serve conf/wwwroot on http://127.0.0.1:8080/ in the foreground.  Runtime
+# files go to /run/wasp as root (waspd's default), else to a private /tmp dir.
+RUNTIME_DIR ?= $(shell [ "$$(id -u)" = 0 ] && echo /run/wasp || echo /tmp/wasp-run-$$(id -un))
 run: all
-	$(BUILD)/waspd --config conf/applicationHost.config --runtime-dir $${WASP_RUNTIME_DIR:-/tmp/wasp-run}
+	$(BUILD)/waspd --config conf/applicationHost.config --runtime-dir $(RUNTIME_DIR)
 
 test:
 	@scripts/deps.sh test

@@ -809,6 +809,49 @@ static int svc_prepare(void)
     return svc_bind_all();
 }
 
+/* As root, each pool reads its content as its own user: say at start if a
+ * virtual directory is out of its reach, rather than let every request fail
+ * with 401.3 / 404 and leave the administrator guessing. */
+static void svc_check_content_access(void)
+{
+    if (geteuid() != 0) {
+        return;
+    }
+    for (size_t s = 0; s < wasp_config_site_count(svc.cfg); s++) {
+        const wasp_site_cfg_t *site = wasp_config_site(svc.cfg, s);
+
+        for (size_t a = 0; a < site->app_count; a++) {
+            const wasp_app_cfg_t *app = &site->apps[a];
+            svc_pool_t *pool = svc_pool_find(app->pool);
+
+            if (pool == NULL) {
+                continue;
+            }
+            for (size_t v = 0; v < app->vdir_count; v++) {
+                const char *dir = app->vdirs[v].physical_path;
+                int ok, err;
+
+                if (setegid(pool->id.gid) != 0 || seteuid(pool->id.uid) != 0) {
+                    break;
+                }
+                ok = faccessat(AT_FDCWD, dir, R_OK | X_OK, AT_EACCESS) == 0;
+                err = errno;
+                if (seteuid(0) != 0 || setegid(0) != 0) {
+                    wasp_alert("cannot regain root after an access check");
+                    return;
+                }
+                if (!ok) {
+                    wasp_warn("%s:%d: site '%s', application '%s': pool '%s' runs as user %s, "
+                              "which cannot read %s (%s); grant it access (for example chmod o+rx "
+                              "on that directory and each one above it) or requests there will "
+                              "fail", wasp_config_path(svc.cfg), app->vdirs[v].line, site->name,
+                              app->path, pool->cfg->name, pool->id.user, dir, strerror(err));
+                }
+            }
+        }
+    }
+}
+
 static void svc_cleanup(void)
 {
     char path[PATH_MAX];
@@ -879,6 +922,7 @@ int main(int argc, char **argv)
         svc_cleanup();
         return 1;
     }
+    svc_check_content_access();
     svc_spawn_listener();
     for (size_t i = 0; i < svc.pool_count; i++) {
         if (svc.pools[i].cfg->start_mode == WASP_START_ALWAYS_RUNNING &&
