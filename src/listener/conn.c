@@ -31,6 +31,7 @@
 #define CONN_READ_CHUNK 16384
 #define CONN_IDLE_MS 120000u   /* connectionTimeout default, 2 min */
 #define CONN_LINGER_MS 2000u
+#define CONN_WAIT_BUFFER 65536u /* bytes read ahead while a request runs */
 
 typedef enum conn_state { C_HEAD, C_BODY, C_WAIT, C_LINGER } conn_state_t;
 
@@ -84,9 +85,16 @@ static void conn_set_events(lsn_conn_t *c, uint32_t ev)
 
 static void conn_update_events(lsn_conn_t *c)
 {
-    uint32_t ev = EPOLLRDHUP;
+    /* Once the client has half-closed, RDHUP would fire forever. */
+    uint32_t ev = c->peer_eof ? 0 : EPOLLRDHUP;
 
     if (c->state == C_HEAD || c->state == C_BODY || c->state == C_LINGER) {
+        ev |= EPOLLIN;
+    } else if (c->state == C_WAIT && !c->peer_eof && !c->closing &&
+               wasp_buf_size(&c->rbuf) < CONN_WAIT_BUFFER) {
+        /* While a request is with its pool, keep reading (pipelined
+         * requests, or the client going away) into a bounded buffer: the
+         * registration then stays as it is, one epoll_ctl fewer each way. */
         ev |= EPOLLIN;
     }
     if (c->out_head != NULL) {
@@ -571,13 +579,25 @@ static void conn_process(lsn_conn_t *c)
 static void conn_read(lsn_conn_t *c)
 {
     for (int i = 0; i < 8; i++) {
+        size_t room;
         ssize_t n;
 
         if (wasp_buf_reserve(&c->rbuf, CONN_READ_CHUNK) != 0) {
             conn_close(c);
             return;
         }
-        n = read(c->fd, c->rbuf.data + c->rbuf.len, c->rbuf.cap - c->rbuf.len);
+        room = c->rbuf.cap - c->rbuf.len;
+        if (c->state == C_WAIT) {
+            size_t have = wasp_buf_size(&c->rbuf);
+
+            if (have >= CONN_WAIT_BUFFER) {
+                break;
+            }
+            if (room > CONN_WAIT_BUFFER - have) {
+                room = CONN_WAIT_BUFFER - have;
+            }
+        }
+        n = read(c->fd, c->rbuf.data + c->rbuf.len, room);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 break;
@@ -589,6 +609,14 @@ static void conn_read(lsn_conn_t *c)
             return;
         }
         if (n == 0) {
+            if (c->state == C_WAIT && c->req != NULL && c->req->state != REQ_QUEUED &&
+                !c->closing) {
+                /* Half-closed while its request runs: the answer is still
+                 * written, then the connection ends. */
+                c->peer_eof = true;
+                conn_update_events(c);
+                return;
+            }
             conn_close(c);
             return;
         }
@@ -603,6 +631,8 @@ static void conn_read(lsn_conn_t *c)
     }
     if (c->state == C_HEAD || c->state == C_BODY) {
         conn_process(c);
+    } else if (c->state == C_WAIT) {
+        conn_update_events(c); /* stop reading when the read-ahead is full */
     }
 }
 
@@ -830,7 +860,6 @@ void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
         conn_out_mem(c, b.data, b.len);
     }
     wasp_buf_free(&b);
-    conn_flush(c);
 }
 
 void lsn_conn_response_data(lsn_request_t *req, const char *p, size_t len)
@@ -862,7 +891,6 @@ void lsn_conn_response_data(lsn_request_t *req, const char *p, size_t len)
     }
     o->req = req;
     o->ack_len = len;
-    conn_flush(c);
 }
 
 void lsn_conn_response_file(lsn_request_t *req, int fd, off_t off, off_t len)
@@ -883,7 +911,13 @@ void lsn_conn_response_file(lsn_request_t *req, int fd, off_t off, off_t len)
     } else {
         conn_out_file(c, fd, off, len);
     }
-    conn_flush(c);
+}
+
+void lsn_conn_response_flush(lsn_request_t *req)
+{
+    if (req->conn != NULL) {
+        conn_flush(req->conn);
+    }
 }
 
 void lsn_conn_response_end(lsn_request_t *req)

@@ -334,11 +334,14 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
             /* The body is the rest of the frame, and the response is done. */
             lsn_conn_response_data(req, d.p, (size_t)(d.end - d.p));
             worker_request_end(w, req);
+        } else {
+            lsn_conn_response_flush(req);
         }
         break;
     }
     case WASP_MSG_RESP_BODY:
         lsn_conn_response_data(req, payload, hdr->length);
+        lsn_conn_response_flush(req);
         break;
     case WASP_MSG_RESP_FILE: {
         uint64_t off = wasp_dec_u64(&d), len = wasp_dec_u64(&d);
@@ -347,6 +350,7 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
             goto bad;
         }
         lsn_conn_response_file(req, fd, (off_t)off, (off_t)len);
+        lsn_conn_response_flush(req);
         fd = -1;
         break;
     }

@@ -148,6 +148,9 @@ void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
 void lsn_conn_response_data(lsn_request_t *req, const char *p, size_t len);
 void lsn_conn_response_file(lsn_request_t *req, int fd, off_t off, off_t len);
 void lsn_conn_response_end(lsn_request_t *req);
+/* The events above only queue output; this writes it (once per frame, so a
+ * head and its body leave in one write). */
+void lsn_conn_response_flush(lsn_request_t *req);
 /* The worker died: answer 502 (or close if the head is already out). */
 void lsn_conn_worker_lost(lsn_request_t *req);
 /* Answer a request from the listener itself (503 queue full and the like). */

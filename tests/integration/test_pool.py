@@ -1,0 +1,219 @@
+"""
+Application pools: demand start, the bounded queue (503 when full), and
+worker crashes (kill -9, SIGSEGV): queued requests and idle connections
+survive, only requests executing in the dead worker get 502.
+"""
+import os
+import re
+import signal
+import time
+
+import pytest
+
+import harness
+from harness import RawConn, build_request, get, httpsys_problems, scaled
+
+POOL = "CrashPool"
+
+
+def start_pool_server(make_server, name, pool=POOL, **pool_attrs):
+    s = make_server(name)
+    port = s.port("main")
+    s.pool(pool, **pool_attrs)
+    s.site("Pool Site", ["127.0.0.1:%d:" % port], [("/", pool, "www")])
+    s.file("www/hello.txt", "hello\n")
+    s.start()
+    return s, port
+
+
+def whoami_on(conn):
+    r = conn.request("GET", "/x.wtest?op=whoami")
+    assert r.status == 200, r
+    m = re.match(rb"pid=(\d+) uid=(\d+) pool=(.*)\n", r.body)
+    assert m, r.body
+    return int(m.group(1)), m.group(3).decode()
+
+
+def whoami(port):
+    with RawConn(port) as c:
+        return whoami_on(c)
+
+
+def wait_worker_exit_logged(server, pid, since=0):
+    return server.wait_log(r"pool '%s': worker pid %d exited" % (re.escape(POOL), pid),
+                           timeout=scaled(10), since=since)
+
+
+# ---------------------------------------------------------------------------
+
+def test_no_worker_before_first_request(make_server):
+    s, port = start_pool_server(make_server, "demand", startMode="OnDemand")
+    time.sleep(0.3)
+    assert s.worker_pids() == [], "startMode OnDemand: no worker before the first request"
+    # a request answered by the listener alone does not start one either
+    harness.send_raw(port, b"GET / HTTP/1.1\r\n\r\n")
+    time.sleep(0.3)
+    assert s.worker_pids() == []
+    r = get(port, "/hello.txt")
+    assert r.status == 200 and r.body == b"hello\n"
+    pids = s.worker_pids()
+    assert len(pids) == 1, pids
+    assert s.worker_pool_of(pids[0]) == POOL
+    pid, pool = whoami(port)
+    assert pid == pids[0] and pool == POOL
+    assert s.worker_pids() == pids, "later requests reuse the same worker"
+
+
+@pytest.mark.slow
+def test_queue_full_answers_503(make_server):
+    queue = 10
+    credit = harness.worker_credit()
+    s, port = start_pool_server(make_server, "queue", queueLength=str(queue))
+    whoami(port)  # the worker is up: the credit/queue arithmetic starts from here
+    extra = 5
+    total = credit + queue + extra
+    ms = int(3000 * harness.SCALE)
+    conns = []
+    try:
+        for _ in range(total):
+            c = RawConn(port, timeout=scaled(20))
+            c.send(build_request("GET", "/x.wtest?op=sleep&ms=%d" % ms))
+            conns.append(c)
+        results = []
+        for c in conns:
+            results.append(c.read_response(timeout=scaled(20)))
+    finally:
+        for c in conns:
+            c.close()
+    ok = [r for r in results if r.status == 200]
+    refused = [r for r in results if r.status == 503]
+    other = [r for r in results if r.status not in (200, 503)]
+    assert not other, other[:3]
+    assert refused, "no 503 with %d concurrent sleeps, credit %d, queueLength %d" % (
+        total, credit, queue)
+    assert len(ok) >= credit + queue, (
+        "only %d answered 200; the worker takes %d and the queue holds %d"
+        % (len(ok), credit, queue))
+    for r in ok:
+        assert r.body == b"slept\n"
+    for r in refused:
+        problems = httpsys_problems(r, "ServiceUnavailable")
+        assert not problems, (r, problems)
+        assert r.header("Content-Length") == "326"
+    # the pool works normally afterwards
+    assert get(port, "/hello.txt").status == 200
+
+
+def test_kill_worker_idle_keepalive_connection_survives(make_server):
+    s, port = start_pool_server(make_server, "kill-idle")
+    with RawConn(port, timeout=scaled(15)) as c:
+        pid1, _ = whoami_on(c)
+        time.sleep(scaled(0.2))  # the connection is idle: its response is long complete
+        since = s.log_size()
+        os.kill(pid1, signal.SIGKILL)
+        wait_worker_exit_logged(s, pid1, since)
+        assert c.is_open(0.3), "the listener closed an idle client connection of a dead worker"
+        pid2, pool = whoami_on(c)  # same connection
+    assert pid2 != pid1 and pool == POOL
+    assert s.worker_pool_of(pid2) == POOL
+    assert re.search(r"pool '%s': worker pid %d exited on signal 9 \(Killed\)" % (POOL, pid1),
+                     s.log_text()), s.log_tail()
+
+
+@pytest.mark.slow
+def test_kill_worker_in_flight_request_gets_502(make_server):
+    s, port = start_pool_server(make_server, "kill-busy")
+    pid1, _ = whoami(port)
+    with RawConn(port, timeout=scaled(20)) as c:
+        c.send(build_request("GET", "/x.wtest?op=sleep&ms=5000"))
+        time.sleep(scaled(0.5))  # the worker has started it (it sleeps 5 s)
+        t0 = time.monotonic()
+        os.kill(pid1, signal.SIGKILL)
+        r = c.read_response(timeout=scaled(10))
+        assert time.monotonic() - t0 < scaled(4), "502 must come when the worker dies"
+        assert r.status == 502, r
+        assert POOL.encode() in r.body, "the 502 page must name the pool: %r" % r.body
+        assert r.header("Content-Length") == str(len(r.body))
+        # the connection stays usable
+        pid2, pool = whoami_on(c)
+    assert pid2 != pid1 and pool == POOL
+
+
+def test_requests_right_after_kill_all_succeed(make_server):
+    s, port = start_pool_server(make_server, "kill-burst")
+    pid1, _ = whoami(port)
+    os.kill(pid1, signal.SIGKILL)
+    conns = []
+    try:
+        for i in range(5):
+            c = RawConn(port, timeout=scaled(15))
+            c.send(build_request("GET", "/x.wtest?op=whoami"))
+            conns.append(c)
+        results = [c.read_response(timeout=scaled(15)) for c in conns]
+    finally:
+        for c in conns:
+            c.close()
+    pids = set()
+    for r in results:
+        assert r.status == 200, r
+        m = re.match(rb"pid=(\d+) uid=\d+ pool=(.*)\n", r.body)
+        assert m and m.group(2).decode() == POOL, r.body
+        pids.add(int(m.group(1)))
+    assert pid1 not in pids, "a request was answered by the killed worker"
+    assert len(pids) == 1, "one replacement worker expected, saw %r" % pids
+    assert s.worker_pids(POOL) == list(pids)
+
+
+def test_queued_requests_survive_worker_death(make_server):
+    """A request that waits in the queue when the worker dies is served by the
+    replacement (only executing requests are lost)."""
+    credit = harness.worker_credit()
+    s, port = start_pool_server(make_server, "kill-queued")
+    pid1, _ = whoami(port)
+    busy, queued = [], []
+    try:
+        for _ in range(credit):  # fill the worker's credit with long sleeps
+            c = RawConn(port, timeout=scaled(20))
+            c.send(build_request("GET", "/x.wtest?op=sleep&ms=%d" % int(8000 * harness.SCALE)))
+            busy.append(c)
+        time.sleep(scaled(0.5))
+        for _ in range(3):
+            c = RawConn(port, timeout=scaled(20))
+            c.send(build_request("GET", "/x.wtest?op=whoami"))
+            queued.append(c)
+        time.sleep(scaled(0.3))
+        os.kill(pid1, signal.SIGKILL)
+        for c in queued:
+            r = c.read_response(timeout=scaled(15))
+            assert r.status == 200, r
+            assert b"pool=%s" % POOL.encode() in r.body
+            assert b"pid=%d " % pid1 not in r.body
+        for c in busy:
+            r = c.read_response(timeout=scaled(15))
+            assert r.status == 502, r
+    finally:
+        for c in busy + queued:
+            c.close()
+
+
+def test_crash_gives_502_and_log_names_signal(make_server):
+    s, port = start_pool_server(make_server, "crash")
+    s.allow_deliberate_segv = harness.SANITIZED  # ASan reports the deliberate SIGSEGV
+    pid1, _ = whoami(port)
+    since = s.log_size()
+    with RawConn(port, timeout=scaled(15)) as c:
+        r = c.request("GET", "/x.wtest?op=crash")
+        assert r.status == 502, r
+        assert POOL.encode() in r.body
+        m = wait_worker_exit_logged(s, pid1, since)
+        log = s.log_text(since)
+        line = re.search(r".*pool '%s': worker pid %d exited.*" % (POOL, pid1), log).group(0)
+        if harness.SANITIZED and "AddressSanitizer: SEGV" in log:
+            pass  # ASan turns the SIGSEGV into its report and exit status 1
+        else:
+            assert re.search(r"on signal 11 \((Segmentation fault|SIGSEGV)[^)]*\)", line), line
+            assert "[error]" in line, "an unexpected worker exit is an error: %s" % line
+        assert m
+        # same connection, new worker
+        pid2, pool = whoami_on(c)
+    assert pid2 != pid1 and pool == POOL

@@ -1,0 +1,93 @@
+"""
+Stopping waspd: SIGTERM drains (in-flight requests finish, no new
+connections, exit 0); a second SIGINT stops at once.
+"""
+import signal
+import time
+
+import pytest
+
+import harness
+from harness import RawConn, build_request, get, scaled
+
+
+def start(make_server, name):
+    s = make_server(name)
+    port = s.port("main")
+    s.pool("StopPool")
+    s.site("Stop Site", ["127.0.0.1:%d:" % port], [("/", "StopPool", "www")])
+    s.file("www/hello.txt", "hello\n")
+    s.start()
+    assert get(port, "/hello.txt").status == 200  # worker up
+    s.remember_children()
+    return s, port
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_in_flight_request_and_exits_0(make_server):
+    s, port = start(make_server, "sigterm")
+    with RawConn(port, timeout=scaled(15)) as c:
+        c.send(build_request("GET", "/x.wtest?op=sleep&ms=2000"))
+        time.sleep(scaled(0.3))
+        t_term = time.monotonic()
+        s.signal(signal.SIGTERM)
+        # No new connections soon after SIGTERM: connect() must be refused.
+        refused_after = None
+        deadline = t_term + scaled(1.5)
+        while time.monotonic() < deadline:
+            if harness.connect_refused(port, timeout=0.5):
+                refused_after = time.monotonic() - t_term
+                break
+            time.sleep(0.05)
+        r = c.read_response(timeout=scaled(10))
+        assert r.status == 200, r
+        assert r.body == b"slept\n"
+        assert "close" in (r.header("Connection") or "").lower(), (
+            "a response finished while draining must close its connection")
+    rc = s.wait_exit(scaled(15))
+    assert rc == 0, "waspd exit status %r after SIGTERM" % rc
+    assert refused_after is not None, (
+        "127.0.0.1:%d still accepted TCP connections %.1f s after SIGTERM" % (port, scaled(1.5)))
+
+
+def test_sigterm_idle_server_exits_quickly(make_server):
+    s, port = start(make_server, "sigterm-idle")
+    with RawConn(port) as idle:
+        assert idle.request("GET", "/hello.txt").status == 200   # an idle keep-alive conn
+        t0 = time.monotonic()
+        s.signal(signal.SIGTERM)
+        rc = s.wait_exit(scaled(10))
+        elapsed = time.monotonic() - t0
+        assert rc == 0, rc
+        assert elapsed < scaled(5), "idle shutdown took %.1f s" % elapsed
+        assert idle.wait_closed(scaled(2)), "the idle connection was not closed"
+
+
+@pytest.mark.slow
+def test_double_sigint_stops_at_once(make_server):
+    s, port = start(make_server, "sigint")
+    s.expected_exit = None  # an immediate stop; the status is not specified
+    children = s.children()
+    with RawConn(port, timeout=scaled(15)) as c:
+        c.send(build_request("GET", "/x.wtest?op=sleep&ms=10000"))
+        time.sleep(scaled(0.3))
+        t0 = time.monotonic()
+        s.signal(signal.SIGINT)
+        time.sleep(0.2)
+        s.signal(signal.SIGINT)
+        rc = s.wait_exit(scaled(3))
+        elapsed = time.monotonic() - t0
+        assert rc is not None, "waspd still running 3 s after the second SIGINT"
+        assert rc >= 0, "waspd died of signal %d instead of exiting" % -rc
+        assert elapsed < scaled(3), elapsed
+        # the in-flight request is cut, not answered after 10 s
+        t1 = time.monotonic()
+        try:
+            r = c.read_response(timeout=scaled(3))
+            assert r.status != 200 or r.body != b"slept\n", "the sleep finished?"
+        except (harness.ResponseError, OSError):
+            pass
+        assert time.monotonic() - t1 < scaled(3)
+    harness.wait_until(lambda: not any(harness.proc_alive(p) for p in children), scaled(3),
+                       what="listener and worker to be gone")
+    assert harness.connect_refused(port)
