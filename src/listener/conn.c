@@ -811,10 +811,12 @@ void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
     bool has_server = false;
 
     req->state = REQ_RESPONDING;
+    req->no_body = req->is_head || status < 200 || status == 204 || status == 304;
+    req->resp_has_length = has_length || req->no_body;
+    req->resp_length = req->no_body ? 0 : content_length;
     if (c == NULL) {
         return;
     }
-    req->no_body = req->is_head || status < 200 || status == 204 || status == 304;
     wasp_buf_appendf(&b, "HTTP/1.1 %d %.*s\r\n", status, (int)reason_len, reason);
     count = wasp_dec_u32(headers);
     for (uint32_t i = 0; i < count && !headers->error; i++) {
@@ -867,6 +869,7 @@ void lsn_conn_response_data(lsn_request_t *req, const char *p, size_t len)
     lsn_conn_t *c = req->conn;
     lsn_out_t *o;
 
+    req->resp_queued += len;
     if (c == NULL || req->no_body || len == 0) {
         lsn_window_ack(req, len);
         return;
@@ -897,6 +900,7 @@ void lsn_conn_response_file(lsn_request_t *req, int fd, off_t off, off_t len)
 {
     lsn_conn_t *c = req->conn;
 
+    req->resp_queued += len > 0 ? (uint64_t)len : 0;
     if (c == NULL || req->no_body || len <= 0) {
         close(fd);
         return;

@@ -239,6 +239,11 @@ static void worker_on_close(wasp_channel_t *ch, void *data)
             req->state = REQ_QUEUED;
             wasp_pool_queue_push_front(&pool->queue, &req->qlink);
             requeued++;
+        } else if (st == REQ_RESPONDING && req->resp_has_length &&
+                   req->resp_queued >= req->resp_length) {
+            /* Every promised byte is here; only RESP_END was lost with the
+             * worker: the client gets a complete response. */
+            lsn_conn_response_end(req);
         } else if (st != REQ_DONE) {
             lsn_conn_worker_lost(req);
             lost++;

@@ -103,6 +103,9 @@ struct lsn_request {
     bool chunked_out;     /* response framed with chunked coding */
     bool no_body;         /* 1xx/204/304/HEAD */
     uint64_t window_unacked;
+    bool resp_has_length;  /* the worker promised resp_length body bytes */
+    uint64_t resp_length;
+    uint64_t resp_queued;  /* body bytes received from the worker so far */
 };
 
 typedef enum lsn_out_kind { OUT_MEM, OUT_FILE } lsn_out_kind_t;

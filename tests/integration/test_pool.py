@@ -217,3 +217,21 @@ def test_crash_gives_502_and_log_names_signal(make_server):
         # same connection, new worker
         pid2, pool = whoami_on(c)
     assert pid2 != pid1 and pool == POOL
+
+
+def test_listener_killed_is_restarted_and_serves(make_server):
+    """kill -9 of wasp-http: waspd restarts it within a second, with the same
+    sockets (bound by waspd), and the pool's workers come back on demand."""
+    s, port = start_pool_server(make_server, "listener-respawn")
+    assert get(port, "/hello.txt").status == 200
+    old = s.listener_pid()
+    os.kill(old, signal.SIGKILL)
+    s.wait_log(r"listener pid %d exited on signal 9" % old, timeout=scaled(5))
+    harness.wait_until(lambda: s.listener_pid() not in (None, old), scaled(2),
+                       what="a new wasp-http")
+    r = get(port, "/hello.txt")
+    assert r.status == 200 and r.body == b"hello\n", r
+    pid, pool = whoami(port)
+    assert pool == POOL
+    assert [p for p in s.children() if harness.proc_comm(p) == "wasp-http"] == \
+        [s.listener_pid()], "exactly one listener"
