@@ -29,7 +29,7 @@ typedef enum wasp_msg_type {
     /* worker -> listener */
     WASP_MSG_HELLO = 1,      /* u32 pid, str pool */
     WASP_MSG_CREDIT = 2,     /* u32 more requests the worker will take (initial grant) */
-    WASP_MSG_STARTED = 3,    /* stream: the worker began executing it */
+    WASP_MSG_STARTED = 3,    /* u32 streams[]: the worker is about to run these */
     WASP_MSG_RESP_HEAD = 4,  /* see wasp_resp_head encoding in worker/listener */
     WASP_MSG_RESP_BODY = 5,  /* raw bytes */
     WASP_MSG_RESP_FILE = 6,  /* fd + u64 offset, u64 length */

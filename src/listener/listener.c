@@ -285,7 +285,7 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         wasp_alert("pool '%s': worker spoke before HELLO; closing", w->pool->name);
         goto bad;
     }
-    if (hdr->type >= WASP_MSG_STARTED && hdr->type <= WASP_MSG_RESP_END) {
+    if (hdr->type > WASP_MSG_STARTED && hdr->type <= WASP_MSG_RESP_END) {
         req = worker_find(w, hdr->stream);
         if (req == NULL) {
             wasp_alert("pool '%s': worker pid %d sent %u for unknown stream %u", w->pool->name,
@@ -317,8 +317,13 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         pool_dispatch(w->pool);
         break;
     case WASP_MSG_STARTED:
-        if (req->state == REQ_DISPATCHED) {
-            req->state = REQ_STARTED;
+        /* The worker names every request it is about to run in one frame. */
+        while (d.p + sizeof(uint32_t) <= d.end) {
+            lsn_request_t *r = worker_find(w, wasp_dec_u32(&d));
+
+            if (r != NULL && r->state == REQ_DISPATCHED) {
+                r->state = REQ_STARTED;
+            }
         }
         break;
     case WASP_MSG_RESP_HEAD: {

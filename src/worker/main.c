@@ -72,10 +72,57 @@ void worker_request_done(wasp_request_t *req)
     worker_exit_if_drained();
 }
 
+/* Requests whose body is complete wait here until the end of the current
+ * batch of frames; then one STARTED frame names them all and they run.
+ * STARTED must precede execution (a worker that dies mid-request must not
+ * have it retried elsewhere), but it need not cost a frame per request. */
+static wasp_request_t *ready[WORKER_CREDIT];
+static size_t ready_count;
+static wasp_ltimer_t *ready_timer;
+
+static void worker_run_ready(wasp_loop_t *loop, void *data)
+{
+    wasp_request_t *batch[WORKER_CREDIT];
+    uint32_t streams[WORKER_CREDIT];
+    size_t n = ready_count;
+
+    ready_timer = NULL;
+    ready_count = 0;
+    if (n == 0) {
+        return; /* every one was aborted before its turn */
+    }
+    for (size_t i = 0; i < n; i++) {
+        batch[i] = ready[i];
+        streams[i] = ready[i]->stream;
+    }
+    wasp_channel_send(worker_ch, WASP_MSG_STARTED, 0, 0, streams, n * sizeof(uint32_t), -1);
+    for (size_t i = 0; i < n; i++) {
+        pipeline_start(batch[i]);
+    }
+}
+
 static void worker_start(wasp_request_t *req)
 {
-    wasp_channel_send(worker_ch, WASP_MSG_STARTED, 0, req->stream, NULL, 0, -1);
-    pipeline_start(req);
+    if (ready_count == WORKER_CREDIT) {
+        /* Cannot happen while the listener honours credit; run what waits. */
+        worker_run_ready(worker_loop, NULL);
+    }
+    ready[ready_count++] = req;
+    if (ready_timer == NULL) {
+        /* A 0 ms timer runs after every descriptor event of this turn. */
+        ready_timer = wasp_loop_timer(worker_loop, 0, worker_run_ready, NULL);
+    }
+}
+
+static bool ready_remove(wasp_request_t *req)
+{
+    for (size_t i = 0; i < ready_count; i++) {
+        if (ready[i] == req) {
+            ready[i] = ready[--ready_count];
+            return true;
+        }
+    }
+    return false;
 }
 
 static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const char *payload,
@@ -136,6 +183,10 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
                 live_unlink(req);
                 wasp_channel_send(worker_ch, WASP_MSG_RESP_END, 0, req->stream, NULL, 0, -1);
                 request_free(req);
+            } else if (ready_remove(req)) {
+                /* Not started yet: drop it without running anything. */
+                req->sent_all = false;
+                worker_request_done(req);
             } else {
                 pipeline_abort(req);
             }
