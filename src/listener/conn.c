@@ -132,8 +132,13 @@ void lsn_conn_accept(int listen_fd)
         lsn_conn_t *c;
 
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: a level-triggered listening socket would
+                 * wake us forever.  Stop accepting for a moment; the waiting
+                 * connections stay in the kernel's backlog. */
+                lsn_accept_pause(listen_fd, errno);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                       errno != ECONNABORTED) {
                 wasp_error("accept: %s", strerror(errno));
             }
             return;
@@ -556,6 +561,9 @@ static void conn_process(lsn_conn_t *c)
         }
         if (c->state == C_BODY) {
             bool failed;
+
+            /* EntityBody timer: connectionTimeout counted from the last data. */
+            conn_arm_timer(c, CONN_IDLE_MS);
 
             if (conn_take_body(c, &failed)) {
                 conn_submit(c);

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,6 +440,32 @@ static lsn_pool_t *pool_find(const char *name)
 static void listen_on_accept(wasp_loop_t *loop, int fd, uint32_t events, void *data)
 {
     lsn_conn_accept(fd);
+}
+
+static void accept_resume(wasp_loop_t *loop, void *data)
+{
+    int fd = (int)(intptr_t)data;
+
+    for (size_t i = 0; i < listen_count; i++) {
+        if (listen_fds[i] == fd) {
+            wasp_loop_mod(lsn_loop, fd, EPOLLIN);
+        }
+    }
+}
+
+void lsn_accept_pause(int listen_fd, int err)
+{
+    static uint64_t last_log;
+    uint64_t now = wasp_now_ms();
+
+    if (now - last_log > 10000) {
+        last_log = now;
+        wasp_error("cannot accept connections: %s (%zu open); new connections wait in the "
+                   "backlog. Raise the descriptor limit (ulimit -n) if this lasts",
+                   strerror(err), lsn_conn_count());
+    }
+    wasp_loop_mod(lsn_loop, listen_fd, 0);
+    wasp_loop_timer(lsn_loop, 100, accept_resume, (void *)(intptr_t)listen_fd);
 }
 
 static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const char *payload,

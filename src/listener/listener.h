@@ -140,6 +140,9 @@ const lsn_site_t *lsn_route_site(const char *local_ip, uint16_t port, const char
                                  size_t host_len);
 const lsn_app_t *lsn_route_app(uint32_t site_id, const char *path, size_t path_len);
 
+/* Accepting failed for lack of resources: pause this socket briefly. */
+void lsn_accept_pause(int listen_fd, int err);
+
 /* conn.c */
 void lsn_conn_accept(int listen_fd);
 size_t lsn_conn_count(void);

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -866,6 +867,19 @@ static void svc_cleanup(void)
     unlink(path);
 }
 
+/* A server holds a descriptor per connection (and per file being sent):
+ * take the hard limit, which the children inherit, instead of the shell's
+ * 1024. */
+static void svc_raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: waspd --config FILE [--runtime-dir DIR]\n"
@@ -905,6 +919,7 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    svc_raise_fd_limit();
     svc.cfg = wasp_config_load(svc.config_path, &diag);
     if (svc.cfg == NULL) {
         wasp_error("%s", wasp_diag_format(&diag, buf, sizeof(buf)));
