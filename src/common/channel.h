@@ -45,7 +45,7 @@ typedef enum wasp_msg_type {
     WASP_MSG_CFG_BEGIN = 40,
     WASP_MSG_CFG_LISTEN = 41,  /* fd, str ip, u16 port */
     WASP_MSG_CFG_POOL = 42,    /* fd, str name, u32 uid, u32 queue_length */
-    WASP_MSG_CFG_SITE = 43,    /* u32 id, str name, u32 state(1=started) */
+    WASP_MSG_CFG_SITE = 43,    /* u32 id, str name, u32 started, u32 connectionTimeout ms */
     WASP_MSG_CFG_BINDING = 44, /* u32 site, str ip, u16 port, str host */
     WASP_MSG_CFG_APP = 45,     /* u32 site, str path, str pool */
     WASP_MSG_CFG_END = 46,

@@ -317,10 +317,16 @@ static void httperr_log(lsn_conn_t *c, const char *method, size_t method_len, co
     }
     /* HTTPERR fields (iis-hosting.md 4.6); the file writer comes with the
      * logging work, the line is already in its final shape. */
-    wasp_info("httperr: %s %s %u %s %u %s %.*s %.*s %d %s %s %s", date, c->peer_ip, c->peer_port,
+    char status_str[8] = "-";
+
+    if (status > 0) {
+        snprintf(status_str, sizeof(status_str), "%d", status);
+    }
+    wasp_info("httperr: %s %s %u %s %u %s %.*s %.*s %s %s %s %s", date, c->peer_ip, c->peer_port,
               c->local_ip, c->local_port, version,
               (int)(method_len ? method_len : 1), method_len ? method : "-",
-              (int)(uri_len ? uri_len : 1), uri_len ? uri : "-", status, siteid, reason, queue);
+              (int)(uri_len ? uri_len : 1), uri_len ? uri : "-", status_str, siteid, reason,
+              queue);
 }
 
 /* Refuse what the client sent with HTTP.sys' answer, then close. */
@@ -407,6 +413,7 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
     }
     req->conn = c;
     req->pool = app->pool;
+    req->queue_timeout_ms = site->connection_timeout_ms;
     req->is_head = conn_token_eq(h->method, h->method_len, "HEAD");
     req->state = REQ_READING_BODY;
     c->req = req;
@@ -1015,6 +1022,15 @@ void lsn_conn_httpsys_error(lsn_request_t *req, wasp_httpsys_error_t e, const ch
         conn_out_mem(c, buf, n);
     }
     conn_flush(c);
+}
+
+void lsn_conn_queue_timeout(lsn_request_t *req)
+{
+    lsn_conn_t *c = req->conn;
+
+    httperr_log(c, "-", 1, "-", 1, 0, "-", "Timer_AppPool", req->pool->name);
+    req->state = REQ_DONE; /* out of the queue, never dispatched */
+    conn_close(c);
 }
 
 void lsn_conn_drain_idle(void)

@@ -38,6 +38,9 @@ static bool drained_sent;
 
 void lsn_request_free(lsn_request_t *req)
 {
+    if (req->queue_timer != NULL) {
+        wasp_loop_timer_cancel(lsn_loop, req->queue_timer);
+    }
     wasp_buf_free(&req->head.buf);
     wasp_buf_free(&req->body);
     free(req);
@@ -158,6 +161,10 @@ static void pool_dispatch(lsn_pool_t *pool)
             return;
         }
         req = (lsn_request_t *)wasp_pool_queue_pop(&pool->queue);
+        if (req->queue_timer != NULL) {
+            wasp_loop_timer_cancel(lsn_loop, req->queue_timer);
+            req->queue_timer = NULL;
+        }
         req->stream = next_stream++;
         if (next_stream == 0) {
             next_stream = 1;
@@ -178,6 +185,18 @@ static void pool_dispatch(lsn_pool_t *pool)
     }
 }
 
+static void queue_timeout(wasp_loop_t *loop, void *data)
+{
+    lsn_request_t *req = data;
+
+    req->queue_timer = NULL;
+    if (req->state != REQ_QUEUED) {
+        return;
+    }
+    wasp_pool_queue_remove(&req->pool->queue, &req->qlink);
+    lsn_conn_queue_timeout(req); /* frees req with its connection */
+}
+
 void lsn_pool_submit(lsn_pool_t *pool, lsn_request_t *req)
 {
     if (pool->stopped) {
@@ -190,6 +209,12 @@ void lsn_pool_submit(lsn_pool_t *pool, lsn_request_t *req)
     }
     req->state = REQ_QUEUED;
     pool_dispatch(pool);
+    if (req->state == REQ_QUEUED && req->queue_timer == NULL) {
+        /* It has to wait: HTTP.sys' RequestQueue timer (connectionTimeout)
+         * bounds how long.  Armed only when waiting, so the common path
+         * costs nothing. */
+        req->queue_timer = wasp_loop_timer(lsn_loop, req->queue_timeout_ms, queue_timeout, req);
+    }
 }
 
 /* ---- workers ------------------------------------------------------------- */
@@ -532,7 +557,7 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
 
         wasp_dec_cstr(&d, a, sizeof(a));
         started = wasp_dec_u32(&d);
-        lsn_route_add_site(id, a, started != 0);
+        lsn_route_add_site(id, a, started != 0, wasp_dec_u32(&d));
         break;
     }
     case WASP_MSG_CFG_BINDING: {

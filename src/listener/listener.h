@@ -41,6 +41,7 @@ typedef struct lsn_site {
     uint32_t id;
     char name[256];
     bool started;
+    uint32_t connection_timeout_ms; /* limits/@connectionTimeout */
 } lsn_site_t;
 
 typedef struct lsn_binding {
@@ -103,6 +104,8 @@ struct lsn_request {
     bool chunked_out;     /* response framed with chunked coding */
     bool no_body;         /* 1xx/204/304/HEAD */
     uint64_t window_unacked;
+    wasp_ltimer_t *queue_timer; /* connectionTimeout while waiting in the queue */
+    uint32_t queue_timeout_ms;
     bool resp_has_length;  /* the worker promised resp_length body bytes */
     uint64_t resp_length;
     uint64_t resp_queued;  /* body bytes received from the worker so far */
@@ -133,7 +136,7 @@ void lsn_maybe_exit(void);
 
 /* route.c */
 void lsn_route_reset(void);
-int lsn_route_add_site(uint32_t id, const char *name, bool started);
+int lsn_route_add_site(uint32_t id, const char *name, bool started, uint32_t timeout_ms);
 int lsn_route_add_binding(uint32_t site_id, const char *ip, uint16_t port, const char *host);
 int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool);
 const lsn_site_t *lsn_route_site(const char *local_ip, uint16_t port, const char *host,
@@ -157,6 +160,8 @@ void lsn_conn_response_end(lsn_request_t *req);
 /* The events above only queue output; this writes it (once per frame, so a
  * head and its body leave in one write). */
 void lsn_conn_response_flush(lsn_request_t *req);
+/* A request waited too long in its pool's queue: close silently. */
+void lsn_conn_queue_timeout(lsn_request_t *req);
 /* The worker died: answer 502 (or close if the head is already out). */
 void lsn_conn_worker_lost(lsn_request_t *req);
 /* Answer a request from the listener itself (503 queue full and the like). */

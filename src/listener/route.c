@@ -38,7 +38,7 @@ static void *route_grow(void *p, size_t count, size_t size)
     return realloc(p, (count + 1) * size);
 }
 
-int lsn_route_add_site(uint32_t id, const char *name, bool started)
+int lsn_route_add_site(uint32_t id, const char *name, bool started, uint32_t timeout_ms)
 {
     lsn_site_t *p = route_grow(sites, site_count, sizeof(*p));
 
@@ -51,6 +51,8 @@ int lsn_route_add_site(uint32_t id, const char *name, bool started)
     p->id = id;
     strncpy(p->name, name, sizeof(p->name) - 1);
     p->started = started;
+    /* connectionTimeout 0 means "the default" for HTTP.sys' timers: 2 min. */
+    p->connection_timeout_ms = timeout_ms ? timeout_ms : 120000u;
     return 0;
 }
 

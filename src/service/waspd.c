@@ -476,6 +476,7 @@ static void svc_push_config(void)
         wasp_enc_u32(&e, site->id);
         wasp_enc_cstr(&e, site->name);
         wasp_enc_u32(&e, site->server_auto_start ? 1 : 0);
+        wasp_enc_u32(&e, site->connection_timeout_s * 1000u);
         svc_send(WASP_MSG_CFG_SITE, &e, -1);
         for (size_t b = 0; b < site->binding_count; b++) {
             const wasp_binding_cfg_t *bd = &site->bindings[b];

@@ -235,3 +235,44 @@ def test_listener_killed_is_restarted_and_serves(make_server):
     assert pool == POOL
     assert [p for p in s.children() if harness.proc_comm(p) == "wasp-http"] == \
         [s.listener_pid()], "exactly one listener"
+
+
+def test_queue_wait_bounded_by_connection_timeout(make_server):
+    """A request that waits in its pool's queue longer than the site's
+    connectionTimeout is dropped without an answer (HTTP.sys' RequestQueue
+    timer, HTTPERR Timer_AppPool). Set-up: the worker is stuck (op=hang) and
+    holds a full credit of requests, so the next one has to queue. Those held
+    requests were never started (the stuck loop never read them): after the
+    kill -9 they go to the replacement worker and succeed."""
+    s = make_server("queue-timeout")
+    port = s.port("main")
+    s.pool(POOL)
+    s.site("Pool Site", ["127.0.0.1:%d:" % port], [("/", POOL, "www")],
+           extra_xml='<limits connectionTimeout="00:00:01" />')
+    s.file("www/hello.txt", "hello\n")
+    s.start()
+    hung_pid, _ = whoami(port)
+    credit = harness.worker_credit()
+    conns = [RawConn(port, timeout=scaled(30)) for _ in range(credit + 1)]
+    try:
+        conns[0].send(build_request("GET", "/x.wtest?op=hang"))
+        time.sleep(0.2)
+        for c in conns[1:credit]:
+            c.send(build_request("GET", "/hello.txt"))
+        time.sleep(0.3)
+        queued = conns[credit]
+        since = s.log_size()
+        queued.send(build_request("GET", "/hello.txt"))
+        t0 = time.monotonic()
+        assert queued.wait_closed(scaled(5)), "a request stuck in the queue must be dropped"
+        assert 0.8 <= time.monotonic() - t0, "dropped before connectionTimeout"
+        s.wait_log(r"httperr: .* - Timer_AppPool %s" % POOL, timeout=scaled(2), since=since)
+        os.kill(hung_pid, signal.SIGKILL)
+        r0 = conns[0].read_response(timeout=scaled(10))
+        assert r0.status == 502, r0
+        for c in conns[1:credit]:
+            r = c.read_response(timeout=scaled(10))
+            assert r.status == 200 and r.body == b"hello\n", r
+    finally:
+        for c in conns:
+            c.close()
