@@ -186,7 +186,7 @@ static void ch_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data)
             break;
         }
         if ((size_t)n < sizeof(hdr) || (msg.msg_flags & MSG_TRUNC)) {
-            wasp_alert("channel: malformed frame of %zd bytes; closing", n);
+            wasp_error("channel: malformed frame of %zd bytes; closing", n);
             if (passed >= 0) {
                 close(passed);
             }
@@ -195,7 +195,7 @@ static void ch_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data)
         }
         memcpy(&hdr, ch->rbuf, sizeof(hdr));
         if (hdr.length != (size_t)n - sizeof(hdr)) {
-            wasp_alert("channel: frame length %u does not match %zd bytes; closing",
+            wasp_error("channel: frame length %u does not match %zd bytes; closing",
                        hdr.length, n);
             if (passed >= 0) {
                 close(passed);

@@ -811,6 +811,35 @@ static void conn_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data)
 
 /* ---- responses from the pool --------------------------------------------- */
 
+/* field-value / reason-phrase bytes: HTAB, SP, VCHAR, obs-text (RFC 9110 5.5) */
+static bool wire_text_ok(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* field-name: a token (RFC 9110 5.1) */
+static bool wire_token_ok(const char *p, size_t len)
+{
+    if (len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+
+        if (ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch) != NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool header_is(const char *n, size_t len, const char *lit)
 {
     return strlen(lit) == len && strncasecmp(n, lit, len) == 0;
@@ -832,6 +861,13 @@ void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
     if (c == NULL) {
         return;
     }
+    /* Workers run application code: nothing they send reaches the wire
+     * unchecked.  A reason phrase or header that would break the framing
+     * (CR, LF, NUL, a name that is not a token) is dropped. */
+    if (!wire_text_ok(reason, reason_len)) {
+        reason = "";
+        reason_len = 0;
+    }
     wasp_buf_appendf(&b, "HTTP/1.1 %d %.*s\r\n", status, (int)reason_len, reason);
     count = wasp_dec_u32(headers);
     for (uint32_t i = 0; i < count && !headers->error; i++) {
@@ -839,6 +875,11 @@ void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
         const char *n = wasp_dec_str(headers, &nl);
         const char *v = wasp_dec_str(headers, &vl);
 
+        if (!wire_token_ok(n, nl) || !wire_text_ok(v, vl)) {
+            wasp_warn("pool '%s': dropped a malformed response header from the worker",
+                      req->pool->name);
+            continue;
+        }
         /* Framing and connection management are the listener's alone. */
         if (header_is(n, nl, "Connection") || header_is(n, nl, "Keep-Alive") ||
             header_is(n, nl, "Transfer-Encoding") || header_is(n, nl, "Content-Length") ||

@@ -308,13 +308,14 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
 
     wasp_dec_init(&d, payload, hdr->length);
     if (hdr->type != WASP_MSG_HELLO && !w->hello) {
-        wasp_alert("pool '%s': worker spoke before HELLO; closing", w->pool->name);
+        wasp_error("pool '%s': worker spoke before HELLO; closing its channel", w->pool->name);
         goto bad;
     }
     if (hdr->type > WASP_MSG_STARTED && hdr->type <= WASP_MSG_RESP_END) {
         req = worker_find(w, hdr->stream);
         if (req == NULL) {
-            wasp_alert("pool '%s': worker pid %d sent %u for unknown stream %u", w->pool->name,
+            wasp_error("pool '%s': worker pid %d sent frame %u for unknown stream %u; closing its "
+                       "channel", w->pool->name,
                        (int)w->pid, hdr->type, hdr->stream);
             goto bad;
         }
@@ -329,7 +330,7 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         w->pid = (pid_t)wasp_dec_u32(&d);
         wasp_dec_cstr(&d, pool, sizeof(pool));
         if (d.error || strcmp(pool, w->pool->name) != 0) {
-            wasp_alert("worker on the channel of pool '%s' says it serves '%s'; closing",
+            wasp_error("worker on the channel of pool '%s' says it serves '%s'; closing",
                        w->pool->name, pool);
             goto bad;
         }
@@ -396,7 +397,8 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
     case WASP_MSG_PONG:
         break;
     default:
-        wasp_alert("pool '%s': unknown frame type %u from worker", w->pool->name, hdr->type);
+        wasp_error("pool '%s': unknown frame type %u from worker; closing its channel",
+                   w->pool->name, hdr->type);
         goto bad;
     }
     if (fd >= 0) {
