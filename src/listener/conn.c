@@ -230,6 +230,18 @@ static void conn_close(lsn_conn_t *c)
  * closes or a short timer runs out. */
 static void conn_linger(lsn_conn_t *c)
 {
+    char probe;
+
+    /* Lingering matters only when the client may still be sending (a
+     * refused request, pipelined data): closing a socket with unread input
+     * makes the kernel send a reset that can destroy the answer in flight.
+     * With nothing buffered and nothing waiting, close now. */
+    if (!c->closing && wasp_buf_size(&c->rbuf) == 0 &&
+        recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+        (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        conn_close(c);
+        return;
+    }
     shutdown(c->fd, SHUT_WR);
     c->state = C_LINGER;
     wasp_buf_reset(&c->rbuf);
