@@ -90,6 +90,7 @@ static struct {
     bool listener_gone;
     uint32_t shutdown_limit_s;
     int exit_code;
+    bool runtime_busy; /* another waspd owns the runtime directory */
 } svc;
 
 static void svc_spawn_listener(void);
@@ -773,6 +774,22 @@ static int svc_prepare(void)
     snprintf(path, sizeof(path), "%s/wp", svc.runtime_dir);
     wasp_mkdir_p(path, 0755);
     snprintf(path, sizeof(path), "%s/waspd.pid", svc.runtime_dir);
+    f = fopen(path, "r");
+    if (f != NULL) {
+        int other = 0;
+
+        /* A second waspd on the same runtime directory would unlink the
+         * first one's pool sockets from under it. */
+        if (fscanf(f, "%d", &other) == 1 && other > 0 && other != (int)getpid() &&
+            (kill(other, 0) == 0 || errno == EPERM)) {
+            fclose(f);
+            wasp_error("another waspd (pid %d) is running with the runtime directory %s; stop "
+                       "it, or give this one its own --runtime-dir", other, svc.runtime_dir);
+            svc.runtime_busy = true;
+            return -1;
+        }
+        fclose(f);
+    }
     f = fopen(path, "w");
     if (f != NULL) {
         fprintf(f, "%d\n", (int)getpid());
@@ -858,6 +875,9 @@ static void svc_cleanup(void)
 {
     char path[PATH_MAX];
 
+    if (svc.runtime_busy) {
+        return; /* those files are the other waspd's */
+    }
     for (size_t i = 0; i < svc.pool_count; i++) {
         if (svc.pools[i].sock_fd >= 0) {
             close(svc.pools[i].sock_fd);

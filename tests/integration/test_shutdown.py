@@ -2,7 +2,9 @@
 Stopping waspd: SIGTERM drains (in-flight requests finish, no new
 connections, exit 0); a second SIGINT stops at once.
 """
+import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -91,3 +93,20 @@ def test_double_sigint_stops_at_once(make_server):
     harness.wait_until(lambda: not any(harness.proc_alive(p) for p in children), scaled(3),
                        what="listener and worker to be gone")
     assert harness.connect_refused(port)
+
+
+def test_second_waspd_on_same_runtime_dir_refused(make_server):
+    """A second waspd must not take over (and unlink) a running one's sockets."""
+    s = make_server("twice")
+    port = s.port("main")
+    s.pool("TwicePool")
+    s.site("Twice", ["127.0.0.1:%d:" % port], [("/", "TwicePool", "www")])
+    s.file("www/hello.txt", "hello\n")
+    s.start()
+    p = subprocess.run([os.path.join(s.build, "waspd"), "--config", s.config_path,
+                        "--runtime-dir", s.rundir], capture_output=True, timeout=scaled(10))
+    assert p.returncode == 1, p
+    assert b"another waspd (pid %d)" % s.pid() in p.stderr, p.stderr
+    assert os.path.exists(os.path.join(s.rundir, "pools", "TwicePool.sock"))
+    assert os.path.exists(os.path.join(s.rundir, "waspd.pid"))
+    assert get(port, "/hello.txt").body == b"hello\n"
