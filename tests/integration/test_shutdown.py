@@ -106,7 +106,7 @@ def test_second_waspd_on_same_runtime_dir_refused(make_server):
     p = subprocess.run([os.path.join(s.build, "waspd"), "--config", s.config_path,
                         "--runtime-dir", s.rundir], capture_output=True, timeout=scaled(10))
     assert p.returncode == 1, p
-    assert b"another waspd (pid %d)" % s.pid() in p.stderr, p.stderr
+    assert b"another waspd (pid %d)" % s.proc.pid in p.stderr, p.stderr
     assert os.path.exists(os.path.join(s.rundir, "pools", "TwicePool.sock"))
     assert os.path.exists(os.path.join(s.rundir, "waspd.pid"))
     assert get(port, "/hello.txt").body == b"hello\n"
