@@ -44,7 +44,8 @@ typedef enum wasp_msg_type {
     /* waspd -> listener */
     WASP_MSG_CFG_BEGIN = 40,
     WASP_MSG_CFG_LISTEN = 41,  /* fd, str ip, u16 port */
-    WASP_MSG_CFG_POOL = 42,    /* fd, str name, u32 uid, u32 queue_length */
+    WASP_MSG_CFG_POOL = 42,    /* fd, str name, u32 uid, u32 queue_length,
+                                  u32 ping interval ms (0 = no pinging), u32 ping response ms */
     WASP_MSG_CFG_SITE = 43,    /* u32 id, str name, u32 started, u32 connectionTimeout ms */
     WASP_MSG_CFG_BINDING = 44, /* u32 site, str ip, u16 port, str host */
     WASP_MSG_CFG_APP = 45,     /* u32 site, str path, str pool */
@@ -52,7 +53,8 @@ typedef enum wasp_msg_type {
     WASP_MSG_POOL_STATE = 47,  /* str pool, u8 started, str reason (HTTPERR, e.g. AppOffline) */
     /* listener -> waspd */
     WASP_MSG_DEMAND = 50,      /* str pool: requests wait and no worker is connected */
-    WASP_MSG_DRAINED = 51      /* shutdown: every in-flight request is answered */
+    WASP_MSG_DRAINED = 51,     /* shutdown: every in-flight request is answered */
+    WASP_MSG_WORKER_HUNG = 52  /* u32 pid, str pool: no PONG within pingResponseTime */
 } wasp_msg_type_t;
 
 /* REQ_HEAD: no body follows; REQ_BODY: last chunk; RESP_HEAD: the whole body

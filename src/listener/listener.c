@@ -229,8 +229,40 @@ static lsn_request_t *worker_find(lsn_worker_t *w, uint32_t stream)
     return NULL;
 }
 
+/* Health: IIS' WAS pings each worker every pingInterval and gives up on it
+ * after pingResponseTime without an answer.  The listener holds the
+ * channel, so it pings; waspd, the workers' parent, kills. */
+static void worker_ping_tick(wasp_loop_t *loop, void *data)
+{
+    lsn_worker_t *w = data;
+    lsn_pool_t *pool = w->pool;
+
+    w->ping_timer = NULL;
+    if (w->ping_outstanding) {
+        if (!w->hung_reported) {
+            wasp_enc_t e = {0};
+
+            w->hung_reported = true;
+            wasp_warn("pool '%s': worker pid %d did not answer a ping within %u ms",
+                      pool->name, (int)w->pid, pool->ping_response_ms);
+            wasp_enc_u32(&e, (uint32_t)w->pid);
+            wasp_enc_cstr(&e, pool->name);
+            wasp_channel_send(control, WASP_MSG_WORKER_HUNG, 0, 0, wasp_buf_ptr(&e.buf),
+                              wasp_buf_size(&e.buf), -1);
+            wasp_buf_free(&e.buf);
+        }
+        return;
+    }
+    w->ping_outstanding = true;
+    wasp_channel_send(w->ch, WASP_MSG_PING, 0, 0, NULL, 0, -1);
+    w->ping_timer = wasp_loop_timer(lsn_loop, pool->ping_response_ms, worker_ping_tick, w);
+}
+
 static void worker_free(lsn_worker_t *w)
 {
+    if (w->ping_timer != NULL) {
+        wasp_loop_timer_cancel(lsn_loop, w->ping_timer);
+    }
     lsn_pool_t *pool = w->pool;
     lsn_worker_t **pp = &pool->workers;
 
@@ -336,6 +368,10 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         }
         w->hello = true;
         w->pool->worker_count++;
+        if (w->pool->ping_interval_ms > 0) {
+            w->ping_timer = wasp_loop_timer(lsn_loop, w->pool->ping_interval_ms,
+                                            worker_ping_tick, w);
+        }
         wasp_info("pool '%s': worker pid %d connected", w->pool->name, (int)w->pid);
         break;
     }
@@ -395,6 +431,14 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         worker_request_end(w, req);
         break;
     case WASP_MSG_PONG:
+        if (w->ping_outstanding) {
+            w->ping_outstanding = false;
+            if (w->ping_timer != NULL) {
+                wasp_loop_timer_cancel(lsn_loop, w->ping_timer);
+            }
+            w->ping_timer = wasp_loop_timer(lsn_loop, w->pool->ping_interval_ms,
+                                            worker_ping_tick, w);
+        }
         break;
     default:
         wasp_error("pool '%s': unknown frame type %u from worker; closing its channel",
@@ -527,11 +571,13 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
     }
     case WASP_MSG_CFG_POOL: {
         lsn_pool_t *pool, **pp;
-        uint32_t uid, qlen;
+        uint32_t uid, qlen, ping_interval, ping_response;
 
         wasp_dec_cstr(&d, a, sizeof(a));
         uid = wasp_dec_u32(&d);
         qlen = wasp_dec_u32(&d);
+        ping_interval = wasp_dec_u32(&d);
+        ping_response = wasp_dec_u32(&d);
         if (fd < 0 || d.error || pool_find(a) != NULL) {
             wasp_alert("configuration: bad POOL '%s'", a);
             break;
@@ -546,6 +592,8 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         pools[pool_count++] = pool;
         snprintf(pool->name, sizeof(pool->name), "%s", a);
         pool->uid = uid;
+        pool->ping_interval_ms = ping_interval;
+        pool->ping_response_ms = ping_response;
         pool->listen_fd = fd;
         wasp_pool_queue_init(&pool->queue, qlen);
         wasp_set_nonblock(fd);

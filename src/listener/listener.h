@@ -67,6 +67,8 @@ struct lsn_pool {
     size_t worker_count;
     wasp_ltimer_t *demand_timer;
     uint64_t served;
+    uint32_t ping_interval_ms; /* 0: pinging disabled */
+    uint32_t ping_response_ms;
     bool stopped;            /* rapid-fail: answer 503 with stop_reason */
     char stop_reason[32];
 };
@@ -79,6 +81,9 @@ struct lsn_worker {
     uint32_t credit;
     bool hello;
     lsn_request_t *streams; /* requests given to this worker */
+    wasp_ltimer_t *ping_timer;
+    bool ping_outstanding;
+    bool hung_reported;
 };
 
 typedef enum lsn_req_state {

@@ -431,6 +431,24 @@ static void svc_control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr,
         if (pool != NULL) {
             svc_demand(pool);
         }
+    } else if (hdr->type == WASP_MSG_WORKER_HUNG) {
+        wasp_dec_t d;
+        char name[256];
+        pid_t pid;
+
+        wasp_dec_init(&d, payload, hdr->length);
+        pid = (pid_t)wasp_dec_u32(&d);
+        wasp_dec_cstr(&d, name, sizeof(name));
+        for (svc_child_t *c = svc.children; c != NULL && !d.error; c = c->next) {
+            /* Only a worker of that pool that is our own child: the listener
+             * cannot make us kill anything else. */
+            if (c->pid == pid && c->pool != NULL && strcmp(c->pool->cfg->name, name) == 0) {
+                wasp_error("pool '%s': worker pid %d failed to respond to a ping within %u s "
+                           "(IIS event 5010); killing it", name, (int)pid,
+                           c->pool->cfg->ping_response_time_s);
+                kill(pid, SIGKILL);
+            }
+        }
     } else if (hdr->type == WASP_MSG_DRAINED) {
         wasp_info("listener drained every request");
     }
@@ -468,6 +486,9 @@ static void svc_push_config(void)
         wasp_enc_cstr(&e, svc.pools[i].cfg->name);
         wasp_enc_u32(&e, (uint32_t)svc.pools[i].id.uid);
         wasp_enc_u32(&e, svc.pools[i].cfg->queue_length);
+        wasp_enc_u32(&e, svc.pools[i].cfg->pinging_enabled
+                             ? svc.pools[i].cfg->ping_interval_s * 1000u : 0);
+        wasp_enc_u32(&e, svc.pools[i].cfg->ping_response_time_s * 1000u);
         svc_send(WASP_MSG_CFG_POOL, &e, svc.pools[i].sock_fd);
     }
     for (size_t s = 0; s < wasp_config_site_count(svc.cfg); s++) {

@@ -276,3 +276,30 @@ def test_queue_wait_bounded_by_connection_timeout(make_server):
     finally:
         for c in conns:
             c.close()
+
+
+def test_hung_worker_is_found_by_ping_and_replaced(make_server):
+    """op=hang blocks the worker's event loop, as a deadlock would. The
+    listener pings every pingInterval; after pingResponseTime without a PONG,
+    waspd kills the worker (IIS event 5010). The request it was running gets
+    502; the next ones are served by a new worker."""
+    s = make_server("ping")
+    port = s.port("main")
+    s.pool(POOL, process_model={"pingInterval": "00:00:01", "pingResponseTime": "00:00:01"})
+    s.site("Pool Site", ["127.0.0.1:%d:" % port], [("/", POOL, "www")])
+    s.file("www/hello.txt", "hello\n")
+    s.start()
+    hung_pid, _ = whoami(port)
+    # A healthy worker answers its pings: still the same one after 2.5 s.
+    time.sleep(2.5)
+    assert whoami(port)[0] == hung_pid
+    with RawConn(port, timeout=scaled(20)) as c:
+        c.send(build_request("GET", "/x.wtest?op=hang"))
+        t0 = time.monotonic()
+        r = c.read_response(timeout=scaled(20))
+        waited = time.monotonic() - t0
+    assert r.status == 502, r
+    assert 1.0 <= waited <= scaled(6), "ping detection took %.1f s" % waited
+    s.wait_log(r"worker pid %d failed to respond to a ping" % hung_pid, timeout=scaled(5))
+    pid, _ = whoami(port)
+    assert pid != hung_pid
