@@ -35,6 +35,7 @@ typedef enum wasp_msg_type {
     WASP_MSG_RESP_FILE = 6,  /* fd + u64 offset, u64 length */
     WASP_MSG_RESP_END = 7,   /* response complete */
     WASP_MSG_PONG = 8,
+    WASP_MSG_DRAIN = 9,      /* the worker is stopping: send it nothing new */
     /* listener -> worker */
     WASP_MSG_REQ_HEAD = 20,
     WASP_MSG_REQ_BODY = 21,  /* raw bytes; flag END on the last */

@@ -322,7 +322,9 @@ static void worker_request_end(lsn_worker_t *w, lsn_request_t *req)
 {
     worker_unlink(req);
     w->pool->served++;
-    w->credit++;
+    if (!w->draining) {
+        w->credit++;
+    }
     if (req->conn == NULL) {
         lsn_request_free(req);
     } else {
@@ -429,6 +431,12 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
     }
     case WASP_MSG_RESP_END:
         worker_request_end(w, req);
+        break;
+    case WASP_MSG_DRAIN:
+        w->draining = true;
+        w->credit = 0;
+        wasp_info("pool '%s': worker pid %d is stopping; it gets no new requests", w->pool->name,
+                  (int)w->pid);
         break;
     case WASP_MSG_PONG:
         if (w->ping_outstanding) {

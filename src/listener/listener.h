@@ -80,6 +80,7 @@ struct lsn_worker {
     pid_t pid;
     uint32_t credit;
     bool hello;
+    bool draining;          /* said DRAIN: finishes what it has, takes nothing */
     lsn_request_t *streams; /* requests given to this worker */
     wasp_ltimer_t *ping_timer;
     bool ping_outstanding;

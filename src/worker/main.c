@@ -212,8 +212,10 @@ static void worker_on_close(wasp_channel_t *ch, void *data)
 
 static void worker_on_signal(wasp_loop_t *loop, int signo, void *data)
 {
-    if (signo == SIGTERM || signo == SIGINT) {
+    if ((signo == SIGTERM || signo == SIGINT) && !draining) {
         draining = true;
+        /* Tell the listener first, so nothing new arrives while we finish. */
+        wasp_channel_send(worker_ch, WASP_MSG_DRAIN, 0, 0, NULL, 0, -1);
         worker_exit_if_drained();
     }
 }

@@ -303,3 +303,23 @@ def test_hung_worker_is_found_by_ping_and_replaced(make_server):
     s.wait_log(r"worker pid %d failed to respond to a ping" % hung_pid, timeout=scaled(5))
     pid, _ = whoami(port)
     assert pid != hung_pid
+
+
+def test_sigterm_to_worker_drains_it(make_server):
+    """A worker told to stop (SIGTERM) says DRAIN: it finishes the request it
+    runs, gets nothing new, exits 0; what arrives meanwhile waits in the
+    queue and is served by its replacement."""
+    s, port = start_pool_server(make_server, "worker-drain")
+    old, _ = whoami(port)
+    with RawConn(port, timeout=scaled(15)) as slow, RawConn(port, timeout=scaled(15)) as later:
+        slow.send(build_request("GET", "/x.wtest?op=sleep&ms=1000"))
+        time.sleep(0.3)
+        os.kill(old, signal.SIGTERM)
+        time.sleep(0.2)
+        later.send(build_request("GET", "/x.wtest?op=whoami"))
+        r1 = slow.read_response()
+        r2 = later.read_response()
+    assert r1.status == 200 and r1.body == b"slept\n", r1
+    assert r2.status == 200, r2
+    assert int(re.match(rb"pid=(\d+)", r2.body).group(1)) != old
+    s.wait_log(r"pool '%s': worker pid %d exited with status 0" % (POOL, old), timeout=scaled(5))
