@@ -781,11 +781,18 @@ static int svc_prepare(void)
     FILE *f;
 
     if (wasp_mkdir_p(svc.runtime_dir, 0755) != 0) {
-        wasp_error("cannot create the runtime directory %s: %s", svc.runtime_dir,
-                   strerror(errno));
+        wasp_error("cannot create the runtime directory %s: %s%s", svc.runtime_dir,
+                   strerror(errno),
+                   errno == EACCES ? " (not root? choose one you own with --runtime-dir DIR)"
+                                   : "");
         return -1;
     }
     chmod(svc.runtime_dir, 0755);
+    if (access(svc.runtime_dir, W_OK) != 0) {
+        wasp_error("cannot write in the runtime directory %s: %s (not root? choose one you own "
+                   "with --runtime-dir DIR)", svc.runtime_dir, strerror(errno));
+        return -1;
+    }
     snprintf(path, sizeof(path), "%s/pools", svc.runtime_dir);
     if (wasp_mkdir_p(path, 0711) != 0) {
         wasp_error("cannot create %s: %s", path, strerror(errno));
