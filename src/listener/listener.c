@@ -398,8 +398,8 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         uint8_t has_length = wasp_dec_u8(&d);
         uint64_t length = wasp_dec_u64(&d);
 
-        if (d.error || status < 100 || status > 999) {
-            goto bad;
+        if (d.error || status < 100 || status > 999 || req->state >= REQ_RESPONDING) {
+            goto bad; /* malformed, or a second head for one response */
         }
         lsn_conn_response_head(req, status, reason, rl, &d, length, has_length != 0);
         if (hdr->flags & WASP_FLAG_END) {
@@ -415,13 +415,17 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         break;
     }
     case WASP_MSG_RESP_BODY:
+        if (req->state != REQ_RESPONDING) {
+            goto bad; /* a body before its head */
+        }
         lsn_conn_response_data(req, payload, hdr->length);
         lsn_conn_response_flush(req);
         break;
     case WASP_MSG_RESP_FILE: {
         uint64_t off = wasp_dec_u64(&d), len = wasp_dec_u64(&d);
 
-        if (fd < 0 || d.error) {
+        if (fd < 0 || d.error || req->state != REQ_RESPONDING || off > INT64_MAX ||
+            len > INT64_MAX - off) {
             goto bad;
         }
         lsn_conn_response_file(req, fd, (off_t)off, (off_t)len);
@@ -430,6 +434,18 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         break;
     }
     case WASP_MSG_RESP_END:
+        if (req->state != REQ_RESPONDING && req->conn != NULL) {
+            /* Ended without a head while the client waits (our worker never
+             * does this): the client must not hang; it gets the 502. */
+            worker_unlink(req);
+            lsn_conn_worker_lost(req);
+            w->pool->served++;
+            if (!w->draining) {
+                w->credit++;
+            }
+            pool_dispatch(w->pool);
+            break;
+        }
         worker_request_end(w, req);
         break;
     case WASP_MSG_DRAIN:

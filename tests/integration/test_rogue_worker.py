@@ -3,6 +3,7 @@ code.  A hand-written 'worker' speaks the channel protocol on a pool's socket
 (as the pool's user, the only one let in) and misbehaves:
 - a reason phrase and a header value with CR LF (response splitting) and a
   header name that is not a token never reach the client;
+- a response ended without a head is answered 502 to its client;
 - a frame of unknown type costs the rogue its channel, and the request it had
   not started goes to a real worker started on demand."""
 import os
@@ -46,7 +47,12 @@ def rogue(sock_path, report_fd):
                 + s32(b"Bad Name") + s32(b"v")
                 + s32(b"X-Good") + s32(b"fine"))
         s.send(frame(4, stream, head + body, flags=1))                             # RESP_HEAD|END
-        # 2nd request: never started, answered with garbage.
+        # 2nd request: started, then ended without any head.
+        hdr = s.recv(70000)
+        stream = struct.unpack("<HHII", hdr[:12])[2]
+        s.send(frame(3, 0, struct.pack("<I", stream)))                             # STARTED
+        s.send(frame(7, stream))                                                   # RESP_END
+        # 3rd request: never started, answered with garbage.
         hdr = s.recv(70000)
         s.send(frame(99, 0, b"junk"))
         time.sleep(0.5)
@@ -90,6 +96,9 @@ def test_rogue_worker_cannot_split_responses(make_server):
         assert "x-evil" not in names and "injected" not in names and "x-injected" not in names
         assert "bad name" not in names
         assert r.body == b"rogue\n"
+        # A response ended without a head: the client gets 502, not a hang.
+        r_end = get(port, "/hello.txt", timeout=scaled(10))
+        assert r_end.status == 502, r_end
         # The rogue breaks the protocol on the next request: it loses its
         # channel, and the request (never started) is served by a real worker.
         r2 = get(port, "/hello.txt", timeout=scaled(10))
