@@ -406,6 +406,11 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
                     h->target_len, false);
         return;
     }
+    if (!site->started) {
+        conn_refuse(c, WASP_HTTPSYS_NOT_FOUND, h->method, h->method_len, h->target,
+                    h->target_len, conn_token_eq(h->method, h->method_len, "HEAD"));
+        return;
+    }
     app = lsn_route_app(site->id, path, url.path_len);
     if (app == NULL) {
         conn_refuse(c, WASP_HTTPSYS_NOT_FOUND, h->method, h->method_len, h->target,

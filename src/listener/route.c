@@ -109,6 +109,9 @@ static const lsn_site_t *route_site_by_id(uint32_t id)
     return NULL;
 }
 
+/* The best binding wins even when its site is stopped: the caller answers
+ * 404 for a stopped site, as IIS does once the site's registration is
+ * gone, rather than handing the request to another site. */
 const lsn_site_t *lsn_route_site(const char *local_ip, uint16_t port, const char *host,
                                  size_t host_len)
 {
@@ -153,13 +156,9 @@ const lsn_site_t *lsn_route_site(const char *local_ip, uint16_t port, const char
         } else {
             rank = ip_specific ? 2 : 1;
         }
-        if (rank > best_rank) {
-            const lsn_site_t *s = route_site_by_id(b->site_id);
-
-            if (s != NULL && s->started) {
-                best = b;
-                best_rank = rank;
-            }
+        if (rank > best_rank && route_site_by_id(b->site_id) != NULL) {
+            best = b;
+            best_rank = rank;
         }
     }
     return best ? route_site_by_id(best->site_id) : NULL;

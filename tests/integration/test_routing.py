@@ -180,3 +180,23 @@ def test_bad_percent_escape_refused(server):
 def test_routing_server_still_serves(server):
     r = get(server.ports["hosts"], "/who.txt", host="a.test", timeout=scaled(5))
     assert r.status == 200
+
+
+def test_stopped_site_answers_404(make_server):
+    """A stopped site (serverAutoStart="false") keeps its binding out of
+    service: HTTP.sys' 404 page, not another site's content."""
+    s = make_server("stopped-site")
+    port = s.port("main")
+    s.pool("RoutePool")
+    s.site("Running", ["127.0.0.1:%d:a.test" % port], [("/", "RoutePool", "wwwa")])
+    s.site("Stopped", ["127.0.0.1:%d:b.test" % port], [("/", "RoutePool", "wwwb")])
+    s.file("wwwa/hello.txt", "site a\n")
+    s.file("wwwb/hello.txt", "site b\n")
+    build = s.config_xml
+    s.config_xml = lambda: build().replace('<site name="Stopped"',
+                                           '<site serverAutoStart="false" name="Stopped"')
+    s.start()
+    assert harness.get(port, "/hello.txt", host="a.test").body == b"site a\n"
+    r = harness.get(port, "/hello.txt", host="b.test")
+    assert r.status == 404, r
+    assert harness.httpsys_problems(r, "NotFound") == [], harness.httpsys_problems(r, "NotFound")
