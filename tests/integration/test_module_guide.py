@@ -96,3 +96,21 @@ def test_guide_example_pending_path(make_server):
     # delayMs from the module's own section: answered through PENDING and a
     # loop timer, so it cannot come back sooner than the delay.
     assert run_guide(make_server, 300) >= 0.3
+
+
+def test_worker_exports_exactly_the_module_api():
+    """Every function include/wasp/module.h declares is exported by
+    wasp-worker (a module author never meets an undefined symbol), and the
+    worker exports nothing but wasp_* names."""
+    with open(os.path.join(ROOT, "include", "wasp", "module.h")) as f:
+        declared = set(re.findall(r"\b(wasp_[a-z_]+)\(", f.read())) - {"wasp_module_register"}
+    out = subprocess.run(["nm", "-D", "--defined-only",
+                          os.path.join(harness.build_dir(), "wasp-worker")],
+                         capture_output=True, text=True, check=True).stdout
+    exported = {line.split()[-1].split("@")[0] for line in out.splitlines() if line.strip()}
+    assert declared <= exported, sorted(declared - exported)
+    # The version node, a copy-relocated libc object, and the sanitizer
+    # runtime's own symbols in a sanitized build are not ours.
+    others = {n for n in exported if not n.startswith(("wasp_", "__asan_", "__ubsan_"))} \
+        - {"WASP_1", "stderr"}
+    assert not others, sorted(others)
