@@ -11,6 +11,7 @@ ProbeA at LOW, listed in <modules> as ProbeC, ProbeA, ProbeB.
 - LogRequest and EndRequest run after the response is sent.
 """
 import os
+import shutil
 import time
 
 import harness
@@ -36,10 +37,21 @@ def expected_trace(stop_after=None, stop_module=None):
     return out + ["%s:SendResponse" % m for m in SEND]
 
 
+def probe_image(s, name):
+    """The probe .so, copied next to the config when the build tree is not
+    readable by the pool's user (a clone in a private home directory)."""
+    so = os.path.join(s.build, "tests", "wasp_probe_%s.so" % name)
+    if not harness._world_readable_path(so):
+        dst = os.path.join(s.tmp, os.path.basename(so))
+        shutil.copy(so, dst)
+        os.chmod(dst, 0o755)
+        so = dst
+    return so
+
+
 def config(s, port):
-    probes = "".join('<add name="%s" image="%s" />' % (
-        n, os.path.join(s.build, "tests", "wasp_probe_%s.so" % n)) for n in ("ProbeA", "ProbeB",
-                                                                              "ProbeC"))
+    probes = "".join('<add name="%s" image="%s" />' % (n, probe_image(s, n))
+                     for n in ("ProbeA", "ProbeB", "ProbeC"))
     return """<?xml version="1.0" encoding="UTF-8"?>
 <configuration>
   <system.applicationHost>
