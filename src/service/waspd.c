@@ -382,19 +382,33 @@ static void svc_spawn_worker(svc_pool_t *pool)
               pool->id.user, (int)pool->id.uid);
 }
 
+static void svc_demand(svc_pool_t *pool);
+
 static void svc_spawn_timer(wasp_loop_t *loop, void *data)
 {
     svc_pool_t *pool = data;
 
     pool->spawn_timer = NULL;
-    if (svc.stopping == 0 && pool->live_workers == 0 && pool->demand_pending) {
-        svc_spawn_worker(pool);
+    if (svc.stopping == 0 && pool->demand_pending) {
+        svc_demand(pool);
     }
 }
 
-/* Start a worker if the pool has none; a worker that died right after it
+/* How many workers the pool runs once started: processModel/@maxProcesses
+ * (a web garden when above 1; 0 means one per CPU, as on IIS 10). */
+static int svc_garden_size(const svc_pool_t *pool)
+{
+    long n = pool->cfg->max_processes;
+
+    if (n == 0) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    }
+    return n < 1 ? 1 : (int)n;
+}
+
+/* Bring the pool to its garden size; a worker that died right after it
  * started is not restarted more than once a second (rapid-fail protection
- * proper belongs to the process manager of the application pools issue). */
+ * stops a pool that keeps failing). */
 static void svc_demand(svc_pool_t *pool)
 {
     uint64_t since;
@@ -403,7 +417,7 @@ static void svc_demand(svc_pool_t *pool)
         return;
     }
     pool->demand_pending = true;
-    if (pool->live_workers > 0 || pool->spawn_timer != NULL) {
+    if (pool->live_workers >= svc_garden_size(pool) || pool->spawn_timer != NULL) {
         return;
     }
     since = wasp_now_ms() - pool->last_start_ms;
@@ -411,7 +425,14 @@ static void svc_demand(svc_pool_t *pool)
         pool->spawn_timer = wasp_loop_timer(svc.loop, 1000 - since, svc_spawn_timer, pool);
         return;
     }
-    svc_spawn_worker(pool);
+    while (pool->live_workers < svc_garden_size(pool)) {
+        int before = pool->live_workers;
+
+        svc_spawn_worker(pool);
+        if (pool->live_workers == before) {
+            break; /* could not start one; said why */
+        }
+    }
 }
 
 static void svc_control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr,
@@ -667,7 +688,12 @@ static void svc_reap(void)
                 wasp_error("pool '%s': worker pid %d exited %s", pool->cfg->name, (int)pid, how);
                 svc_rapid_fail_count(pool);
             }
-            if (pool->demand_pending || pool->cfg->start_mode == WASP_START_ALWAYS_RUNNING) {
+            /* Replace it when requests wait for it, for an AlwaysRunning
+             * pool, and for a web garden that still runs (its members
+             * share the pool's load; a missing one is not noticed by the
+             * listener, which asks only when no worker is left). */
+            if (pool->demand_pending || pool->cfg->start_mode == WASP_START_ALWAYS_RUNNING ||
+                (svc_garden_size(pool) > 1 && pool->live_workers > 0 && !clean)) {
                 pool->demand_pending = true;
                 svc_demand(pool);
             }
@@ -991,8 +1017,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < svc.pool_count; i++) {
         if (svc.pools[i].cfg->start_mode == WASP_START_ALWAYS_RUNNING &&
             svc.pools[i].cfg->auto_start) {
-            svc.pools[i].demand_pending = true;
-            svc_spawn_worker(&svc.pools[i]);
+            svc_demand(&svc.pools[i]);
         }
     }
     wasp_info("serving %s (runtime files in %s)", svc.config_path, svc.runtime_dir);

@@ -323,3 +323,27 @@ def test_sigterm_to_worker_drains_it(make_server):
     assert r2.status == 200, r2
     assert int(re.match(rb"pid=(\d+)", r2.body).group(1)) != old
     s.wait_log(r"pool '%s': worker pid %d exited with status 0" % (POOL, old), timeout=scaled(5))
+
+
+def test_web_garden_spreads_requests(make_server):
+    """processModel maxProcesses=2: the first request starts two workers,
+    concurrent requests are spread over both (workers pull by credit), and a
+    member that dies is replaced so the garden keeps its size."""
+    s = make_server("garden")
+    port = s.port("main")
+    s.pool(POOL, process_model={"maxProcesses": "2"})
+    s.site("Pool Site", ["127.0.0.1:%d:" % port], [("/", POOL, "www")])
+    s.file("www/hello.txt", "hello\n")
+    s.start()
+    assert get(port, "/hello.txt").status == 200
+    members = harness.wait_until(lambda: s.worker_pids() if len(s.worker_pids()) == 2 else None,
+                                 scaled(5), what="two garden workers")
+    results = harness.parallel(
+        lambda i: get(port, "/x.wtest?op=sleep&ms=300", timeout=scaled(10)),
+        [(i,) for i in range(16)], timeout=scaled(20))
+    pids = {int(r.header("X-Worker-Pid")) for r in results}
+    assert all(r.status == 200 for r in results)
+    assert pids == set(members), "requests went to %r, garden is %r" % (pids, members)
+    os.kill(members[0], signal.SIGKILL)
+    harness.wait_until(lambda: len(s.worker_pids()) == 2 and members[0] not in s.worker_pids(),
+                       scaled(5), what="the garden back to two workers")

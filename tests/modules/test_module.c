@@ -89,9 +89,12 @@ static void test_sleep_done(void *data)
 {
     test_state_t *st = data;
     wasp_request_t *req = st->req;
+    char pid[16];
 
     st->timer = NULL;
     wasp_response_set_header(req, "Content-Type", "text/plain");
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    wasp_response_set_header(req, "X-Worker-Pid", pid); /* which garden member */
     test_write_str(req, "slept\n");
     wasp_request_resume(req, WASP_FINISH);
 }
