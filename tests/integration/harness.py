@@ -684,16 +684,53 @@ class WaspServer:
         self.locations.append((path, xml))
         return self
 
-    def test_module_image(self):
-        so = os.path.join(self.build, "tests", "wasp_test_module.so")
+    def module_image(self, so):
+        """A module .so the pool's user can load: copied next to the config
+        when the build tree is private (a clone in a home directory)."""
         if not os.path.exists(so):
             raise RuntimeError("%s is missing (build the tests)" % so)
         if not _world_readable_path(so):
-            dst = os.path.join(self.tmp, "wasp_test_module.so")
+            dst = os.path.join(self.tmp, os.path.basename(so))
             shutil.copy(so, dst)
             os.chmod(dst, 0o755)
             so = dst
         return so
+
+    def test_module_image(self):
+        return self.module_image(os.path.join(self.build, "tests", "wasp_test_module.so"))
+
+    def use_own_webserver(self, pool, site, site_id, webserver_xml, config_sections=""):
+        """Replace the generated config with one site on the "main" port,
+        one pool, and a system.webServer section written by the test (for
+        tests that install their own modules).  config_sections, when given,
+        is the whole <configSections> element."""
+        port = self.port("main")
+
+        def xml():
+            return """<?xml version="1.0" encoding="UTF-8"?>
+<configuration>
+%s
+  <system.applicationHost>
+    <applicationPools><add name=%s><processModel shutdownTimeLimit="00:00:20" /></add></applicationPools>
+    <sites>
+      <site name=%s id="%d">
+        <application path="/" applicationPool=%s>
+          <virtualDirectory path="/" physicalPath=%s />
+        </application>
+        <bindings><binding protocol="http" bindingInformation="127.0.0.1:%d:" /></bindings>
+      </site>
+    </sites>
+  </system.applicationHost>
+  <system.webServer>
+%s
+  </system.webServer>
+</configuration>
+""" % (config_sections, quoteattr(pool), quoteattr(site), site_id, quoteattr(pool),
+       quoteattr(self.tmp), port, webserver_xml)
+
+        self.use_test_module = False
+        self.config_xml = xml
+        return port
 
     def config_xml(self):
         x = ['<?xml version="1.0" encoding="UTF-8"?>', "<configuration>",

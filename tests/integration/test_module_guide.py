@@ -32,10 +32,7 @@ def build_guide_module(tmp):
     return so
 
 
-def config(s, so, port, delay_ms):
-    return """<?xml version="1.0" encoding="UTF-8"?>
-<configuration>
-  <configSections>
+SECTIONS = """  <configSections>
     <sectionGroup name="system.applicationHost">
       <section name="applicationPools" allowDefinition="AppHostOnly" overrideModeDefault="Deny" />
       <section name="sites" allowDefinition="AppHostOnly" overrideModeDefault="Deny" />
@@ -46,36 +43,22 @@ def config(s, so, port, delay_ms):
       <section name="handlers" overrideModeDefault="Deny" />
       <section name="hello" overrideModeDefault="Allow" />
     </sectionGroup>
-  </configSections>
-  <system.applicationHost>
-    <applicationPools><add name="GuidePool"><processModel shutdownTimeLimit="00:00:20" /></add></applicationPools>
-    <sites>
-      <site name="Guide" id="1">
-        <application path="/" applicationPool="GuidePool">
-          <virtualDirectory path="/" physicalPath="%s" />
-        </application>
-        <bindings><binding protocol="http" bindingInformation="127.0.0.1:%d:" /></bindings>
-      </site>
-    </sites>
-  </system.applicationHost>
-  <system.webServer>
-    <globalModules><add name="HelloModule" image="%s" /></globalModules>
+  </configSections>"""
+
+
+def webserver(so, delay_ms):
+    return """    <globalModules><add name="HelloModule" image="%s" /></globalModules>
     <modules><add name="HelloModule" /></modules>
     <handlers accessPolicy="Read, Script">
       <add name="Hello" path="*.hi" verb="GET" modules="HelloModule" resourceType="Unspecified" requireAccess="Script" />
     </handlers>
-    <hello delayMs="%d" />
-  </system.webServer>
-</configuration>
-""" % (s.tmp, port, so, delay_ms)
+    <hello delayMs="%d" />""" % (so, delay_ms)
 
 
 def run_guide(make_server, delay_ms):
     s = make_server("guide-%d" % delay_ms)
-    s.use_test_module = False
-    port = s.port("main")
     so = build_guide_module(s.tmp)
-    s.config_xml = lambda: config(s, so, port, delay_ms)
+    port = s.use_own_webserver("GuidePool", "Guide", 1, webserver(so, delay_ms), SECTIONS)
     s.start()
     t0 = time.monotonic()
     r = harness.get(port, "/hello.hi?you")

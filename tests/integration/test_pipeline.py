@@ -11,7 +11,6 @@ ProbeA at LOW, listed in <modules> as ProbeC, ProbeA, ProbeB.
 - LogRequest and EndRequest run after the response is sent.
 """
 import os
-import shutil
 import time
 
 import harness
@@ -37,50 +36,20 @@ def expected_trace(stop_after=None, stop_module=None):
     return out + ["%s:SendResponse" % m for m in SEND]
 
 
-def probe_image(s, name):
-    """The probe .so, copied next to the config when the build tree is not
-    readable by the pool's user (a clone in a private home directory)."""
-    so = os.path.join(s.build, "tests", "wasp_probe_%s.so" % name)
-    if not harness._world_readable_path(so):
-        dst = os.path.join(s.tmp, os.path.basename(so))
-        shutil.copy(so, dst)
-        os.chmod(dst, 0o755)
-        so = dst
-    return so
-
-
-def config(s, port):
-    probes = "".join('<add name="%s" image="%s" />' % (n, probe_image(s, n))
-                     for n in ("ProbeA", "ProbeB", "ProbeC"))
-    return """<?xml version="1.0" encoding="UTF-8"?>
-<configuration>
-  <system.applicationHost>
-    <applicationPools><add name="ProbePool"><processModel shutdownTimeLimit="00:00:20" /></add></applicationPools>
-    <sites>
-      <site name="Probe" id="7">
-        <application path="/" applicationPool="ProbePool">
-          <virtualDirectory path="/" physicalPath="%s" />
-        </application>
-        <bindings><binding protocol="http" bindingInformation="127.0.0.1:%d:" /></bindings>
-      </site>
-    </sites>
-  </system.applicationHost>
-  <system.webServer>
-    <globalModules>%s</globalModules>
+def webserver(s):
+    probes = "".join('<add name="%s" image="%s" />' % (n, s.module_image(
+        os.path.join(s.build, "tests", "wasp_probe_%s.so" % n))) for n in ("ProbeA", "ProbeB",
+                                                                          "ProbeC"))
+    return """    <globalModules>%s</globalModules>
     <modules><add name="ProbeC" /><add name="ProbeA" /><add name="ProbeB" /></modules>
     <handlers accessPolicy="Read, Script">
       <add name="Probe" path="*.probe" verb="*" modules="ProbeA" resourceType="Unspecified" requireAccess="Script" />
-    </handlers>
-  </system.webServer>
-</configuration>
-""" % (s.tmp, port, probes)
+    </handlers>""" % probes
 
 
 def start(make_server):
     s = make_server("pipeline")
-    s.use_test_module = False
-    port = s.port("main")
-    s.config_xml = lambda: config(s, port)
+    port = s.use_own_webserver("ProbePool", "Probe", 7, webserver(s))
     s.start()
     return s, port
 

@@ -12,7 +12,6 @@ import socket
 import struct
 import time
 
-import harness
 from harness import get, scaled
 
 POOL = "RoguePool"
