@@ -327,6 +327,10 @@ static void worker_request_end(lsn_worker_t *w, lsn_request_t *req)
     }
     if (req->conn == NULL) {
         lsn_request_free(req);
+    } else if (req->state != REQ_RESPONDING) {
+        /* Ended without a head while the client waits (our worker never
+         * does this): the client must not hang; it gets the 502. */
+        lsn_conn_worker_lost(req);
     } else {
         lsn_conn_response_end(req);
     }
@@ -434,18 +438,6 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         break;
     }
     case WASP_MSG_RESP_END:
-        if (req->state != REQ_RESPONDING && req->conn != NULL) {
-            /* Ended without a head while the client waits (our worker never
-             * does this): the client must not hang; it gets the 502. */
-            worker_unlink(req);
-            lsn_conn_worker_lost(req);
-            w->pool->served++;
-            if (!w->draining) {
-                w->credit++;
-            }
-            pool_dispatch(w->pool);
-            break;
-        }
         worker_request_end(w, req);
         break;
     case WASP_MSG_DRAIN:
