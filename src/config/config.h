@@ -61,6 +61,34 @@ typedef struct wasp_section wasp_node_t;
 /* ---- system.applicationHost model ---------------------------------------- */
 typedef enum wasp_start_mode { WASP_START_ON_DEMAND = 0, WASP_START_ALWAYS_RUNNING = 1 } wasp_start_mode_t;
 
+typedef enum wasp_idle_action { WASP_IDLE_TERMINATE = 0, WASP_IDLE_SUSPEND = 1 } wasp_idle_action_t;
+typedef enum wasp_lb_caps { WASP_LB_HTTP_LEVEL = 2, WASP_LB_TCP_LEVEL = 1 } wasp_lb_caps_t;
+typedef enum wasp_cpu_action {
+    WASP_CPU_NO_ACTION = 0,
+    WASP_CPU_KILL_W3WP = 1,
+    WASP_CPU_THROTTLE = 2,
+    WASP_CPU_THROTTLE_UNDER_LOAD = 3
+} wasp_cpu_action_t;
+
+/* recycling/@logEventOnRecycle flags (iis-hosting.md 1.3); also the
+ * reasons a worker is recycled for. */
+#define WASP_RECYCLE_TIME 1u
+#define WASP_RECYCLE_REQUESTS 2u
+#define WASP_RECYCLE_SCHEDULE 4u
+#define WASP_RECYCLE_MEMORY 8u
+#define WASP_RECYCLE_ISAPI_UNHEALTHY 16u
+#define WASP_RECYCLE_ON_DEMAND 32u
+#define WASP_RECYCLE_CONFIG_CHANGE 64u
+#define WASP_RECYCLE_PRIVATE_MEMORY 128u
+
+typedef struct wasp_env_var {
+    char *name;
+    char *value;
+} wasp_env_var_t;
+
+/* One application pool with every attribute resolved: the pool's <add>,
+ * else <applicationPoolDefaults>, else the schema default (iis-hosting.md
+ * 1.1-1.8).  Times are in seconds unless the name says otherwise. */
 typedef struct wasp_pool_cfg {
     char *name;
     uint32_t queue_length;          /* 10..65535, default 1000 */
@@ -68,18 +96,65 @@ typedef struct wasp_pool_cfg {
     wasp_start_mode_t start_mode;   /* default OnDemand */
     char *managed_runtime_version;  /* default "" */
     char *managed_pipeline_mode;    /* "Integrated" / "Classic" */
+    bool enable_32bit_app_on_win64; /* Windows only: stored and reported */
+    bool enable_configuration_override; /* default true */
+    bool pass_anonymous_token;      /* default true */
+    char *managed_runtime_loader;   /* Windows only, default "webengine4.dll" */
+    char *clr_config_file;          /* Windows only, default "" */
+    /* processModel */
     char *identity_type;            /* processModel/@identityType, default ApplicationPoolIdentity */
     char *user_name;                /* processModel/@userName, default "" */
+    bool load_user_profile;         /* default false */
+    bool set_profile_environment;   /* default true: HOME, USER, LOGNAME, SHELL of the identity */
+    char *logon_type;               /* Windows only: "LogonBatch" / "LogonService" */
+    bool manual_group_membership;   /* default false */
     uint32_t max_processes;         /* processModel/@maxProcesses, default 1 */
-    uint32_t idle_timeout_s;        /* processModel/@idleTimeout, default 20 min */
+    uint32_t idle_timeout_s;        /* processModel/@idleTimeout, default 20 min, 0 = never */
+    wasp_idle_action_t idle_timeout_action; /* default Terminate */
     uint32_t startup_time_limit_s;  /* default 90 s */
     uint32_t shutdown_time_limit_s; /* default 90 s */
     uint32_t ping_interval_s;       /* default 30 s */
     uint32_t ping_response_time_s;  /* default 90 s */
     bool pinging_enabled;           /* default true */
+    bool log_event_on_idle_timeout; /* processModel/@logEventOnProcessModel has IdleTimeout */
+    /* recycling */
+    bool disallow_overlapping_rotation;     /* default false */
+    bool disallow_rotation_on_config_change; /* default false */
+    uint32_t log_event_on_recycle;  /* WASP_RECYCLE_* flags; IIS 10 default: all of them */
+    uint32_t restart_time_s;        /* periodicRestart/@time, default 29:00:00, 0 = never */
+    uint32_t restart_requests;      /* periodicRestart/@requests, 0 = never */
+    uint32_t restart_memory_kb;     /* periodicRestart/@memory (virtual), 0 = never */
+    uint32_t restart_private_memory_kb; /* periodicRestart/@privateMemory, 0 = never */
+    uint32_t *restart_schedule_s;   /* periodicRestart/schedule: seconds after local midnight */
+    size_t restart_schedule_count;
+    /* failure */
+    bool rapid_fail_protection;             /* default true */
+    uint32_t rapid_fail_interval_s;         /* default 5 min */
+    uint32_t rapid_fail_max_crashes;        /* default 5 */
+    wasp_lb_caps_t load_balancer_capabilities; /* default HttpLevel */
+    bool orphan_worker_process;             /* default false */
+    char *orphan_action_exe;                /* %VARS% expanded, default "" */
+    char *orphan_action_params;             /* "%1%" is the orphaned worker's pid */
+    char *auto_shutdown_exe;                /* run when the pool is stopped by rapid-fail */
+    char *auto_shutdown_params;
+    /* cpu */
+    uint32_t cpu_limit;             /* 1/1000 of a percent, 0..100000, 0 = no limit */
+    wasp_cpu_action_t cpu_action;   /* default NoAction */
+    uint32_t cpu_reset_interval_s;  /* default 5 min */
+    bool cpu_smp_affinitized;       /* default false */
+    uint64_t cpu_smp_mask;          /* smpProcessorAffinityMask2 << 32 | smpProcessorAffinityMask */
+    /* environmentVariables: the pool's own, merged from the defaults */
+    wasp_env_var_t *env;
+    size_t env_count;
     const char *file;
     int line;
 } wasp_pool_cfg_t;
+
+/* The worker-visible settings of two pools are the same: false means a
+ * running pool must be recycled to apply the new ones (recycling/
+ * @disallowRotationOnConfigChange).  autoStart is not one of them: it only
+ * says what to do when waspd starts. */
+bool wasp_pool_cfg_same(const wasp_pool_cfg_t *a, const wasp_pool_cfg_t *b);
 
 typedef struct wasp_binding_cfg {
     char *protocol;     /* "http", "https", ... lower-cased */
