@@ -36,26 +36,37 @@ typedef enum wasp_msg_type {
     WASP_MSG_RESP_END = 7,   /* response complete */
     WASP_MSG_PONG = 8,
     WASP_MSG_DRAIN = 9,      /* the worker is stopping: send it nothing new */
+    WASP_MSG_REQ_STATUS = 10, /* answer to STATUS_QUERY: (u32 stream, str stage, str module)[] */
     /* listener -> worker */
     WASP_MSG_REQ_HEAD = 20,
     WASP_MSG_REQ_BODY = 21,  /* raw bytes; flag END on the last */
     WASP_MSG_PING = 22,
     WASP_MSG_ABORT = 23,     /* stream: the client is gone */
     WASP_MSG_WINDOW = 24,    /* stream, u32: bytes written to the client */
+    WASP_MSG_STATUS_QUERY = 25, /* where is each request in the pipeline? */
     /* waspd -> listener */
     WASP_MSG_CFG_BEGIN = 40,
     WASP_MSG_CFG_LISTEN = 41,  /* fd, str ip, u16 port */
     WASP_MSG_CFG_POOL = 42,    /* fd, str name, u32 uid, u32 queue_length,
-                                  u32 ping interval ms (0 = no pinging), u32 ping response ms */
+                                  u32 ping interval ms (0 = no pinging), u32 ping response ms,
+                                  u32 periodicRestart requests (0 = never),
+                                  u32 idleTimeout ms (0 = never), u8 idle action (1 = suspend),
+                                  u8 loadBalancerCapabilities (1 = TcpLevel).
+                                  Pushed again for a known pool: new settings, fd ignored. */
     WASP_MSG_CFG_SITE = 43,    /* u32 id, str name, u32 started, u32 connectionTimeout ms */
     WASP_MSG_CFG_BINDING = 44, /* u32 site, str ip, u16 port, str host */
     WASP_MSG_CFG_APP = 45,     /* u32 site, str path, str pool */
     WASP_MSG_CFG_END = 46,
     WASP_MSG_POOL_STATE = 47,  /* str pool, u8 started, str reason (HTTPERR, e.g. AppOffline) */
+    WASP_MSG_QUERY_REQUESTS = 48, /* u32 minimum elapsed ms: answer with REQUESTS */
     /* listener -> waspd */
     WASP_MSG_DEMAND = 50,      /* str pool: requests wait and no worker is connected */
     WASP_MSG_DRAINED = 51,     /* shutdown: every in-flight request is answered */
-    WASP_MSG_WORKER_HUNG = 52  /* u32 pid, str pool: no PONG within pingResponseTime */
+    WASP_MSG_WORKER_HUNG = 52, /* u32 pid, str pool: no PONG within pingResponseTime */
+    WASP_MSG_WORKER_READY = 53, /* u32 pid, str pool: connected, takes requests */
+    WASP_MSG_WORKER_RECYCLE = 54, /* u32 pid, str pool, u32 reason (WASP_RECYCLE_*) */
+    WASP_MSG_POOL_IDLE = 55,   /* str pool: no request for idleTimeout */
+    WASP_MSG_REQUESTS = 56     /* text: one "req\t..." line per request (ctl_proto.h) */
 } wasp_msg_type_t;
 
 /* REQ_HEAD: no body follows; REQ_BODY: last chunk; RESP_HEAD: the whole body

@@ -18,7 +18,10 @@
  * is $WASP_SYSTEM_DRIVE or empty, so "%SystemDrive%\inetpub\wwwroot" becomes
  * "/inetpub/wwwroot".  Backslashes become '/', a leading drive letter ("C:")
  * is dropped, and a relative path is resolved against the directory of the
- * configuration file.
+ * configuration file.  The pool strings the schema marks expanded
+ * (CLRConfigFile, failure/@orphanActionExe and the like) get the same %VAR%
+ * expansion, without the path rewriting; %1% in orphanActionParams is the
+ * orphaned worker's pid, filled in when the action runs, and stays as is.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -99,27 +102,119 @@ static int cfg_get_bool(const wasp_section_t *own, const wasp_section_t *dflt, c
     return 0;
 }
 
-static int cfg_get_enum(const wasp_section_t *own, const wasp_section_t *dflt, const char *name,
-                        const char *const *names, int def, const char *what, int *out,
-                        wasp_diag_t *diag)
+/* The names of a NULL-terminated list, comma-separated, for messages. */
+static void cfg_name_list(char *buf, size_t size, const char *const *names)
+{
+    buf[0] = '\0';
+    for (int i = 0; names[i]; i++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, size - l, "%s%s", i ? ", " : "", names[i]);
+    }
+}
+
+/* An enum attribute: a friendly name (case-insensitive) or its number.
+ * values[i] is the schema number of names[i]; NULL when the numbers are
+ * 0, 1, 2... in list order.  *out receives the number; def is one too. */
+static int cfg_get_enum_vals(const wasp_section_t *own, const wasp_section_t *dflt,
+                             const char *name, const char *const *names, const int *values,
+                             int def, const char *what, int *out, wasp_diag_t *diag)
 {
     cfg_val_t v = cfg_get(own, dflt, name);
     if (!v.value) {
         *out = def;
         return 0;
     }
-    int k = cfg_parse_enum(v.value, names);
-    if (k < 0) {
-        char list[256] = "";
-        for (int i = 0; names[i]; i++) {
-            size_t l = strlen(list);
-            snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "", names[i]);
+    uint64_t num;
+    bool numeric = cfg_parse_uint(v.value, 1000, &num);
+    for (int i = 0; names[i]; i++) {
+        int val = values ? values[i] : i;
+        if (strcasecmp(v.value, names[i]) == 0 || (numeric && num == (uint64_t)val)) {
+            *out = val;
+            return 0;
         }
-        cfg_diag(diag, v.file, v.line, "%s=\"%s\" of %s is not valid: Enum must be one of %s",
-                 name, v.value, what, list);
+    }
+    char list[256];
+    cfg_name_list(list, sizeof(list), names);
+    cfg_diag(diag, v.file, v.line, "%s=\"%s\" of %s is not valid: Enum must be one of %s", name,
+             v.value, what, list);
+    return -1;
+}
+
+static int cfg_get_enum(const wasp_section_t *own, const wasp_section_t *dflt, const char *name,
+                        const char *const *names, int def, const char *what, int *out,
+                        wasp_diag_t *diag)
+{
+    return cfg_get_enum_vals(own, dflt, name, names, NULL, def, what, out, diag);
+}
+
+/* A flags attribute: friendly names separated by commas, case-insensitive,
+ * white space around them ignored ("Time, Memory"); a number stands for its
+ * bits.  An empty value is no flag at all.  bits[i] is the value of
+ * names[i]. */
+static int cfg_get_flags(const wasp_section_t *own, const wasp_section_t *dflt, const char *name,
+                         const char *const *names, const uint32_t *bits, uint32_t def,
+                         const char *what, uint32_t *out, wasp_diag_t *diag)
+{
+    cfg_val_t v = cfg_get(own, dflt, name);
+    if (!v.value) {
+        *out = def;
+        return 0;
+    }
+    uint32_t all = 0, acc = 0;
+    for (int i = 0; names[i]; i++)
+        all |= bits[i];
+    const char *p = v.value;
+    while (isspace((unsigned char)*p))
+        p++;
+    bool ok = true;
+    while (*p && ok) {
+        const char *e = strchr(p, ',');
+        const char *end = e ? e : p + strlen(p);
+        const char *t = end;
+        while (t > p && isspace((unsigned char)t[-1]))
+            t--;
+        size_t len = (size_t)(t - p);
+        bool found = false;
+        for (int i = 0; names[i] && !found; i++) {
+            if (strlen(names[i]) == len && strncasecmp(p, names[i], len) == 0) {
+                acc |= bits[i];
+                found = true;
+            }
+        }
+        if (!found && len && len < 12) {
+            char num[12];
+            uint64_t x;
+            memcpy(num, p, len);
+            num[len] = '\0';
+            if (cfg_parse_uint(num, UINT32_MAX, &x) && (x & ~(uint64_t)all) == 0) {
+                acc |= (uint32_t)x;
+                found = true;
+            }
+        }
+        ok = found;
+        if (!e)
+            break;
+        /* "Time," ends in an empty name: not a combination of flags */
+        p = e + 1;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p)
+            ok = false;
+    }
+    if (!ok) {
+        char list[256], example[128];
+        cfg_name_list(list, sizeof(list), names);
+        if (names[1])
+            snprintf(example, sizeof(example), "\"%s, %s\"", names[0], names[1]);
+        else
+            snprintf(example, sizeof(example), "\"%s\" or \"\"", names[0]);
+        cfg_diag(diag, v.file, v.line,
+                 "%s=\"%s\" of %s is not valid: Flags must be some combination of %s "
+                 "(comma-separated, e.g. %s)",
+                 name, v.value, what, list, example);
         return -1;
     }
-    *out = k;
+    *out = acc;
     return 0;
 }
 
@@ -202,15 +297,218 @@ static bool cfg_pool_name_ok(const char *s)
     return !blank;
 }
 
+static const char *const cfg_logon_types[] = { "LogonBatch", "LogonService", NULL };
+static const char *const cfg_idle_actions[] = { "Terminate", "Suspend", NULL };
+static const char *const cfg_lb_caps[] = { "TcpLevel", "HttpLevel", NULL };
+static const int cfg_lb_caps_values[] = { WASP_LB_TCP_LEVEL, WASP_LB_HTTP_LEVEL };
+static const char *const cfg_cpu_actions[] = { "NoAction", "KillW3wp", "Throttle",
+                                               "ThrottleUnderLoad", NULL };
+static const char *const cfg_numa_assignments[] = { "MostAvailableMemory", "WindowsScheduling",
+                                                    NULL };
+static const char *const cfg_numa_modes[] = { "Soft", "Hard", NULL };
+/* recycling/@logEventOnRecycle: names[i] has the value bits[i]. */
+static const char *const cfg_recycle_flags[] = {
+    "Time", "Requests", "Schedule", "Memory", "IsapiUnhealthy", "OnDemand", "ConfigChange",
+    "PrivateMemory", NULL,
+};
+static const uint32_t cfg_recycle_bits[] = {
+    WASP_RECYCLE_TIME,          WASP_RECYCLE_REQUESTS,       WASP_RECYCLE_SCHEDULE,
+    WASP_RECYCLE_MEMORY,        WASP_RECYCLE_ISAPI_UNHEALTHY, WASP_RECYCLE_ON_DEMAND,
+    WASP_RECYCLE_CONFIG_CHANGE, WASP_RECYCLE_PRIVATE_MEMORY,
+};
+static const char *const cfg_process_model_flags[] = { "IdleTimeout", NULL };
+static const uint32_t cfg_process_model_bits[] = { 1u };
+
+static char *cfg_expand_env_keep(wasp_config_t *cfg, const char *s, const char *keep,
+                                 char *undefined, size_t usize);
+
+/* A string attribute; expanded="true" ones get %VARS% from the environment
+ * (keep: a %name% that is a placeholder, not a variable). */
+static char *cfg_get_str(wasp_config_t *cfg, const wasp_section_t *own,
+                         const wasp_section_t *dflt, const char *name, const char *def,
+                         bool expand, const char *keep)
+{
+    cfg_val_t v = cfg_get(own, dflt, name);
+    if (!v.value)
+        return (char *)def;
+    if (!expand)
+        return (char *)v.value;
+    char undef[8];
+    return cfg_expand_env_keep(cfg, v.value, keep, undef, sizeof(undef));
+}
+
+/* A child element of a pool by path ("recycling/periodicRestart"). */
+static const wasp_section_t *cfg_child_path(const wasp_section_t *s, const char *path)
+{
+    char name[64];
+    while (s && *path) {
+        const char *e = strchr(path, '/');
+        size_t len = e ? (size_t)(e - path) : strlen(path);
+        if (len >= sizeof(name))
+            return NULL;
+        memcpy(name, path, len);
+        name[len] = '\0';
+        s = wasp_section_child(s, name);
+        path += len + (e ? 1 : 0);
+    }
+    return s;
+}
+
+/* The items of a collection below a pool, applicationPoolDefaults' first:
+ * the pool's <add>, <remove> and <clear/> act on the defaults' items the way
+ * a lower configuration level acts on a higher one (so a pool's <clear/>
+ * drops the inherited schedule, and adding a name the defaults already have
+ * is a duplicate unless it is removed first). */
+static int cfg_pool_collection(wasp_config_t *cfg, const wasp_section_t *own,
+                               const wasp_section_t *dflt, const char *path,
+                               const wasp_section_t *const **items, size_t *count,
+                               wasp_diag_t *diag)
+{
+    const wasp_section_t *oc = cfg_child_path(own, path);
+    const wasp_section_t *dc = cfg_child_path(dflt, path);
+    *items = NULL;
+    *count = 0;
+    if (!oc && !dc)
+        return 0;
+    char elem[128];
+    snprintf(elem, sizeof(elem), "add/%s", path);
+    const cfg_coll_schema_t *cs =
+        cfg_collection_schema(cfg, "system.applicationHost/applicationPools", elem);
+    if (!cs) {
+        /* Not in the table: the items computed at load are all there is. */
+        const wasp_section_t *c = oc ? oc : dc;
+        *items = (const wasp_section_t *const *)c->items;
+        *count = c->item_count;
+        return 0;
+    }
+    cfg_node_t *merged = cfg_arena_alloc(&cfg->arena, sizeof(*merged));
+    if (cfg_collection_apply(cfg, cs, merged, dc, oc, diag) != 0)
+        return -1;
+    *items = (const wasp_section_t *const *)merged->pub.items;
+    *count = merged->pub.item_count;
+    return 0;
+}
+
+static int cfg_cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* recycling/periodicRestart/schedule: times of day, 0..86399 s in whole
+ * minutes (timeSpanRange 0,86399,60), unique, kept in ascending order. */
+static int cfg_pool_schedule(wasp_config_t *cfg, const wasp_section_t *own,
+                             const wasp_section_t *dflt, const char *what, wasp_pool_cfg_t *p,
+                             wasp_diag_t *diag)
+{
+    const wasp_section_t *const *items;
+    size_t n;
+    if (cfg_pool_collection(cfg, own, dflt, "recycling/periodicRestart/schedule", &items, &n,
+                            diag) != 0)
+        return -1;
+    p->restart_schedule_s = n ? cfg_arena_alloc(&cfg->arena, n * sizeof(uint32_t)) : NULL;
+    p->restart_schedule_count = 0;
+    for (size_t i = 0; i < n; i++) {
+        const wasp_section_t *it = items[i];
+        int line;
+        const char *val = cfg_node_attr_line(it, "value", &line);
+        int64_t ms;
+        if (!val) {
+            cfg_diag(diag, it->file, it->line,
+                     "a recycling schedule entry of %s has no value; write the time of day to "
+                     "recycle at, e.g. <add value=\"03:00:00\" />",
+                     what);
+            return -1;
+        }
+        if (!wasp_config_parse_timespan(val, WASP_TIMESPAN_STRING, &ms)) {
+            cfg_diag(diag, it->file, line,
+                     "schedule value=\"%s\" of %s is not a valid timeSpan; write the time of "
+                     "day as hh:mm:ss, e.g. \"03:00:00\"",
+                     val, what);
+            return -1;
+        }
+        if (ms < 0 || ms % 60000 || ms / 1000 > 86399) {
+            cfg_diag(diag, it->file, line,
+                     "schedule value=\"%s\" of %s is out of range: Timespan value must be "
+                     "between 00:00:00 and 23:59:59 inclusive, with a granularity of 60 "
+                     "seconds; write a time of day in whole minutes, e.g. \"03:00:00\"",
+                     val, what);
+            return -1;
+        }
+        uint32_t sec = (uint32_t)(ms / 1000);
+        /* One entry per item so far: restart_schedule_s[j] came from
+         * items[j].  "3:00:00" and "03:00:00" are one key to IIS: the value
+         * is a timeSpan, compared as one. */
+        for (size_t j = 0; j < p->restart_schedule_count; j++) {
+            if (p->restart_schedule_s[j] == sec) {
+                const wasp_section_t *first = items[j];
+                cfg_diag(diag, it->file, line,
+                         "Cannot add duplicate collection entry of type 'add' with unique key "
+                         "attribute 'value' set to '%s' (the same time of day as \"%s\" at "
+                         "%s:%d); remove one of the two entries of %s",
+                         val, wasp_section_attr(first, "value"), first->file, first->line,
+                         what);
+                return -1;
+            }
+        }
+        p->restart_schedule_s[p->restart_schedule_count++] = sec;
+    }
+    if (p->restart_schedule_count > 1)
+        qsort(p->restart_schedule_s, p->restart_schedule_count, sizeof(uint32_t), cfg_cmp_u32);
+    return 0;
+}
+
+/* environmentVariables: name and value required, name non-empty (it is the
+ * key), applicationPoolDefaults' variables first. */
+static int cfg_pool_env(wasp_config_t *cfg, const wasp_section_t *own, const wasp_section_t *dflt,
+                        const char *what, wasp_pool_cfg_t *p, wasp_diag_t *diag)
+{
+    const wasp_section_t *const *items;
+    size_t n;
+    if (cfg_pool_collection(cfg, own, dflt, "environmentVariables", &items, &n, diag) != 0)
+        return -1;
+    p->env = n ? cfg_arena_alloc(&cfg->arena, n * sizeof(*p->env)) : NULL;
+    p->env_count = 0;
+    for (size_t i = 0; i < n; i++) {
+        const wasp_section_t *it = items[i];
+        int nline, vline;
+        const char *name = cfg_node_attr_line(it, "name", &nline);
+        const char *value = cfg_node_attr_line(it, "value", &vline);
+        if (!name || !*name || strchr(name, '=')) {
+            cfg_diag(diag, it->file, nline,
+                     "environment variable name \"%s\" of %s is not valid: it is required, "
+                     "may not be empty and may not contain '='; e.g. <add name=\"APP_MODE\" "
+                     "value=\"production\" />",
+                     name ? name : "", what);
+            return -1;
+        }
+        if (!value || !*value) {
+            cfg_diag(diag, it->file, vline,
+                     "environment variable '%s' of %s has no value; the value attribute is "
+                     "required and may not be empty (to drop an inherited variable, write "
+                     "<remove name=\"%s\" />)",
+                     name, what, name);
+            return -1;
+        }
+        p->env[p->env_count].name = (char *)name;
+        p->env[p->env_count].value = (char *)value;
+        p->env_count++;
+    }
+    return 0;
+}
+
 /* Every value of a pool: from own, else from dflt (applicationPoolDefaults),
- * else the schema default. */
-static int cfg_pool_values(const wasp_section_t *own, const wasp_section_t *dflt,
-                           const char *what, wasp_pool_cfg_t *p, wasp_diag_t *diag)
+ * else the schema default (iis-hosting.md 1.1-1.8).  Windows-only settings
+ * are checked like the others so a file IIS refuses is refused here too. */
+static int cfg_pool_values(wasp_config_t *cfg, const wasp_section_t *own,
+                           const wasp_section_t *dflt, const char *what, wasp_pool_cfg_t *p,
+                           wasp_diag_t *diag)
 {
     const wasp_section_t *pm = wasp_section_child(own, "processModel");
     const wasp_section_t *dpm = wasp_section_child(dflt, "processModel");
     uint64_t u;
     int e;
+    uint32_t f;
     if (cfg_get_uint(own, dflt, "queueLength", 10, 65535, 1000, what, &u, diag))
         return -1;
     p->queue_length = (uint32_t)u;
@@ -219,16 +517,37 @@ static int cfg_pool_values(const wasp_section_t *own, const wasp_section_t *dflt
     if (cfg_get_enum(own, dflt, "startMode", cfg_start_modes, 0, what, &e, diag))
         return -1;
     p->start_mode = (wasp_start_mode_t)e;
-    cfg_val_t v = cfg_get(own, dflt, "managedRuntimeVersion");
-    p->managed_runtime_version = (char *)(v.value ? v.value : "");
+    p->managed_runtime_version = cfg_get_str(cfg, own, dflt, "managedRuntimeVersion", "", false,
+                                             NULL);
     if (cfg_get_enum(own, dflt, "managedPipelineMode", cfg_pipeline_modes, 0, what, &e, diag))
         return -1;
     p->managed_pipeline_mode = (char *)cfg_pipeline_modes[e];
+    if (cfg_get_bool(own, dflt, "enable32BitAppOnWin64", false, what,
+                     &p->enable_32bit_app_on_win64, diag) ||
+        cfg_get_bool(own, dflt, "enableConfigurationOverride", true, what,
+                     &p->enable_configuration_override, diag) ||
+        cfg_get_bool(own, dflt, "passAnonymousToken", true, what, &p->pass_anonymous_token,
+                     diag))
+        return -1;
+    p->managed_runtime_loader = cfg_get_str(cfg, own, dflt, "managedRuntimeLoader",
+                                            "webengine4.dll", false, NULL);
+    p->clr_config_file = cfg_get_str(cfg, own, dflt, "CLRConfigFile", "", true, NULL);
+
+    /* processModel.  password (encrypted, Windows' logon) and
+     * requestQueueDelegatorIdentity are strings with nothing to check. */
     if (cfg_get_enum(pm, dpm, "identityType", cfg_identity_types, 4, what, &e, diag))
         return -1;
     p->identity_type = (char *)cfg_identity_types[e];
-    v = cfg_get(pm, dpm, "userName");
-    p->user_name = (char *)(v.value ? v.value : "");
+    p->user_name = cfg_get_str(cfg, pm, dpm, "userName", "", false, NULL);
+    if (cfg_get_bool(pm, dpm, "loadUserProfile", false, what, &p->load_user_profile, diag) ||
+        cfg_get_bool(pm, dpm, "setProfileEnvironment", true, what, &p->set_profile_environment,
+                     diag) ||
+        cfg_get_bool(pm, dpm, "manualGroupMembership", false, what,
+                     &p->manual_group_membership, diag))
+        return -1;
+    if (cfg_get_enum(pm, dpm, "logonType", cfg_logon_types, 0, what, &e, diag))
+        return -1;
+    p->logon_type = (char *)cfg_logon_types[e];
     if (cfg_get_uint(pm, dpm, "maxProcesses", 0, 2147483647, 1, what, &u, diag))
         return -1;
     p->max_processes = (uint32_t)u;
@@ -242,7 +561,97 @@ static int cfg_pool_values(const wasp_section_t *own, const wasp_section_t *dflt
         cfg_get_ts(pm, dpm, "pingResponseTime", 1, 4294967, 1, 90, what,
                    &p->ping_response_time_s, diag))
         return -1;
-    return cfg_get_bool(pm, dpm, "pingingEnabled", true, what, &p->pinging_enabled, diag);
+    if (cfg_get_bool(pm, dpm, "pingingEnabled", true, what, &p->pinging_enabled, diag))
+        return -1;
+    if (cfg_get_enum(pm, dpm, "idleTimeoutAction", cfg_idle_actions, 0, what, &e, diag))
+        return -1;
+    p->idle_timeout_action = (wasp_idle_action_t)e;
+    if (cfg_get_flags(pm, dpm, "logEventOnProcessModel", cfg_process_model_flags,
+                      cfg_process_model_bits, 1u, what, &f, diag))
+        return -1;
+    p->log_event_on_idle_timeout = (f & 1u) != 0;
+
+    /* recycling, recycling/periodicRestart (+ schedule) */
+    const wasp_section_t *rc = wasp_section_child(own, "recycling");
+    const wasp_section_t *drc = wasp_section_child(dflt, "recycling");
+    const wasp_section_t *pr = wasp_section_child(rc, "periodicRestart");
+    const wasp_section_t *dpr = wasp_section_child(drc, "periodicRestart");
+    if (cfg_get_bool(rc, drc, "disallowOverlappingRotation", false, what,
+                     &p->disallow_overlapping_rotation, diag) ||
+        cfg_get_bool(rc, drc, "disallowRotationOnConfigChange", false, what,
+                     &p->disallow_rotation_on_config_change, diag))
+        return -1;
+    /* IIS 10's default names every reason (the 2015 schema file still has
+     * "Time, Memory, PrivateMemory", IIS 7-8.5's default). */
+    if (cfg_get_flags(rc, drc, "logEventOnRecycle", cfg_recycle_flags, cfg_recycle_bits, 0xFFu,
+                      what, &p->log_event_on_recycle, diag))
+        return -1;
+    if (cfg_get_ts(pr, dpr, "time", 0, 25920000, 60, 29 * 3600, what, &p->restart_time_s, diag))
+        return -1;
+    if (cfg_get_uint(pr, dpr, "requests", 0, UINT32_MAX, 0, what, &u, diag))
+        return -1;
+    p->restart_requests = (uint32_t)u;
+    if (cfg_get_uint(pr, dpr, "memory", 0, UINT32_MAX, 0, what, &u, diag))
+        return -1;
+    p->restart_memory_kb = (uint32_t)u;
+    if (cfg_get_uint(pr, dpr, "privateMemory", 0, UINT32_MAX, 0, what, &u, diag))
+        return -1;
+    p->restart_private_memory_kb = (uint32_t)u;
+    if (cfg_pool_schedule(cfg, own, dflt, what, p, diag))
+        return -1;
+
+    /* failure */
+    const wasp_section_t *fl = wasp_section_child(own, "failure");
+    const wasp_section_t *dfl = wasp_section_child(dflt, "failure");
+    if (cfg_get_bool(fl, dfl, "rapidFailProtection", true, what, &p->rapid_fail_protection,
+                     diag) ||
+        cfg_get_ts(fl, dfl, "rapidFailProtectionInterval", 60, 8640000, 60, 5 * 60, what,
+                   &p->rapid_fail_interval_s, diag))
+        return -1;
+    if (cfg_get_uint(fl, dfl, "rapidFailProtectionMaxCrashes", 1, 2147483647, 5, what, &u, diag))
+        return -1;
+    p->rapid_fail_max_crashes = (uint32_t)u;
+    if (cfg_get_enum_vals(fl, dfl, "loadBalancerCapabilities", cfg_lb_caps, cfg_lb_caps_values,
+                          WASP_LB_HTTP_LEVEL, what, &e, diag))
+        return -1;
+    p->load_balancer_capabilities = (wasp_lb_caps_t)e;
+    if (cfg_get_bool(fl, dfl, "orphanWorkerProcess", false, what, &p->orphan_worker_process,
+                     diag))
+        return -1;
+    /* %1% in orphanActionParams is the orphaned worker's pid, filled in when
+     * the action runs: never an environment variable. */
+    p->orphan_action_exe = cfg_get_str(cfg, fl, dfl, "orphanActionExe", "", true, NULL);
+    p->orphan_action_params = cfg_get_str(cfg, fl, dfl, "orphanActionParams", "", true, "1");
+    p->auto_shutdown_exe = cfg_get_str(cfg, fl, dfl, "autoShutdownExe", "", true, NULL);
+    p->auto_shutdown_params = cfg_get_str(cfg, fl, dfl, "autoShutdownParams", "", true, NULL);
+
+    /* cpu.  processorGroup and the NUMA settings are Windows-only: checked,
+     * not kept. */
+    const wasp_section_t *cpu = wasp_section_child(own, "cpu");
+    const wasp_section_t *dcpu = wasp_section_child(dflt, "cpu");
+    if (cfg_get_uint(cpu, dcpu, "limit", 0, 100000, 0, what, &u, diag))
+        return -1;
+    p->cpu_limit = (uint32_t)u;
+    if (cfg_get_enum(cpu, dcpu, "action", cfg_cpu_actions, 0, what, &e, diag))
+        return -1;
+    p->cpu_action = (wasp_cpu_action_t)e;
+    if (cfg_get_ts(cpu, dcpu, "resetInterval", 0, 86400, 60, 5 * 60, what,
+                   &p->cpu_reset_interval_s, diag) ||
+        cfg_get_bool(cpu, dcpu, "smpAffinitized", false, what, &p->cpu_smp_affinitized, diag))
+        return -1;
+    uint64_t lo, hi;
+    if (cfg_get_uint(cpu, dcpu, "smpProcessorAffinityMask", 0, UINT32_MAX, UINT32_MAX, what, &lo,
+                     diag) ||
+        cfg_get_uint(cpu, dcpu, "smpProcessorAffinityMask2", 0, UINT32_MAX, UINT32_MAX, what,
+                     &hi, diag))
+        return -1;
+    p->cpu_smp_mask = hi << 32 | lo;
+    if (cfg_get_uint(cpu, dcpu, "processorGroup", 0, 2147483647, 0, what, &u, diag) ||
+        cfg_get_enum(cpu, dcpu, "numaNodeAssignment", cfg_numa_assignments, 0, what, &e, diag) ||
+        cfg_get_enum(cpu, dcpu, "numaNodeAffinityMode", cfg_numa_modes, 0, what, &e, diag))
+        return -1;
+
+    return cfg_pool_env(cfg, own, dflt, what, p, diag);
 }
 
 static int cfg_build_pools(wasp_config_t *cfg, wasp_diag_t *diag)
@@ -254,7 +663,7 @@ static int cfg_build_pools(wasp_config_t *cfg, wasp_diag_t *diag)
     if (dp) {
         /* The defaults are checked even when every pool overrides them. */
         wasp_pool_cfg_t scratch = { 0 };
-        if (cfg_pool_values(dp, NULL, "<applicationPoolDefaults>", &scratch, diag) != 0)
+        if (cfg_pool_values(cfg, dp, NULL, "<applicationPoolDefaults>", &scratch, diag) != 0)
             return -1;
     }
     cfg->pools = sec->item_count ? cfg_arena_alloc(&cfg->arena,
@@ -276,7 +685,7 @@ static int cfg_build_pools(wasp_config_t *cfg, wasp_diag_t *diag)
         p->file = it->file;
         p->line = it->line;
         const char *what = cfg_arena_printf(&cfg->arena, "application pool '%s'", name);
-        if (cfg_pool_values(it, dp, what, p, diag) != 0)
+        if (cfg_pool_values(cfg, it, dp, what, p, diag) != 0)
             return -1;
         cfg->pool_count++;
     }
@@ -320,8 +729,11 @@ static const char *cfg_getenv_icase(const char *name, size_t len)
     return hit;
 }
 
-/* Expand %VAR%; *undefined receives the first variable that is not set. */
-static char *cfg_expand_env(wasp_config_t *cfg, const char *s, char *undefined, size_t usize)
+/* Expand %VAR%; *undefined receives the first variable that is not set.
+ * %keep% (when keep is not NULL) is a placeholder of the value's reader,
+ * copied as written even if the environment has such a variable. */
+static char *cfg_expand_env_keep(wasp_config_t *cfg, const char *s, const char *keep,
+                                 char *undefined, size_t usize)
 {
     if (usize)
         undefined[0] = '\0';
@@ -337,6 +749,11 @@ static char *cfg_expand_env(wasp_config_t *cfg, const char *s, char *undefined, 
         cfg_sb_add(&sb, s, (size_t)(pct - s));
         size_t len = (size_t)(close - pct - 1);
         const char *val = NULL;
+        if (keep && len == strlen(keep) && strncmp(pct + 1, keep, len) == 0) {
+            cfg_sb_add(&sb, pct, len + 2);
+            s = close + 1;
+            continue;
+        }
         if (len == 11 && strncasecmp(pct + 1, "SystemDrive", 11) == 0) {
             val = getenv("WASP_SYSTEM_DRIVE");
             if (!val)
@@ -359,6 +776,11 @@ static char *cfg_expand_env(wasp_config_t *cfg, const char *s, char *undefined, 
     char *r = cfg_arena_strdup(&cfg->arena, sb.p);
     free(sb.p);
     return r;
+}
+
+static char *cfg_expand_env(wasp_config_t *cfg, const char *s, char *undefined, size_t usize)
+{
+    return cfg_expand_env_keep(cfg, s, NULL, undefined, usize);
 }
 
 static char *cfg_resolve_physical(wasp_config_t *cfg, const char *raw, char *undefined,
@@ -786,6 +1208,80 @@ int cfg_apphost_build(wasp_config_t *cfg, wasp_diag_t *diag)
     if (cfg_build_pools(cfg, diag) != 0)
         return -1;
     return cfg_build_sites(cfg, diag);
+}
+
+/* ---- comparing pools ---------------------------------------------------------------- */
+
+static bool cfg_str_eq(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+bool wasp_pool_cfg_same(const wasp_pool_cfg_t *a, const wasp_pool_cfg_t *b)
+{
+    if (a == b)
+        return true;
+    if (!a || !b)
+        return false;
+    /* Everything a running worker was started with, or that the activation
+     * service applies to it; not name (the pools are matched by name), not
+     * autoStart (only read when waspd starts), not file and line. */
+    if (a->queue_length != b->queue_length || a->start_mode != b->start_mode ||
+        !cfg_str_eq(a->managed_runtime_version, b->managed_runtime_version) ||
+        !cfg_str_eq(a->managed_pipeline_mode, b->managed_pipeline_mode) ||
+        a->enable_32bit_app_on_win64 != b->enable_32bit_app_on_win64 ||
+        a->enable_configuration_override != b->enable_configuration_override ||
+        a->pass_anonymous_token != b->pass_anonymous_token ||
+        !cfg_str_eq(a->managed_runtime_loader, b->managed_runtime_loader) ||
+        !cfg_str_eq(a->clr_config_file, b->clr_config_file))
+        return false;
+    if (!cfg_str_eq(a->identity_type, b->identity_type) ||
+        !cfg_str_eq(a->user_name, b->user_name) || a->load_user_profile != b->load_user_profile ||
+        a->set_profile_environment != b->set_profile_environment ||
+        !cfg_str_eq(a->logon_type, b->logon_type) ||
+        a->manual_group_membership != b->manual_group_membership ||
+        a->max_processes != b->max_processes || a->idle_timeout_s != b->idle_timeout_s ||
+        a->idle_timeout_action != b->idle_timeout_action ||
+        a->startup_time_limit_s != b->startup_time_limit_s ||
+        a->shutdown_time_limit_s != b->shutdown_time_limit_s ||
+        a->ping_interval_s != b->ping_interval_s ||
+        a->ping_response_time_s != b->ping_response_time_s ||
+        a->pinging_enabled != b->pinging_enabled ||
+        a->log_event_on_idle_timeout != b->log_event_on_idle_timeout)
+        return false;
+    if (a->disallow_overlapping_rotation != b->disallow_overlapping_rotation ||
+        a->disallow_rotation_on_config_change != b->disallow_rotation_on_config_change ||
+        a->log_event_on_recycle != b->log_event_on_recycle ||
+        a->restart_time_s != b->restart_time_s || a->restart_requests != b->restart_requests ||
+        a->restart_memory_kb != b->restart_memory_kb ||
+        a->restart_private_memory_kb != b->restart_private_memory_kb ||
+        a->restart_schedule_count != b->restart_schedule_count)
+        return false;
+    for (size_t i = 0; i < a->restart_schedule_count; i++)
+        if (a->restart_schedule_s[i] != b->restart_schedule_s[i])
+            return false;
+    if (a->rapid_fail_protection != b->rapid_fail_protection ||
+        a->rapid_fail_interval_s != b->rapid_fail_interval_s ||
+        a->rapid_fail_max_crashes != b->rapid_fail_max_crashes ||
+        a->load_balancer_capabilities != b->load_balancer_capabilities ||
+        a->orphan_worker_process != b->orphan_worker_process ||
+        !cfg_str_eq(a->orphan_action_exe, b->orphan_action_exe) ||
+        !cfg_str_eq(a->orphan_action_params, b->orphan_action_params) ||
+        !cfg_str_eq(a->auto_shutdown_exe, b->auto_shutdown_exe) ||
+        !cfg_str_eq(a->auto_shutdown_params, b->auto_shutdown_params))
+        return false;
+    if (a->cpu_limit != b->cpu_limit || a->cpu_action != b->cpu_action ||
+        a->cpu_reset_interval_s != b->cpu_reset_interval_s ||
+        a->cpu_smp_affinitized != b->cpu_smp_affinitized || a->cpu_smp_mask != b->cpu_smp_mask)
+        return false;
+    /* Same variables in the same order: the order is the environment's. */
+    if (a->env_count != b->env_count)
+        return false;
+    for (size_t i = 0; i < a->env_count; i++)
+        if (!cfg_str_eq(a->env[i].name, b->env[i].name) ||
+            !cfg_str_eq(a->env[i].value, b->env[i].value))
+            return false;
+    return true;
 }
 
 /* ---- lookups ---------------------------------------------------------------------- */

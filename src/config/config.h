@@ -125,7 +125,8 @@ typedef struct wasp_pool_cfg {
     uint32_t restart_requests;      /* periodicRestart/@requests, 0 = never */
     uint32_t restart_memory_kb;     /* periodicRestart/@memory (virtual), 0 = never */
     uint32_t restart_private_memory_kb; /* periodicRestart/@privateMemory, 0 = never */
-    uint32_t *restart_schedule_s;   /* periodicRestart/schedule: seconds after local midnight */
+    uint32_t *restart_schedule_s;   /* periodicRestart/schedule: seconds after local
+                                       midnight, ascending */
     size_t restart_schedule_count;
     /* failure */
     bool rapid_fail_protection;             /* default true */

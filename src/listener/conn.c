@@ -1065,15 +1065,22 @@ void lsn_conn_worker_lost(lsn_request_t *req)
 
 void lsn_conn_httpsys_error(lsn_request_t *req, wasp_httpsys_error_t e, const char *reason)
 {
+    lsn_conn_httpsys_error_detail(req, e, reason, NULL);
+}
+
+void lsn_conn_httpsys_error_detail(lsn_request_t *req, wasp_httpsys_error_t e, const char *reason,
+                                   const char *detail)
+{
     lsn_conn_t *c = req->conn;
-    char buf[1024];
+    char buf[2048];
     size_t n;
 
     req->state = REQ_DONE;
     if (c == NULL) {
         return;
     }
-    n = wasp_httpsys_render(e, wasp_http_date_now(), req->is_head, buf, sizeof(buf));
+    n = wasp_httpsys_render_detail(e, wasp_http_date_now(), req->is_head,
+                                   c->is_local ? detail : NULL, buf, sizeof(buf));
     httperr_log(c, "-", 1, "-", 1, wasp_httpsys_info(e)->status, "-", reason, req->pool->name);
     c->close_after = true;
     if (n > 0) {
@@ -1082,13 +1089,18 @@ void lsn_conn_httpsys_error(lsn_request_t *req, wasp_httpsys_error_t e, const ch
     conn_flush(c);
 }
 
-void lsn_conn_queue_timeout(lsn_request_t *req)
+void lsn_conn_drop(lsn_request_t *req, const char *reason)
 {
     lsn_conn_t *c = req->conn;
 
-    httperr_log(c, "-", 1, "-", 1, 0, "-", "Timer_AppPool", req->pool->name);
+    httperr_log(c, "-", 1, "-", 1, 0, "-", reason, req->pool->name);
     req->state = REQ_DONE; /* out of the queue, never dispatched */
     conn_close(c);
+}
+
+void lsn_conn_queue_timeout(lsn_request_t *req)
+{
+    lsn_conn_drop(req, "Timer_AppPool");
 }
 
 void lsn_conn_drain_idle(void)

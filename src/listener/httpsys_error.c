@@ -92,8 +92,15 @@ static const char httpsys_head_fmt[] = "HTTP/1.1 %d %s\r\n"
 size_t wasp_httpsys_render(wasp_httpsys_error_t e, const char *date_rfc1123, int head_only,
                            char *buf, size_t size)
 {
+    return wasp_httpsys_render_detail(e, date_rfc1123, head_only, NULL, buf, size);
+}
+
+size_t wasp_httpsys_render_detail(wasp_httpsys_error_t e, const char *date_rfc1123,
+                                  int head_only, const char *detail, char *buf, size_t size)
+{
+    char sentence[640];
     const wasp_httpsys_info_t *info;
-    char body[768];
+    char body[1400];
     char date[128];
     int body_len, head_len;
 
@@ -118,8 +125,11 @@ size_t wasp_httpsys_render(wasp_httpsys_error_t e, const char *date_rfc1123, int
         date_rfc1123 = date;
     }
 
+    /* The detail is one more paragraph after HTTP.sys' sentence. */
+    snprintf(sentence, sizeof(sentence), "%s%s%s", info->sentence,
+             detail ? "</p>\r\n<p>" : "", detail ? detail : "");
     body_len = snprintf(body, sizeof(body), httpsys_body_fmt, info->title, info->heading,
-                        info->status, info->sentence);
+                        info->status, sentence);
     if (body_len < 0 || (size_t)body_len >= sizeof(body)) {
         return 0;
     }

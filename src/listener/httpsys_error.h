@@ -46,5 +46,10 @@ const wasp_httpsys_info_t *wasp_httpsys_info(wasp_httpsys_error_t e);
  * omits the body (HEAD request) but keeps Content-Length. */
 size_t wasp_httpsys_render(wasp_httpsys_error_t e, const char *date_rfc1123, int head_only,
                            char *buf, size_t size);
+/* The same page with one more paragraph (detail: HTML-safe text), for what
+ * wasp tells local clients that HTTP.sys does not (which pool is stopped and
+ * why).  Remote clients get the plain page. */
+size_t wasp_httpsys_render_detail(wasp_httpsys_error_t e, const char *date_rfc1123,
+                                  int head_only, const char *detail, char *buf, size_t size);
 
 #endif

@@ -29,10 +29,28 @@ bool lsn_draining;
 static wasp_channel_t *control;
 static lsn_pool_t **pools;
 static size_t pool_count;
-static int *listen_fds;
+typedef struct lsn_listen {
+    int fd;
+    char ip[64];
+    uint16_t port;
+    bool confirmed; /* named by the configuration push being applied */
+} lsn_listen_t;
+
+static lsn_listen_t *listens;
 static size_t listen_count;
 static uint32_t next_stream = 1;
 static bool drained_sent;
+
+lsn_pool_t **lsn_pools(size_t *count)
+{
+    *count = pool_count;
+    return pools;
+}
+
+wasp_channel_t *lsn_control(void)
+{
+    return control;
+}
 
 /* ---- requests ------------------------------------------------------------ */
 
@@ -197,14 +215,64 @@ static void queue_timeout(wasp_loop_t *loop, void *data)
     lsn_conn_queue_timeout(req); /* frees req with its connection */
 }
 
+static void pool_idle_arm(lsn_pool_t *pool, uint64_t ms);
+static void worker_ping_start(lsn_worker_t *w);
+
+/* The pool cannot take the request: HTTP.sys answers 503 with the reason,
+ * or with loadBalancerCapabilities="TcpLevel" closes the connection so a
+ * TCP load balancer takes the server out of rotation. */
+static void pool_refuse(lsn_pool_t *pool, lsn_request_t *req, const char *reason)
+{
+    if (req->conn == NULL) {
+        lsn_request_free(req); /* nobody to answer */
+    } else if (pool->tcp_level) {
+        lsn_conn_drop(req, reason); /* frees req with its connection */
+    } else if (pool->stopped) {
+        /* Local clients learn which pool and why (the administrator is
+         * usually the one asking); remote ones get HTTP.sys' page. */
+        char detail[512];
+
+        snprintf(detail, sizeof(detail),
+                 "Application pool '%s' is stopped (%s: %s). Start it with: waspctl start "
+                 "apppool \"%s\"", pool->name, reason,
+                 strcmp(reason, "AppOffline") == 0
+                     ? "rapid-fail protection stopped it after repeated worker failures"
+                     : "stopped by an administrator or by its autoStart setting",
+                 pool->name);
+        lsn_conn_httpsys_error_detail(req, WASP_HTTPSYS_SERVICE_UNAVAILABLE, reason, detail);
+    } else {
+        /* The connection owns req from here (it may be freed at once). */
+        lsn_conn_httpsys_error(req, WASP_HTTPSYS_SERVICE_UNAVAILABLE, reason);
+    }
+}
+
+/* A request for a suspended pool: its workers were stopped (SIGSTOP) by
+ * idleTimeoutAction="Suspend"; waspd wakes them on DEMAND, and the request
+ * waits in their socket meanwhile. */
+static void pool_wake(lsn_pool_t *pool)
+{
+    pool->suspended = false;
+    wasp_channel_send(control, WASP_MSG_DEMAND, 0, 0, pool->name, strlen(pool->name), -1);
+    for (lsn_worker_t *w = pool->workers; w != NULL; w = w->next) {
+        if (w->hello) {
+            worker_ping_start(w);
+        }
+    }
+}
+
 void lsn_pool_submit(lsn_pool_t *pool, lsn_request_t *req)
 {
+    req->submit_ms = wasp_now_ms();
+    pool->last_activity_ms = req->submit_ms;
     if (pool->stopped) {
-        lsn_conn_httpsys_error(req, WASP_HTTPSYS_SERVICE_UNAVAILABLE, pool->stop_reason);
+        pool_refuse(pool, req, pool->stop_reason);
         return;
     }
+    if (pool->suspended) {
+        pool_wake(pool);
+    }
     if (wasp_pool_queue_push(&pool->queue, &req->qlink) != 0) {
-        lsn_conn_httpsys_error(req, WASP_HTTPSYS_SERVICE_UNAVAILABLE, "QueueFull");
+        pool_refuse(pool, req, "QueueFull");
         return;
     }
     req->state = REQ_QUEUED;
@@ -214,6 +282,9 @@ void lsn_pool_submit(lsn_pool_t *pool, lsn_request_t *req)
          * bounds how long.  Armed only when waiting, so the common path
          * costs nothing. */
         req->queue_timer = wasp_loop_timer(lsn_loop, req->queue_timeout_ms, queue_timeout, req);
+    }
+    if (pool->idle_timer == NULL && pool->idle_timeout_ms > 0) {
+        pool_idle_arm(pool, pool->idle_timeout_ms);
     }
 }
 
@@ -250,12 +321,91 @@ static void worker_ping_tick(wasp_loop_t *loop, void *data)
             wasp_channel_send(control, WASP_MSG_WORKER_HUNG, 0, 0, wasp_buf_ptr(&e.buf),
                               wasp_buf_size(&e.buf), -1);
             wasp_buf_free(&e.buf);
+            /* Killed or orphaned by waspd: either way it gets nothing new. */
+            w->draining = true;
+            w->credit = 0;
         }
         return;
     }
     w->ping_outstanding = true;
     wasp_channel_send(w->ch, WASP_MSG_PING, 0, 0, NULL, 0, -1);
     w->ping_timer = wasp_loop_timer(lsn_loop, pool->ping_response_ms, worker_ping_tick, w);
+}
+
+static void worker_ping_start(lsn_worker_t *w)
+{
+    if (w->ping_timer != NULL) {
+        wasp_loop_timer_cancel(lsn_loop, w->ping_timer);
+        w->ping_timer = NULL;
+    }
+    w->ping_outstanding = false;
+    if (w->pool->ping_interval_ms > 0 && !w->pool->suspended) {
+        w->ping_timer = wasp_loop_timer(lsn_loop, w->pool->ping_interval_ms, worker_ping_tick, w);
+    }
+}
+
+/* ---- idle time-out ------------------------------------------------------- */
+
+static bool pool_busy(const lsn_pool_t *pool)
+{
+    if (pool->queue.len > 0) {
+        return true;
+    }
+    for (const lsn_worker_t *w = pool->workers; w != NULL; w = w->next) {
+        if (w->streams != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* processModel/@idleTimeout: no request executing and none arriving for
+ * that long.  The timer is lazy: requests only stamp last_activity_ms, and
+ * the timer, when it fires early, sleeps for the rest. */
+static void pool_idle_tick(wasp_loop_t *loop, void *data)
+{
+    lsn_pool_t *pool = data;
+    uint64_t now = wasp_now_ms(), since;
+
+    pool->idle_timer = NULL;
+    if (pool->idle_timeout_ms == 0 || pool->worker_count == 0 || pool->suspended) {
+        return;
+    }
+    if (pool_busy(pool)) {
+        pool->last_activity_ms = now;
+    }
+    since = now - pool->last_activity_ms;
+    if (since < pool->idle_timeout_ms) {
+        pool_idle_arm(pool, pool->idle_timeout_ms - since);
+        return;
+    }
+    wasp_info("pool '%s': idle for %u s", pool->name, pool->idle_timeout_ms / 1000u);
+    {
+        wasp_enc_t e = {0};
+
+        wasp_enc_cstr(&e, pool->name);
+        wasp_channel_send(control, WASP_MSG_POOL_IDLE, 0, 0, wasp_buf_ptr(&e.buf),
+                          wasp_buf_size(&e.buf), -1);
+        wasp_buf_free(&e.buf);
+    }
+    if (pool->idle_suspend) {
+        pool->suspended = true;
+        for (lsn_worker_t *w = pool->workers; w != NULL; w = w->next) {
+            if (w->ping_timer != NULL) {
+                wasp_loop_timer_cancel(lsn_loop, w->ping_timer);
+                w->ping_timer = NULL;
+            }
+            w->ping_outstanding = false;
+        }
+    }
+}
+
+static void pool_idle_arm(lsn_pool_t *pool, uint64_t ms)
+{
+    if (pool->idle_timer != NULL) {
+        wasp_loop_timer_cancel(lsn_loop, pool->idle_timer);
+    }
+    pool->idle_timer = wasp_loop_timer(lsn_loop, ms, pool_idle_tick, pool);
 }
 
 static void worker_free(lsn_worker_t *w)
@@ -322,8 +472,23 @@ static void worker_request_end(lsn_worker_t *w, lsn_request_t *req)
 {
     worker_unlink(req);
     w->pool->served++;
+    w->served++;
     if (!w->draining) {
         w->credit++;
+    }
+    if (w->pool->restart_requests != 0 && w->served >= w->pool->restart_requests &&
+        !w->recycle_reported) {
+        /* periodicRestart/@requests: waspd starts a replacement, then stops
+         * this one; it keeps serving until then. */
+        wasp_enc_t e = {0};
+
+        w->recycle_reported = true;
+        wasp_enc_u32(&e, (uint32_t)w->pid);
+        wasp_enc_cstr(&e, w->pool->name);
+        wasp_enc_u32(&e, 2u /* WASP_RECYCLE_REQUESTS */);
+        wasp_channel_send(control, WASP_MSG_WORKER_RECYCLE, 0, 0, wasp_buf_ptr(&e.buf),
+                          wasp_buf_size(&e.buf), -1);
+        wasp_buf_free(&e.buf);
     }
     if (req->conn == NULL) {
         lsn_request_free(req);
@@ -365,20 +530,31 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         if (w->hello) {
             goto bad;
         }
-        w->pid = (pid_t)wasp_dec_u32(&d);
+        pid_t said = (pid_t)wasp_dec_u32(&d);
+
         wasp_dec_cstr(&d, pool, sizeof(pool));
-        if (d.error || strcmp(pool, w->pool->name) != 0) {
-            wasp_error("worker on the channel of pool '%s' says it serves '%s'; closing",
-                       w->pool->name, pool);
+        if (d.error || strcmp(pool, w->pool->name) != 0 || said != w->pid) {
+            wasp_error("worker pid %d on the channel of pool '%s' says it is pid %d of '%s'; "
+                       "closing", (int)w->pid, w->pool->name, (int)said, pool);
             goto bad;
         }
         w->hello = true;
         w->pool->worker_count++;
-        if (w->pool->ping_interval_ms > 0) {
-            w->ping_timer = wasp_loop_timer(lsn_loop, w->pool->ping_interval_ms,
-                                            worker_ping_tick, w);
-        }
+        worker_ping_start(w);
         wasp_info("pool '%s': worker pid %d connected", w->pool->name, (int)w->pid);
+        {
+            wasp_enc_t e = {0};
+
+            wasp_enc_u32(&e, (uint32_t)w->pid);
+            wasp_enc_cstr(&e, w->pool->name);
+            wasp_channel_send(control, WASP_MSG_WORKER_READY, 0, 0, wasp_buf_ptr(&e.buf),
+                              wasp_buf_size(&e.buf), -1);
+            wasp_buf_free(&e.buf);
+        }
+        if (w->pool->idle_timeout_ms > 0 && w->pool->idle_timer == NULL) {
+            w->pool->last_activity_ms = wasp_now_ms();
+            pool_idle_arm(w->pool, w->pool->idle_timeout_ms);
+        }
         break;
     }
     case WASP_MSG_CREDIT:
@@ -448,13 +624,11 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         break;
     case WASP_MSG_PONG:
         if (w->ping_outstanding) {
-            w->ping_outstanding = false;
-            if (w->ping_timer != NULL) {
-                wasp_loop_timer_cancel(lsn_loop, w->ping_timer);
-            }
-            w->ping_timer = wasp_loop_timer(lsn_loop, w->pool->ping_interval_ms,
-                                            worker_ping_tick, w);
+            worker_ping_start(w);
         }
+        break;
+    case WASP_MSG_REQ_STATUS:
+        lsn_status_reply(w, &d);
         break;
     default:
         wasp_error("pool '%s': unknown frame type %u from worker; closing its channel",
@@ -534,7 +708,7 @@ static void accept_resume(wasp_loop_t *loop, void *data)
     int fd = (int)(intptr_t)data;
 
     for (size_t i = 0; i < listen_count; i++) {
-        if (listen_fds[i] == fd) {
+        if (listens[i].fd == fd) {
             wasp_loop_mod(lsn_loop, fd, EPOLLIN);
         }
     }
@@ -564,21 +738,44 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
     wasp_dec_init(&d, payload, hdr->length);
     switch (hdr->type) {
     case WASP_MSG_CFG_BEGIN:
-        lsn_route_reset();
+        /* Everything is sent again; what is not confirmed by CFG_END goes. */
+        lsn_route_begin();
+        for (size_t i = 0; i < listen_count; i++) {
+            listens[i].confirmed = false;
+        }
+        for (size_t i = 0; i < pool_count; i++) {
+            pools[i]->confirmed = false;
+        }
         break;
     case WASP_MSG_CFG_LISTEN: {
         uint16_t port;
-        int *p;
+        lsn_listen_t *p = NULL;
 
         wasp_dec_cstr(&d, a, sizeof(a));
         port = wasp_dec_u16(&d);
-        p = realloc(listen_fds, (listen_count + 1) * sizeof(*p));
-        if (fd < 0 || p == NULL) {
+        if (fd < 0 || d.error) {
             wasp_alert("configuration: LISTEN without a socket");
             break;
         }
-        listen_fds = p;
-        listen_fds[listen_count++] = fd;
+        for (size_t i = 0; i < listen_count; i++) {
+            if (listens[i].port == port && strcmp(listens[i].ip, a) == 0) {
+                p = &listens[i];
+            }
+        }
+        if (p != NULL) {
+            p->confirmed = true; /* already listening: the copy is not needed */
+            break;
+        }
+        p = realloc(listens, (listen_count + 1) * sizeof(*p));
+        if (p == NULL) {
+            break;
+        }
+        listens = p;
+        p = &listens[listen_count++];
+        p->fd = fd;
+        snprintf(p->ip, sizeof(p->ip), "%s", a);
+        p->port = port;
+        p->confirmed = true;
         wasp_set_nonblock(fd);
         wasp_loop_add(lsn_loop, fd, EPOLLIN, listen_on_accept, NULL);
         wasp_info("listening on %s:%u", a, port);
@@ -587,34 +784,51 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
     }
     case WASP_MSG_CFG_POOL: {
         lsn_pool_t *pool, **pp;
-        uint32_t uid, qlen, ping_interval, ping_response;
+        uint32_t uid, qlen, ping_interval, ping_response, restart_requests, idle_ms;
+        uint8_t idle_suspend, tcp_level;
 
         wasp_dec_cstr(&d, a, sizeof(a));
         uid = wasp_dec_u32(&d);
         qlen = wasp_dec_u32(&d);
         ping_interval = wasp_dec_u32(&d);
         ping_response = wasp_dec_u32(&d);
-        if (fd < 0 || d.error || pool_find(a) != NULL) {
+        restart_requests = wasp_dec_u32(&d);
+        idle_ms = wasp_dec_u32(&d);
+        idle_suspend = wasp_dec_u8(&d);
+        tcp_level = wasp_dec_u8(&d);
+        if (fd < 0 || d.error) {
             wasp_alert("configuration: bad POOL '%s'", a);
             break;
         }
-        pool = calloc(1, sizeof(*pool));
-        pp = realloc(pools, (pool_count + 1) * sizeof(*pp));
-        if (pool == NULL || pp == NULL) {
-            free(pool);
-            break;
+        pool = pool_find(a);
+        if (pool == NULL) {
+            pool = calloc(1, sizeof(*pool));
+            pp = realloc(pools, (pool_count + 1) * sizeof(*pp));
+            if (pool == NULL || pp == NULL) {
+                free(pool);
+                break;
+            }
+            pools = pp;
+            pools[pool_count++] = pool;
+            snprintf(pool->name, sizeof(pool->name), "%s", a);
+            pool->listen_fd = fd;
+            wasp_pool_queue_init(&pool->queue, qlen);
+            wasp_set_nonblock(fd);
+            wasp_loop_add(lsn_loop, fd, EPOLLIN, pool_on_accept, pool);
+            fd = -1;
         }
-        pools = pp;
-        pools[pool_count++] = pool;
-        snprintf(pool->name, sizeof(pool->name), "%s", a);
+        /* A known pool keeps its socket (the fd sent again is the same one)
+         * and its queue; its settings are the new ones. */
+        pool->confirmed = true;
+        pool->removed = false;
         pool->uid = uid;
+        pool->queue.limit = qlen;
         pool->ping_interval_ms = ping_interval;
         pool->ping_response_ms = ping_response;
-        pool->listen_fd = fd;
-        wasp_pool_queue_init(&pool->queue, qlen);
-        wasp_set_nonblock(fd);
-        wasp_loop_add(lsn_loop, fd, EPOLLIN, pool_on_accept, pool);
-        fd = -1;
+        pool->restart_requests = restart_requests;
+        pool->idle_timeout_ms = idle_ms;
+        pool->idle_suspend = idle_suspend != 0;
+        pool->tcp_level = tcp_level != 0;
         break;
     }
     case WASP_MSG_CFG_SITE: {
@@ -661,8 +875,13 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         if (pool == NULL || d.error) {
             break;
         }
+        bool was_stopped = pool->stopped;
+
         pool->stopped = !started;
         snprintf(pool->stop_reason, sizeof(pool->stop_reason), "%s", b);
+        if (was_stopped && !pool->stopped) {
+            wasp_info("pool '%s' is started", pool->name);
+        }
         if (pool->stopped) {
             /* Everything waiting gets the answer new requests get. */
             wasp_qlink_t *l;
@@ -670,19 +889,46 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
             while ((l = wasp_pool_queue_pop(&pool->queue)) != NULL) {
                 lsn_request_t *req = (lsn_request_t *)l;
 
-                lsn_conn_httpsys_error(req, WASP_HTTPSYS_SERVICE_UNAVAILABLE, pool->stop_reason);
-                if (req->conn == NULL) {
-                    lsn_request_free(req);
+                if (req->queue_timer != NULL) {
+                    wasp_loop_timer_cancel(lsn_loop, req->queue_timer);
+                    req->queue_timer = NULL;
                 }
+                pool_refuse(pool, req, pool->stop_reason);
             }
-            wasp_info("pool '%s' is stopped (%s): its requests are answered 503", pool->name,
-                      pool->stop_reason);
+            if (!was_stopped) {
+                wasp_info("pool '%s' is stopped (%s): its requests are answered 503", pool->name,
+                          pool->stop_reason);
+            }
         }
         break;
     }
-    case WASP_MSG_CFG_END:
-        wasp_info("configuration applied: %zu pool(s), %zu listening socket(s)", pool_count,
+    case WASP_MSG_CFG_END: {
+        size_t live_pools = 0;
+
+        lsn_route_commit();
+        for (size_t i = 0; i < listen_count;) {
+            if (!listens[i].confirmed) {
+                wasp_info("no longer listening on %s:%u", listens[i].ip, listens[i].port);
+                wasp_loop_del(lsn_loop, listens[i].fd);
+                close(listens[i].fd);
+                listens[i] = listens[--listen_count];
+            } else {
+                i++;
+            }
+        }
+        for (size_t i = 0; i < pool_count; i++) {
+            /* A deleted pool keeps its memory (requests and workers may
+             * still point at it) but gets no new requests: no route names
+             * it any more. */
+            pools[i]->removed = !pools[i]->confirmed;
+            live_pools += !pools[i]->removed;
+        }
+        wasp_info("configuration applied: %zu pool(s), %zu listening socket(s)", live_pools,
                   listen_count);
+        break;
+    }
+    case WASP_MSG_QUERY_REQUESTS:
+        lsn_status_query(wasp_dec_u32(&d));
         break;
     default:
         wasp_alert("control: unknown frame type %u", hdr->type);
@@ -725,8 +971,8 @@ static void lsn_on_signal(wasp_loop_t *loop, int signo, void *data)
         wasp_info("stopping: no new connections; finishing %zu open connection(s)",
                   lsn_conn_count());
         for (size_t i = 0; i < listen_count; i++) {
-            wasp_loop_del(lsn_loop, listen_fds[i]);
-            close(listen_fds[i]);
+            wasp_loop_del(lsn_loop, listens[i].fd);
+            close(listens[i].fd);
         }
         listen_count = 0;
         lsn_conn_drain_idle();

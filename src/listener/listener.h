@@ -69,8 +69,17 @@ struct lsn_pool {
     uint64_t served;
     uint32_t ping_interval_ms; /* 0: pinging disabled */
     uint32_t ping_response_ms;
-    bool stopped;            /* rapid-fail: answer 503 with stop_reason */
+    bool stopped;            /* rapid-fail or administrator: answer 503 with stop_reason */
     char stop_reason[32];
+    uint32_t restart_requests; /* periodicRestart/@requests: ask waspd to recycle a worker */
+    uint32_t idle_timeout_ms;  /* 0: never idle */
+    bool idle_suspend;         /* idleTimeoutAction="Suspend": workers stay, no pings */
+    bool tcp_level;            /* loadBalancerCapabilities="TcpLevel": close, never 503 */
+    bool suspended;            /* its workers are stopped (SIGSTOP) until a request comes */
+    bool confirmed;            /* named by the configuration push being applied */
+    bool removed;              /* not in the configuration any more */
+    uint64_t last_activity_ms;
+    wasp_ltimer_t *idle_timer;
 };
 
 struct lsn_worker {
@@ -85,6 +94,8 @@ struct lsn_worker {
     wasp_ltimer_t *ping_timer;
     bool ping_outstanding;
     bool hung_reported;
+    uint64_t served;         /* responses completed, for periodicRestart/@requests */
+    bool recycle_reported;
 };
 
 typedef enum lsn_req_state {
@@ -115,6 +126,9 @@ struct lsn_request {
     bool resp_has_length;  /* the worker promised resp_length body bytes */
     uint64_t resp_length;
     uint64_t resp_queued;  /* body bytes received from the worker so far */
+    uint64_t submit_ms;    /* when it reached its pool (waspctl list requests) */
+    char stage[32];        /* where the worker said it is (monitor.c) */
+    char module[32];
 };
 
 typedef enum lsn_out_kind { OUT_MEM, OUT_FILE } lsn_out_kind_t;
@@ -140,8 +154,17 @@ void lsn_request_free(lsn_request_t *req);
 void lsn_window_ack(lsn_request_t *req, size_t bytes);
 void lsn_maybe_exit(void);
 
+lsn_pool_t **lsn_pools(size_t *count);
+wasp_channel_t *lsn_control(void);
+
+/* monitor.c: waspctl list requests (IIS' RequestMonitor) */
+void lsn_status_query(uint32_t min_elapsed_ms);
+void lsn_status_reply(lsn_worker_t *w, wasp_dec_t *d);
+
 /* route.c */
-void lsn_route_reset(void);
+/* A configuration push: build the next table, then switch to it. */
+void lsn_route_begin(void);
+void lsn_route_commit(void);
 int lsn_route_add_site(uint32_t id, const char *name, bool started, uint32_t timeout_ms);
 int lsn_route_add_binding(uint32_t site_id, const char *ip, uint16_t port, const char *host);
 int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool);
@@ -168,9 +191,15 @@ void lsn_conn_response_end(lsn_request_t *req);
 void lsn_conn_response_flush(lsn_request_t *req);
 /* A request waited too long in its pool's queue: close silently. */
 void lsn_conn_queue_timeout(lsn_request_t *req);
+/* Close the request's connection without an answer, logging reason
+ * (loadBalancerCapabilities="TcpLevel").  Frees req with the connection. */
+void lsn_conn_drop(lsn_request_t *req, const char *reason);
 /* The worker died: answer 502 (or close if the head is already out). */
 void lsn_conn_worker_lost(lsn_request_t *req);
 /* Answer a request from the listener itself (503 queue full and the like). */
 void lsn_conn_httpsys_error(lsn_request_t *req, wasp_httpsys_error_t e, const char *reason);
+/* The same, with a paragraph of detail for local clients only. */
+void lsn_conn_httpsys_error_detail(lsn_request_t *req, wasp_httpsys_error_t e, const char *reason,
+                                   const char *detail);
 
 #endif

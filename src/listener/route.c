@@ -6,7 +6,9 @@
  * beats "*".  No binding → 400 Invalid Hostname (the caller's job).
  *
  * Tables are small (a few sites per machine), so a linear scan over compact
- * arrays beats any index; it is rebuilt wholesale on each configuration push.
+ * arrays beats any index.  Each configuration push builds a new table aside
+ * (lsn_route_begin / add / commit) and switches to it at once: a request is
+ * routed by the old table or the new one, never by half of one.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,22 +16,35 @@
 
 #include "listener/listener.h"
 
-static lsn_site_t *sites;
-static size_t site_count;
-static lsn_binding_t *bindings;
-static size_t binding_count;
-static lsn_app_t *apps;
-static size_t app_count;
+typedef struct route_table {
+    lsn_site_t *sites;
+    size_t site_count;
+    lsn_binding_t *bindings;
+    size_t binding_count;
+    lsn_app_t *apps;
+    size_t app_count;
+} route_table_t;
 
-void lsn_route_reset(void)
+static route_table_t live, next;
+
+static void route_table_free(route_table_t *t)
 {
-    free(sites);
-    free(bindings);
-    free(apps);
-    sites = NULL;
-    bindings = NULL;
-    apps = NULL;
-    site_count = binding_count = app_count = 0;
+    free(t->sites);
+    free(t->bindings);
+    free(t->apps);
+    memset(t, 0, sizeof(*t));
+}
+
+void lsn_route_begin(void)
+{
+    route_table_free(&next);
+}
+
+void lsn_route_commit(void)
+{
+    route_table_free(&live);
+    live = next;
+    memset(&next, 0, sizeof(next));
 }
 
 static void *route_grow(void *p, size_t count, size_t size)
@@ -40,13 +55,13 @@ static void *route_grow(void *p, size_t count, size_t size)
 
 int lsn_route_add_site(uint32_t id, const char *name, bool started, uint32_t timeout_ms)
 {
-    lsn_site_t *p = route_grow(sites, site_count, sizeof(*p));
+    lsn_site_t *p = route_grow(next.sites, next.site_count, sizeof(*p));
 
     if (p == NULL) {
         return -1;
     }
-    sites = p;
-    p = &sites[site_count++];
+    next.sites = p;
+    p = &next.sites[next.site_count++];
     memset(p, 0, sizeof(*p));
     p->id = id;
     strncpy(p->name, name, sizeof(p->name) - 1);
@@ -58,13 +73,13 @@ int lsn_route_add_site(uint32_t id, const char *name, bool started, uint32_t tim
 
 int lsn_route_add_binding(uint32_t site_id, const char *ip, uint16_t port, const char *host)
 {
-    lsn_binding_t *p = route_grow(bindings, binding_count, sizeof(*p));
+    lsn_binding_t *p = route_grow(next.bindings, next.binding_count, sizeof(*p));
 
     if (p == NULL) {
         return -1;
     }
-    bindings = p;
-    p = &bindings[binding_count++];
+    next.bindings = p;
+    p = &next.bindings[next.binding_count++];
     memset(p, 0, sizeof(*p));
     p->site_id = site_id;
     strncpy(p->ip, ip, sizeof(p->ip) - 1);
@@ -79,13 +94,13 @@ int lsn_route_add_binding(uint32_t site_id, const char *ip, uint16_t port, const
 
 int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool)
 {
-    lsn_app_t *p = route_grow(apps, app_count, sizeof(*p));
+    lsn_app_t *p = route_grow(next.apps, next.app_count, sizeof(*p));
 
     if (p == NULL) {
         return -1;
     }
-    apps = p;
-    p = &apps[app_count++];
+    next.apps = p;
+    p = &next.apps[next.app_count++];
     memset(p, 0, sizeof(*p));
     p->site_id = site_id;
     strncpy(p->path, path, sizeof(p->path) - 1);
@@ -101,9 +116,9 @@ int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool)
 
 static const lsn_site_t *route_site_by_id(uint32_t id)
 {
-    for (size_t i = 0; i < site_count; i++) {
-        if (sites[i].id == id) {
-            return &sites[i];
+    for (size_t i = 0; i < live.site_count; i++) {
+        if (live.sites[i].id == id) {
+            return &live.sites[i];
         }
     }
     return NULL;
@@ -137,8 +152,8 @@ const lsn_site_t *lsn_route_site(const char *local_ip, uint16_t port, const char
             hlen--;
         }
     }
-    for (size_t i = 0; i < binding_count; i++) {
-        const lsn_binding_t *b = &bindings[i];
+    for (size_t i = 0; i < live.binding_count; i++) {
+        const lsn_binding_t *b = &live.bindings[i];
         bool ip_specific = strcmp(b->ip, "*") != 0;
         int rank;
 
@@ -168,8 +183,8 @@ const lsn_app_t *lsn_route_app(uint32_t site_id, const char *path, size_t path_l
 {
     const lsn_app_t *best = NULL;
 
-    for (size_t i = 0; i < app_count; i++) {
-        const lsn_app_t *a = &apps[i];
+    for (size_t i = 0; i < live.app_count; i++) {
+        const lsn_app_t *a = &live.apps[i];
 
         if (a->site_id != site_id || a->path_len > path_len) {
             continue;

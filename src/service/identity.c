@@ -104,8 +104,8 @@ static void identity_self(wasp_identity_t *id)
     snprintf(id->user, sizeof(id->user), "%s", pw ? pw->pw_name : "?");
 }
 
-int wasp_identity_for_pool(const wasp_pool_cfg_t *pool, wasp_identity_t *id, char *err,
-                           size_t err_size)
+int wasp_identity_for_pool(const wasp_pool_cfg_t *pool, wasp_identity_t *id,
+                           bool allow_local_system, char *err, size_t err_size)
 {
     char user[64], comment[320];
 
@@ -128,11 +128,21 @@ int wasp_identity_for_pool(const wasp_pool_cfg_t *pool, wasp_identity_t *id, cha
     }
     /* ApplicationPoolIdentity, and the Windows built-in accounts
      * (NetworkService, LocalService) for which the nearest Linux meaning is
-     * the same: a dedicated unprivileged identity per pool.  LocalSystem is
-     * refused here: running a pool as root is an explicit later opt-in. */
+     * the same: a dedicated unprivileged identity per pool.  LocalSystem
+     * means root: only with waspd --allow-localsystem, and said loudly. */
     if (pool->identity_type != NULL && strcasecmp(pool->identity_type, "LocalSystem") == 0) {
-        wasp_warn("pool '%s': identityType LocalSystem is not honoured; the pool runs as its "
-                  "own unprivileged user", pool->name);
+        if (allow_local_system) {
+            wasp_warn("%s:%d: pool '%s' runs as root (identityType=\"LocalSystem\", allowed by "
+                      "--allow-localsystem): its code can do anything on this machine",
+                      pool->file ? pool->file : "?", pool->line, pool->name);
+            id->uid = 0;
+            id->gid = 0;
+            snprintf(id->user, sizeof(id->user), "root");
+            return 0;
+        }
+        wasp_warn("%s:%d: pool '%s' has identityType=\"LocalSystem\" (root); it runs as its own "
+                  "unprivileged user instead. Start waspd with --allow-localsystem to run it as "
+                  "root", pool->file ? pool->file : "?", pool->line, pool->name);
     }
     wasp_pool_user_name(pool->name, user, sizeof(user));
     snprintf(comment, sizeof(comment), "wasp application pool %s", pool->name);
@@ -150,7 +160,12 @@ int wasp_identity_for_listener(wasp_identity_t *id, char *err, size_t err_size)
 
 int wasp_identity_become(const wasp_identity_t *id)
 {
-    if (geteuid() == 0) {
+    if (geteuid() == 0 && id->uid == 0) {
+        /* LocalSystem (opted in): root, but still no supplementary groups. */
+        if (setgroups(0, NULL) != 0) {
+            return -1;
+        }
+    } else if (geteuid() == 0) {
         if (setgroups(0, NULL) != 0 || setgid(id->gid) != 0 || setuid(id->uid) != 0) {
             return -1;
         }

@@ -24,8 +24,8 @@ typedef struct wasp_identity {
  * shortened with a hash to fit the 32-byte user name limit. */
 void wasp_pool_user_name(const char *pool, char *out, size_t size);
 /* Resolve (and as root create) the identity for a pool / the listener. */
-int wasp_identity_for_pool(const wasp_pool_cfg_t *pool, wasp_identity_t *id, char *err,
-                           size_t err_size);
+int wasp_identity_for_pool(const wasp_pool_cfg_t *pool, wasp_identity_t *id,
+                           bool allow_local_system, char *err, size_t err_size);
 int wasp_identity_for_listener(wasp_identity_t *id, char *err, size_t err_size);
 /* In a freshly forked child: become id, drop supplementary groups, forbid
  * regaining privileges.  Returns 0 or -1 (errno set). */

@@ -26,6 +26,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/inotify.h>
+#include <pwd.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,75 +38,23 @@
 #include "common/util.h"
 #include "config/config.h"
 #include "service/identity.h"
+#include "service/svc.h"
 
-/* Rapid-fail protection with IIS' defaults (failure/@rapidFailProtection*):
- * 5 worker failures within 5 minutes stop the pool; the listener then
- * answers 503 AppOffline.  The settings themselves come with the process
- * manager work (application pools issue). */
-#define WASP_RAPID_FAIL_MAX_CRASHES 5
-#define WASP_RAPID_FAIL_INTERVAL_MS (5u * 60u * 1000u)
+svc_state_t svc;
 
-typedef struct svc_pool {
-    const wasp_pool_cfg_t *cfg;
-    wasp_identity_t id;
-    char sock_path[PATH_MAX];
-    int sock_fd;
-    int live_workers;   /* spawned and not yet reaped */
-    bool demand_pending;
-    uint64_t last_start_ms;
-    bool died_young;    /* the last worker exited within a second of its start */
-    bool stopped;       /* by rapid-fail protection */
-    uint64_t failures[WASP_RAPID_FAIL_MAX_CRASHES];
-    size_t failure_next;
-    wasp_ltimer_t *spawn_timer;
-} svc_pool_t;
-
-typedef struct svc_listen {
-    char ip[64];
-    uint16_t port;
-    int fd;
-} svc_listen_t;
-
-typedef struct svc_child {
-    struct svc_child *next;
-    pid_t pid;
-    svc_pool_t *pool; /* NULL: the listener */
-    uint64_t started_ms;
-} svc_child_t;
-
-static struct {
-    wasp_loop_t *loop;
-    wasp_config_t *cfg;
-    char config_path[PATH_MAX];
-    char runtime_dir[PATH_MAX];
-    char http_bin[PATH_MAX];
-    char worker_bin[PATH_MAX];
-    svc_pool_t *pools;
-    size_t pool_count;
-    svc_listen_t *listens;
-    size_t listen_count;
-    wasp_identity_t listener_id;
-    wasp_channel_t *control;
-    pid_t listener_pid;
-    svc_child_t *children;
-    int stopping;     /* 0 running, 1 draining, 2 immediate */
-    bool listener_gone;
-    uint32_t shutdown_limit_s;
-    int exit_code;
-    bool runtime_busy; /* another waspd owns the runtime directory */
-} svc;
-
-static void svc_spawn_listener(void);
-static void svc_check_done(void);
-
-static svc_pool_t *svc_pool_find(const char *name)
+svc_pool_t *svc_pool_find(const char *name)
 {
     for (size_t i = 0; i < svc.pool_count; i++) {
-        if (strcmp(svc.pools[i].cfg->name, name) == 0) {
-            return &svc.pools[i];
+        if (strcmp(svc.pools[i]->name, name) == 0) {
+            return svc.pools[i];
         }
     }
     return NULL;
+}
+
+bool svc_site_started(size_t i)
+{
+    return wasp_config_site(svc.cfg, i)->server_auto_start && !svc.site_stopped[i];
 }
 
 /* ---- sockets ------------------------------------------------------------- */
@@ -183,9 +134,8 @@ static int svc_bind_all(void)
     for (size_t s = 0; s < wasp_config_site_count(svc.cfg); s++) {
         const wasp_site_cfg_t *site = wasp_config_site(svc.cfg, s);
 
-        if (!site->server_auto_start) {
-            continue;
-        }
+        /* Stopped sites too: their bindings answer HTTP.sys' 404, and
+         * `waspctl start site` must not need a new socket. */
         for (size_t b = 0; b < site->binding_count; b++) {
             const wasp_binding_cfg_t *bd = &site->bindings[b];
             bool covered = false;
@@ -204,6 +154,7 @@ static int svc_bind_all(void)
                 if (l->port == bd->port &&
                     (strcmp(l->ip, "*") == 0 || strcmp(l->ip, bd->ip) == 0)) {
                     covered = true;
+                    l->keep = true;
                 }
             }
             if (covered) {
@@ -228,6 +179,7 @@ static int svc_bind_all(void)
             p = &svc.listens[svc.listen_count];
             snprintf(p->ip, sizeof(p->ip), "%s", bd->ip);
             p->port = bd->port;
+            p->keep = true;
             p->fd = svc_bind_tcp(bd->ip, bd->port, err, sizeof(err));
             if (p->fd < 0) {
                 wasp_error("%s:%d: site '%s', binding %s:%u:%s: %s", wasp_config_path(svc.cfg),
@@ -279,170 +231,84 @@ static int svc_bind_pool(svc_pool_t *pool)
 
 /* ---- children ------------------------------------------------------------ */
 
-static void svc_child_add(pid_t pid, svc_pool_t *pool)
-{
-    svc_child_t *c = calloc(1, sizeof(*c));
-
-    if (c == NULL) {
-        return;
-    }
-    c->pid = pid;
-    c->pool = pool;
-    c->started_ms = wasp_now_ms();
-    c->next = svc.children;
-    svc.children = c;
-}
-
-static void svc_write_wp_file(pid_t pid, const svc_pool_t *pool, bool add)
-{
-    char path[PATH_MAX];
-
-    snprintf(path, sizeof(path), "%s/wp/%d", svc.runtime_dir, (int)pid);
-    if (add) {
-        FILE *f = fopen(path, "w");
-
-        if (f != NULL) {
-            fprintf(f, "%s\n", pool->cfg->name);
-            fclose(f);
-        }
-    } else {
-        unlink(path);
-    }
-}
-
-/* Children get a clean environment: PATH, the log level, and the
- * sanitizer options of a test build (so a sanitized worker reports the same
- * way as its parent).  IIS gives a worker its pool's environment only. */
-static void svc_child_env(char **envp, size_t max, const char *path)
+/* Children get a clean environment.  Workers: their pool's
+ * environmentVariables, the identity's profile variables (HOME, USER,
+ * LOGNAME, SHELL, when processModel/@setProfileEnvironment), PATH, and for a
+ * test build the sanitizer options; nothing else of waspd's environment.
+ * pool NULL: the listener or a helper program. */
+void svc_child_env(char **envp, size_t max, const svc_pool_t *pool)
 {
     static const char *const pass[] = {"WASP_LOG_LEVEL", "ASAN_OPTIONS", "UBSAN_OPTIONS",
                                        "LSAN_OPTIONS"};
-    static char storage[4][1024];
-    size_t n = 0;
+    static char storage[256][512];
+    size_t n = 0, k = 0;
 
-    envp[n++] = (char *)path;
-    for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]) && n + 1 < max; i++) {
+#define ENV_ADD(...)                                                                   \
+    do {                                                                               \
+        if (n + 1 < max && k < 256) {                                                  \
+            snprintf(storage[k], sizeof(storage[k]), __VA_ARGS__);                     \
+            envp[n++] = storage[k++];                                                  \
+        }                                                                              \
+    } while (0)
+    ENV_ADD("PATH=/usr/local/bin:/usr/bin:/bin");
+    for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
         const char *v = getenv(pass[i]);
 
         if (v != NULL) {
-            snprintf(storage[i], sizeof(storage[i]), "%s=%s", pass[i], v);
-            envp[n++] = storage[i];
+            ENV_ADD("%s=%s", pass[i], v);
         }
     }
+    if (pool != NULL && pool->cfg != NULL) {
+        if (pool->cfg->set_profile_environment) {
+            struct passwd *pw = getpwuid(pool->id.uid);
+
+            ENV_ADD("USER=%s", pool->id.user);
+            ENV_ADD("LOGNAME=%s", pool->id.user);
+            ENV_ADD("HOME=%s", pw && pw->pw_dir ? pw->pw_dir : "/");
+            ENV_ADD("SHELL=%s", pw && pw->pw_shell ? pw->pw_shell : "/bin/sh");
+        }
+        ENV_ADD("APP_POOL_ID=%s", pool->name);
+        for (size_t i = 0; i < pool->cfg->env_count; i++) {
+            const char *name = pool->cfg->env[i].name;
+            bool replaced = false;
+
+            /* The pool's own value wins over the defaults above. */
+            for (size_t j = 0; j < n; j++) {
+                size_t l = strlen(name);
+
+                if (strncmp(envp[j], name, l) == 0 && envp[j][l] == '=' && k < 256) {
+                    snprintf(storage[k], sizeof(storage[k]), "%s=%s", name,
+                             pool->cfg->env[i].value);
+                    envp[j] = storage[k++];
+                    replaced = true;
+                }
+            }
+            if (!replaced) {
+                ENV_ADD("%s=%s", name, pool->cfg->env[i].value);
+            }
+        }
+    }
+#undef ENV_ADD
     envp[n] = NULL;
 }
 
-static void svc_child_exec_failed(const char *what, const char *bin)
-{
-    wasp_error("cannot start %s (%s): %s", what, bin, strerror(errno));
-    _exit(127);
-}
+/* ---- the listener -------------------------------------------------------- */
 
-static void svc_spawn_worker(svc_pool_t *pool)
-{
-    pid_t pid;
-    char *argv[] = {"wasp-worker", "--pool", (char *)pool->cfg->name, "--config",
-                    svc.config_path, "--channel", pool->sock_path, NULL};
-    char *envp[8];
-    int exe = open(svc.worker_bin, O_RDONLY | O_CLOEXEC);
-
-    if (exe < 0) {
-        wasp_error("cannot open the worker binary %s: %s", svc.worker_bin, strerror(errno));
-        return;
-    }
-    svc_child_env(envp, 8, "PATH=/usr/local/bin:/usr/bin:/bin");
-    pool->live_workers++;
-    pool->demand_pending = false;
-    pool->last_start_ms = wasp_now_ms();
-    pid = fork();
-    if (pid < 0) {
-        pool->live_workers--;
-        close(exe);
-        wasp_error("pool '%s': fork: %s", pool->cfg->name, strerror(errno));
-        return;
-    }
-    if (pid == 0) {
-        sigset_t all;
-
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        setpgid(0, 0); /* terminal signals go to waspd only; it decides */
-        if (wasp_identity_become(&pool->id) != 0) {
-            svc_child_exec_failed("a worker (dropping privileges)", svc.worker_bin);
-        }
-        /* fexecve: the binary was opened while still privileged, so a build
-         * tree under a private home directory still starts. */
-        fexecve(exe, argv, envp);
-        svc_child_exec_failed("a worker", svc.worker_bin);
-    }
-    close(exe);
-    svc_child_add(pid, pool);
-    svc_write_wp_file(pid, pool, true);
-    wasp_info("pool '%s': started worker pid %d as user %s (uid %d)", pool->cfg->name, (int)pid,
-              pool->id.user, (int)pool->id.uid);
-}
-
-static void svc_demand(svc_pool_t *pool);
-
-static void svc_spawn_timer(wasp_loop_t *loop, void *data)
-{
-    svc_pool_t *pool = data;
-
-    pool->spawn_timer = NULL;
-    if (svc.stopping == 0 && pool->demand_pending) {
-        svc_demand(pool);
-    }
-}
-
-/* How many workers the pool runs once started: processModel/@maxProcesses
- * (a web garden when above 1; 0 means one per CPU, as on IIS 10). */
-static int svc_garden_size(const svc_pool_t *pool)
-{
-    long n = pool->cfg->max_processes;
-
-    if (n == 0) {
-        n = sysconf(_SC_NPROCESSORS_ONLN);
-    }
-    return n < 1 ? 1 : (int)n;
-}
-
-/* Bring the pool to its garden size; a worker that died right after it
- * started is not restarted more than once a second (rapid-fail protection
- * stops a pool that keeps failing). */
-static void svc_demand(svc_pool_t *pool)
-{
-    uint64_t since;
-
-    if (svc.stopping || pool->stopped) {
-        return;
-    }
-    pool->demand_pending = true;
-    if (pool->live_workers >= svc_garden_size(pool) || pool->spawn_timer != NULL) {
-        return;
-    }
-    since = wasp_now_ms() - pool->last_start_ms;
-    if (pool->died_young && since < 1000) {
-        pool->spawn_timer = wasp_loop_timer(svc.loop, 1000 - since, svc_spawn_timer, pool);
-        return;
-    }
-    while (pool->live_workers < svc_garden_size(pool)) {
-        int before = pool->live_workers;
-
-        svc_spawn_worker(pool);
-        if (pool->live_workers == before) {
-            break; /* could not start one; said why */
-        }
-    }
-}
+static void svc_spawn_listener(void);
 
 static void svc_control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr,
                                const char *payload, int fd, void *data)
 {
+    wasp_dec_t d;
+    char name[256];
+    pid_t pid;
+
     if (fd >= 0) {
         close(fd);
     }
-    if (hdr->type == WASP_MSG_DEMAND) {
-        char name[256];
+    wasp_dec_init(&d, payload, hdr->length);
+    switch (hdr->type) {
+    case WASP_MSG_DEMAND: {
         size_t n = hdr->length < sizeof(name) - 1 ? hdr->length : sizeof(name) - 1;
         svc_pool_t *pool;
 
@@ -452,26 +318,45 @@ static void svc_control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr,
         if (pool != NULL) {
             svc_demand(pool);
         }
-    } else if (hdr->type == WASP_MSG_WORKER_HUNG) {
-        wasp_dec_t d;
-        char name[256];
-        pid_t pid;
+        break;
+    }
+    case WASP_MSG_WORKER_HUNG:
+    case WASP_MSG_WORKER_READY:
+    case WASP_MSG_WORKER_RECYCLE: {
+        uint32_t reason;
 
-        wasp_dec_init(&d, payload, hdr->length);
         pid = (pid_t)wasp_dec_u32(&d);
         wasp_dec_cstr(&d, name, sizeof(name));
-        for (svc_child_t *c = svc.children; c != NULL && !d.error; c = c->next) {
-            /* Only a worker of that pool that is our own child: the listener
-             * cannot make us kill anything else. */
-            if (c->pid == pid && c->pool != NULL && strcmp(c->pool->cfg->name, name) == 0) {
-                wasp_error("pool '%s': worker pid %d failed to respond to a ping within %u s "
-                           "(IIS event 5010); killing it", name, (int)pid,
-                           c->pool->cfg->ping_response_time_s);
-                kill(pid, SIGKILL);
+        if (d.error) {
+            break;
+        }
+        if (hdr->type == WASP_MSG_WORKER_HUNG) {
+            svc_worker_hung(pid, name);
+        } else if (hdr->type == WASP_MSG_WORKER_READY) {
+            svc_worker_ready(pid, name);
+        } else {
+            reason = wasp_dec_u32(&d);
+            if (!d.error && reason == WASP_RECYCLE_REQUESTS) {
+                svc_worker_recycle_request(pid, name, reason);
             }
         }
-    } else if (hdr->type == WASP_MSG_DRAINED) {
+        break;
+    }
+    case WASP_MSG_POOL_IDLE:
+        wasp_dec_cstr(&d, name, sizeof(name));
+        if (!d.error) {
+            svc_pool_idle(name);
+        }
+        break;
+    case WASP_MSG_REQUESTS:
+        svc_control_requests_answer(payload, hdr->length);
+        break;
+    case WASP_MSG_DRAINED:
         wasp_info("listener drained every request");
+        break;
+    default:
+        wasp_warn("listener sent unknown frame type %u", hdr->type);
+        break;
     }
 }
 
@@ -482,16 +367,47 @@ static void svc_control_on_close(wasp_channel_t *ch, void *data)
     svc.control = NULL;
 }
 
-static void svc_send(uint16_t type, wasp_enc_t *e, int fd)
+void svc_send(uint16_t type, wasp_enc_t *e, int fd)
 {
-    wasp_channel_send(svc.control, type, 0, 0, e ? wasp_buf_ptr(&e->buf) : NULL,
-                      e ? wasp_buf_size(&e->buf) : 0, fd);
+    if (svc.control != NULL) {
+        wasp_channel_send(svc.control, type, 0, 0, e ? wasp_buf_ptr(&e->buf) : NULL,
+                          e ? wasp_buf_size(&e->buf) : 0, fd);
+    }
     if (e != NULL) {
         wasp_buf_free(&e->buf);
     }
 }
 
-static void svc_push_config(void)
+void svc_send_pool_state(const svc_pool_t *pool)
+{
+    wasp_enc_t e = {0};
+
+    wasp_enc_cstr(&e, pool->name);
+    wasp_enc_u8(&e, pool->stopped ? 0 : 1);
+    wasp_enc_cstr(&e, pool->stopped ? pool->stop_reason : "");
+    svc_send(WASP_MSG_POOL_STATE, &e, -1);
+}
+
+static void svc_push_pool(const svc_pool_t *pool)
+{
+    const wasp_pool_cfg_t *c = pool->cfg;
+    wasp_enc_t e = {0};
+
+    wasp_enc_cstr(&e, pool->name);
+    wasp_enc_u32(&e, (uint32_t)pool->id.uid);
+    wasp_enc_u32(&e, c->queue_length);
+    wasp_enc_u32(&e, c->pinging_enabled ? c->ping_interval_s * 1000u : 0);
+    wasp_enc_u32(&e, c->ping_response_time_s * 1000u);
+    wasp_enc_u32(&e, c->restart_requests);
+    wasp_enc_u32(&e, c->start_mode == WASP_START_ALWAYS_RUNNING ? 0 : c->idle_timeout_s * 1000u);
+    wasp_enc_u8(&e, c->idle_timeout_action == WASP_IDLE_SUSPEND ? 1 : 0);
+    wasp_enc_u8(&e, c->load_balancer_capabilities == WASP_LB_TCP_LEVEL ? 1 : 0);
+    svc_send(WASP_MSG_CFG_POOL, &e, pool->sock_fd);
+}
+
+/* The whole routing configuration, every time: the listener builds it aside
+ * and switches at CFG_END, so a request never sees half of it. */
+void svc_push_config(void)
 {
     svc_send(WASP_MSG_CFG_BEGIN, NULL, -1);
     for (size_t i = 0; i < svc.listen_count; i++) {
@@ -502,15 +418,9 @@ static void svc_push_config(void)
         svc_send(WASP_MSG_CFG_LISTEN, &e, svc.listens[i].fd);
     }
     for (size_t i = 0; i < svc.pool_count; i++) {
-        wasp_enc_t e = {0};
-
-        wasp_enc_cstr(&e, svc.pools[i].cfg->name);
-        wasp_enc_u32(&e, (uint32_t)svc.pools[i].id.uid);
-        wasp_enc_u32(&e, svc.pools[i].cfg->queue_length);
-        wasp_enc_u32(&e, svc.pools[i].cfg->pinging_enabled
-                             ? svc.pools[i].cfg->ping_interval_s * 1000u : 0);
-        wasp_enc_u32(&e, svc.pools[i].cfg->ping_response_time_s * 1000u);
-        svc_send(WASP_MSG_CFG_POOL, &e, svc.pools[i].sock_fd);
+        if (svc.pools[i]->cfg != NULL) {
+            svc_push_pool(svc.pools[i]);
+        }
     }
     for (size_t s = 0; s < wasp_config_site_count(svc.cfg); s++) {
         const wasp_site_cfg_t *site = wasp_config_site(svc.cfg, s);
@@ -518,7 +428,7 @@ static void svc_push_config(void)
 
         wasp_enc_u32(&e, site->id);
         wasp_enc_cstr(&e, site->name);
-        wasp_enc_u32(&e, site->server_auto_start ? 1 : 0);
+        wasp_enc_u32(&e, svc_site_started(s) ? 1 : 0);
         wasp_enc_u32(&e, site->connection_timeout_s * 1000u);
         svc_send(WASP_MSG_CFG_SITE, &e, -1);
         for (size_t b = 0; b < site->binding_count; b++) {
@@ -541,14 +451,7 @@ static void svc_push_config(void)
         }
     }
     for (size_t i = 0; i < svc.pool_count; i++) {
-        if (svc.pools[i].stopped) {
-            wasp_enc_t e = {0};
-
-            wasp_enc_cstr(&e, svc.pools[i].cfg->name);
-            wasp_enc_u8(&e, 0);
-            wasp_enc_cstr(&e, "AppOffline");
-            svc_send(WASP_MSG_POOL_STATE, &e, -1);
-        }
+        svc_send_pool_state(svc.pools[i]);
     }
     svc_send(WASP_MSG_CFG_END, NULL, -1);
 }
@@ -583,7 +486,7 @@ static void svc_spawn_listener(void)
         char *envp[8];
         sigset_t all;
 
-        svc_child_env(envp, 8, "PATH=/usr/bin:/bin");
+        svc_child_env(envp, 8, NULL);
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
         setpgid(0, 0);
@@ -591,16 +494,18 @@ static void svc_spawn_listener(void)
             _exit(127);
         }
         if (wasp_identity_become(&svc.listener_id) != 0) {
-            svc_child_exec_failed("the listener (dropping privileges)", svc.http_bin);
+            wasp_error("cannot start the listener (dropping privileges): %s", strerror(errno));
+            _exit(127);
         }
         fexecve(exe, argv, envp);
-        svc_child_exec_failed("the listener", svc.http_bin);
+        wasp_error("cannot start the listener (%s): %s", svc.http_bin, strerror(errno));
+        _exit(127);
     }
     close(sv[1]);
     close(exe);
     svc.listener_pid = pid;
+    svc.listener_started_ms = wasp_now_ms();
     svc.listener_gone = false;
-    svc_child_add(pid, NULL);
     svc.control = wasp_channel_new(svc.loop, sv[0], svc_control_on_msg, svc_control_on_close,
                                    NULL);
     wasp_info("started listener pid %d as user %s (uid %d)", (int)pid, svc.listener_id.user,
@@ -608,38 +513,10 @@ static void svc_spawn_listener(void)
     svc_push_config();
 }
 
-static void svc_describe_exit(int status, char *buf, size_t size)
+static void svc_listener_restart_tick(wasp_loop_t *loop, void *data)
 {
-    if (WIFSIGNALED(status)) {
-        snprintf(buf, size, "on signal %d (%s)%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
-                 WCOREDUMP(status) ? ", core dumped" : "");
-    } else {
-        snprintf(buf, size, "with status %d", WEXITSTATUS(status));
-    }
-}
-
-static void svc_rapid_fail_count(svc_pool_t *pool)
-{
-    uint64_t now = wasp_now_ms();
-    uint64_t oldest;
-    wasp_enc_t e = {0};
-
-    pool->failures[pool->failure_next] = now;
-    pool->failure_next = (pool->failure_next + 1) % WASP_RAPID_FAIL_MAX_CRASHES;
-    oldest = pool->failures[pool->failure_next]; /* the 5th most recent failure */
-    if (oldest == 0 || now - oldest > WASP_RAPID_FAIL_INTERVAL_MS) {
-        return;
-    }
-    pool->stopped = true;
-    pool->demand_pending = false;
-    wasp_error("pool '%s' stopped by rapid-fail protection: %d worker failures within %u "
-               "seconds; its requests are answered 503 until waspd is restarted",
-               pool->cfg->name, WASP_RAPID_FAIL_MAX_CRASHES, WASP_RAPID_FAIL_INTERVAL_MS / 1000);
-    if (svc.control != NULL) {
-        wasp_enc_cstr(&e, pool->cfg->name);
-        wasp_enc_u8(&e, 0);
-        wasp_enc_cstr(&e, "AppOffline");
-        svc_send(WASP_MSG_POOL_STATE, &e, -1);
+    if (svc.stopping == 0 && svc.listener_gone) {
+        svc_spawn_listener();
     }
 }
 
@@ -648,64 +525,55 @@ static void svc_reap(void)
     for (;;) {
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG);
-        svc_child_t **pp = &svc.children, *c;
-        char how[128];
 
         if (pid <= 0) {
             return;
         }
-        while (*pp != NULL && (*pp)->pid != pid) {
-            pp = &(*pp)->next;
-        }
-        c = *pp;
-        if (c == NULL) {
-            continue; /* e.g. useradd */
-        }
-        *pp = c->next;
-        svc_describe_exit(status, how, sizeof(how));
-        if (c->pool == NULL) {
-            svc.listener_gone = true;
-            if (svc.stopping) {
-                wasp_info("listener pid %d exited %s", (int)pid, how);
-            } else {
-                wasp_error("listener pid %d exited %s; restarting it", (int)pid, how);
-                if (svc.control != NULL) {
-                    wasp_channel_free(svc.control);
-                    svc.control = NULL;
-                }
-                svc_spawn_listener();
-            }
-        } else {
-            svc_pool_t *pool = c->pool;
-            bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (pid == svc.listener_pid) {
+            char how[128];
 
-            pool->live_workers--;
-            pool->died_young = wasp_now_ms() - c->started_ms < 1000;
-            svc_write_wp_file(pid, pool, false);
-            if (clean || svc.stopping) {
-                wasp_info("pool '%s': worker pid %d exited %s", pool->cfg->name, (int)pid, how);
+            if (WIFSIGNALED(status)) {
+                snprintf(how, sizeof(how), "on signal %d (%s)", WTERMSIG(status),
+                         strsignal(WTERMSIG(status)));
             } else {
-                wasp_error("pool '%s': worker pid %d exited %s", pool->cfg->name, (int)pid, how);
-                svc_rapid_fail_count(pool);
+                snprintf(how, sizeof(how), "with status %d", WEXITSTATUS(status));
             }
-            /* Replace it when requests wait for it, for an AlwaysRunning
-             * pool, and for a web garden that still runs (its members
-             * share the pool's load; a missing one is not noticed by the
-             * listener, which asks only when no worker is left). */
-            if (pool->demand_pending || pool->cfg->start_mode == WASP_START_ALWAYS_RUNNING ||
-                (svc_garden_size(pool) > 1 && pool->live_workers > 0 && !clean)) {
-                pool->demand_pending = true;
-                svc_demand(pool);
+            svc.listener_gone = true;
+            svc.listener_pid = 0;
+            if (svc.control != NULL) {
+                wasp_channel_free(svc.control);
+                svc.control = NULL;
             }
+            if (svc.stopping) {
+                wasp_info("listener exited %s", how);
+            } else {
+                /* Restart at once, but not in a tight loop if it keeps dying
+                 * at start: at most once every 200 ms. */
+                uint64_t age = wasp_now_ms() - svc.listener_started_ms;
+
+                svc_event(SVC_EV_LISTENER_RESTART, EV_ERROR, NULL, pid,
+                          "The listener (wasp-http, pid %d) exited %s; restarting it. Its "
+                          "connections are lost; workers reconnect to the new one.",
+                          (int)pid, how);
+                wasp_loop_timer(svc.loop, age < 200 ? 200 - age : 0, svc_listener_restart_tick,
+                                NULL);
+            }
+            continue;
         }
-        free(c);
+        svc_worker_reaped(pid, status); /* false: e.g. useradd or a helper program */
     }
 }
 
 static void svc_kill_all(int sig)
 {
-    for (svc_child_t *c = svc.children; c != NULL; c = c->next) {
-        kill(c->pid, sig);
+    if (svc.listener_pid > 0) {
+        kill(svc.listener_pid, sig);
+    }
+    for (svc_worker_t *w = svc.workers; w != NULL; w = w->next) {
+        if (w->state == WP_SUSPENDED) {
+            kill(w->pid, SIGCONT);
+        }
+        kill(w->pid, sig);
     }
 }
 
@@ -715,21 +583,19 @@ static void svc_shutdown_timeout(wasp_loop_t *loop, void *data)
     svc_kill_all(SIGKILL);
 }
 
-static void svc_check_done(void)
+void svc_check_done(void)
 {
     if (svc.stopping == 0) {
         return;
     }
     if (svc.listener_gone) {
-        bool workers = false;
-
-        for (svc_child_t *c = svc.children; c != NULL; c = c->next) {
-            if (c->pool != NULL) {
-                workers = true;
+        if (svc.workers != NULL) {
+            for (svc_worker_t *w = svc.workers; w != NULL; w = w->next) {
+                if (w->state == WP_SUSPENDED) {
+                    kill(w->pid, SIGCONT);
+                }
+                kill(w->pid, SIGTERM);
             }
-        }
-        if (workers) {
-            svc_kill_all(SIGTERM);
             return;
         }
         wasp_loop_stop(svc.loop);
@@ -741,6 +607,14 @@ static void svc_on_signal(wasp_loop_t *loop, int signo, void *data)
     if (signo == SIGCHLD) {
         svc_reap();
         svc_check_done();
+        return;
+    }
+    if (signo == SIGHUP) {
+        char summary[1024];
+
+        if (svc_reload(summary, sizeof(summary)) == 0) {
+            wasp_info("SIGHUP: %s", summary);
+        }
         return;
     }
     if (signo == SIGINT && svc.stopping) {
@@ -765,6 +639,7 @@ static void svc_on_signal(wasp_loop_t *loop, int signo, void *data)
             close(svc.listens[i].fd);
         }
         svc.listen_count = 0;
+        svc_control_close();
         if (svc.listener_pid > 0 && !svc.listener_gone) {
             kill(svc.listener_pid, SIGTERM);
         }
@@ -799,6 +674,53 @@ static int svc_find_binaries(void)
         return -1;
     }
     return 0;
+}
+
+/* Create the runtime side of a pool: identity (as root: its own system
+ * user), channel socket.  A pool stopped in the configuration
+ * (autoStart="false") starts Stopped, answering 503 Disabled. */
+static svc_pool_t *svc_pool_add(const wasp_pool_cfg_t *cfg)
+{
+    svc_pool_t *pool = calloc(1, sizeof(*pool)), **pp;
+    char err[1024];
+
+    pp = realloc(svc.pools, (svc.pool_count + 1) * sizeof(*pp));
+    if (pool == NULL || pp == NULL) {
+        free(pool);
+        return NULL;
+    }
+    svc.pools = pp;
+    svc_pool_init(pool);
+    snprintf(pool->name, sizeof(pool->name), "%s", cfg->name);
+    pool->cfg = cfg;
+    if (wasp_identity_for_pool(cfg, &pool->id, svc.allow_local_system, err, sizeof(err)) != 0) {
+        wasp_error("%s", err);
+        free(pool);
+        return NULL;
+    }
+    if (svc_bind_pool(pool) != 0) {
+        free(pool);
+        return NULL;
+    }
+    if (!cfg->auto_start) {
+        pool->stopped = true;
+        snprintf(pool->stop_reason, sizeof(pool->stop_reason), "Disabled");
+    }
+    svc.pools[svc.pool_count++] = pool;
+    svc_pool_schedule_arm(pool);
+    return pool;
+}
+
+static void svc_shutdown_limit_update(void)
+{
+    svc.shutdown_limit_s = 1;
+    for (size_t i = 0; i < svc.pool_count; i++) {
+        const wasp_pool_cfg_t *c = svc.pools[i]->cfg;
+
+        if (c != NULL && c->shutdown_time_limit_s > svc.shutdown_limit_s) {
+            svc.shutdown_limit_s = c->shutdown_time_limit_s;
+        }
+    }
 }
 
 static int svc_prepare(void)
@@ -857,29 +779,216 @@ static int svc_prepare(void)
         wasp_info("not started as root: the listener and every worker run as user '%s'",
                   svc.listener_id.user);
     }
-    svc.pool_count = wasp_config_pool_count(svc.cfg);
-    svc.pools = calloc(svc.pool_count ? svc.pool_count : 1, sizeof(*svc.pools));
-    if (svc.pools == NULL) {
+    for (size_t i = 0; i < wasp_config_pool_count(svc.cfg); i++) {
+        if (svc_pool_add(wasp_config_pool(svc.cfg, i)) == NULL) {
+            return -1;
+        }
+    }
+    svc.site_stopped = calloc(wasp_config_site_count(svc.cfg) + 1, sizeof(bool));
+    if (svc.site_stopped == NULL) {
         return -1;
     }
-    svc.shutdown_limit_s = 1;
-    for (size_t i = 0; i < svc.pool_count; i++) {
-        svc_pool_t *pool = &svc.pools[i];
+    svc_shutdown_limit_update();
+    return svc_bind_all();
+}
 
-        pool->cfg = wasp_config_pool(svc.cfg, i);
-        pool->sock_fd = -1;
-        if (wasp_identity_for_pool(pool->cfg, &pool->id, err, sizeof(err)) != 0) {
-            wasp_error("%s", err);
-            return -1;
-        }
-        if (svc_bind_pool(pool) != 0) {
-            return -1;
-        }
-        if (pool->cfg->shutdown_time_limit_s > svc.shutdown_limit_s) {
-            svc.shutdown_limit_s = pool->cfg->shutdown_time_limit_s;
+/* ---- live configuration -------------------------------------------------- */
+
+/* Re-read applicationHost.config and apply the difference, as WAS does when
+ * the file changes: new pools are created, deleted ones stopped, changed
+ * ones recycled (unless disallowRotationOnConfigChange), listening sockets
+ * opened and closed, and the listener gets the new routing in one piece.
+ * A file that does not load changes nothing: the error is logged (event)
+ * and the running configuration stays. */
+int svc_reload(char *summary, size_t size)
+{
+    wasp_diag_t diag;
+    char buf[2048];
+    wasp_config_t *next = wasp_config_load(svc.config_path, &diag), *old = svc.cfg;
+    svc_pool_t **changed;
+    size_t changed_count = 0, added = 0, removed = 0;
+    bool *site_stopped;
+
+    if (next == NULL) {
+        wasp_diag_format(&diag, buf, sizeof(buf));
+        svc_event(SVC_EV_CONFIG_RELOAD, EV_ERROR, NULL, 0,
+                  "The configuration was not applied: %s. The running configuration stays.", buf);
+        snprintf(summary, size, "not applied: %s", buf);
+        return -1;
+    }
+    for (size_t i = 0; i < wasp_config_warning_count(next); i++) {
+        wasp_warn("%s", wasp_diag_format(wasp_config_warning(next, i), buf, sizeof(buf)));
+    }
+    changed = calloc(svc.pool_count + 1, sizeof(*changed));
+    site_stopped = calloc(wasp_config_site_count(next) + 1, sizeof(bool));
+    if (changed == NULL || site_stopped == NULL) {
+        free(changed);
+        free(site_stopped);
+        wasp_config_free(next);
+        snprintf(summary, size, "out of memory");
+        return -1;
+    }
+    /* Sites stopped by an administrator stay stopped (matched by name). */
+    for (size_t s = 0; s < wasp_config_site_count(next); s++) {
+        const wasp_site_cfg_t *ns = wasp_config_site(next, s);
+
+        for (size_t o = 0; o < wasp_config_site_count(old); o++) {
+            if (strcasecmp(wasp_config_site(old, o)->name, ns->name) == 0) {
+                site_stopped[s] = svc.site_stopped[o];
+            }
         }
     }
-    return svc_bind_all();
+    /* Pools: match by name. */
+    for (size_t i = 0; i < svc.pool_count; i++) {
+        svc_pool_t *pool = svc.pools[i];
+        const wasp_pool_cfg_t *nc = wasp_config_find_pool(next, pool->name);
+
+        if (nc == NULL) {
+            if (pool->cfg != NULL) {
+                removed++;
+                pool->cfg = NULL;
+                svc_pool_stop(pool, "AppOffline");
+            }
+            continue;
+        }
+        if (pool->cfg == NULL || !wasp_pool_cfg_same(pool->cfg, nc)) {
+            char err[1024];
+            wasp_identity_t id;
+
+            if (wasp_identity_for_pool(nc, &id, svc.allow_local_system, err, sizeof(err)) == 0 &&
+                id.uid != pool->id.uid) {
+                /* A new identity: the socket must let the new user in only. */
+                pool->id = id;
+                if (geteuid() == 0 && chown(pool->sock_path, id.uid, id.gid) != 0) {
+                    wasp_error("pool '%s': cannot give %s to user %s: %s", pool->name,
+                               pool->sock_path, id.user, strerror(errno));
+                }
+            }
+            if (pool->cfg == NULL) {
+                added++;
+                pool->stopped = !nc->auto_start;
+                snprintf(pool->stop_reason, sizeof(pool->stop_reason), "%s",
+                         nc->auto_start ? "" : "Disabled");
+            } else {
+                changed[changed_count++] = pool;
+            }
+        }
+        pool->cfg = nc;
+    }
+    svc.cfg = next;
+    for (size_t i = 0; i < wasp_config_pool_count(next); i++) {
+        const wasp_pool_cfg_t *nc = wasp_config_pool(next, i);
+
+        if (svc_pool_find(nc->name) == NULL) {
+            if (svc_pool_add(nc) != NULL) {
+                added++;
+            }
+        }
+    }
+    free(svc.site_stopped);
+    svc.site_stopped = site_stopped;
+    /* Listening sockets: keep the ones still bound by a site, open new ones,
+     * close the rest. */
+    for (size_t i = 0; i < svc.listen_count; i++) {
+        svc.listens[i].keep = false;
+    }
+    if (svc_bind_all() != 0) {
+        wasp_warn("some bindings of the new configuration could not be opened (see above)");
+    }
+    for (size_t i = 0; i < svc.listen_count;) {
+        if (!svc.listens[i].keep) {
+            close(svc.listens[i].fd);
+            svc.listens[i] = svc.listens[--svc.listen_count];
+        } else {
+            i++;
+        }
+    }
+    svc_shutdown_limit_update();
+    svc_push_config();
+    wasp_config_free(old);
+    for (size_t i = 0; i < changed_count; i++) {
+        svc_pool_config_changed(changed[i]);
+    }
+    for (size_t i = 0; i < svc.pool_count; i++) {
+        svc_pool_t *pool = svc.pools[i];
+
+        if (pool->cfg != NULL && pool->cfg->start_mode == WASP_START_ALWAYS_RUNNING &&
+            !pool->stopped) {
+            svc_demand(pool);
+        }
+    }
+    snprintf(summary, size, "configuration applied: %zu pool(s) added, %zu changed, %zu removed",
+             added, changed_count, removed);
+    svc_event(SVC_EV_CONFIG_RELOAD, EV_INFO, NULL, 0, "The configuration was read again: %s.",
+              summary + strlen("configuration applied: "));
+    free(changed);
+    return 0;
+}
+
+/* IIS' configuration system notices a changed applicationHost.config by
+ * itself; so does waspd, through inotify on the file's directory (editors
+ * replace files by rename, which a watch on the file itself would miss).
+ * Changes are applied 300 ms after the last event, so a burst of writes is
+ * read once. */
+static int svc_inotify_fd = -1;
+static wasp_ltimer_t *svc_reload_timer;
+static char svc_config_name[NAME_MAX + 1];
+
+static void svc_reload_fire(wasp_loop_t *loop, void *data)
+{
+    char summary[1024];
+
+    svc_reload_timer = NULL;
+    if (svc.stopping == 0 && svc_reload(summary, sizeof(summary)) == 0) {
+        wasp_info("%s changed: %s", svc.config_path, summary);
+    }
+}
+
+static void svc_on_inotify(wasp_loop_t *loop, int fd, uint32_t events, void *data)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool ours = false;
+    ssize_t n;
+
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+
+            if (ev->len > 0 && strcmp(ev->name, svc_config_name) == 0) {
+                ours = true;
+            }
+            p += sizeof(*ev) + ev->len;
+        }
+    }
+    if (ours) {
+        if (svc_reload_timer != NULL) {
+            wasp_loop_timer_cancel(loop, svc_reload_timer);
+        }
+        svc_reload_timer = wasp_loop_timer(loop, 300, svc_reload_fire, NULL);
+    }
+}
+
+static void svc_watch_config(void)
+{
+    char dir[PATH_MAX];
+    char *slash;
+
+    snprintf(dir, sizeof(dir), "%s", svc.config_path);
+    slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        return;
+    }
+    snprintf(svc_config_name, sizeof(svc_config_name), "%s", slash + 1);
+    *slash = '\0';
+    svc_inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (svc_inotify_fd < 0 ||
+        inotify_add_watch(svc_inotify_fd, dir[0] ? dir : "/",
+                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+        wasp_warn("cannot watch %s for changes (%s); apply changes with waspctl or SIGHUP",
+                  svc.config_path, strerror(errno));
+        return;
+    }
+    wasp_loop_add(svc.loop, svc_inotify_fd, EPOLLIN, svc_on_inotify, NULL);
 }
 
 /* As root, each pool reads its content as its own user: say at start if a
@@ -897,7 +1006,7 @@ static void svc_check_content_access(void)
             const wasp_app_cfg_t *app = &site->apps[a];
             svc_pool_t *pool = svc_pool_find(app->pool);
 
-            if (pool == NULL) {
+            if (pool == NULL || pool->cfg == NULL) {
                 continue;
             }
             for (size_t v = 0; v < app->vdir_count; v++) {
@@ -933,11 +1042,12 @@ static void svc_cleanup(void)
         return; /* those files are the other waspd's */
     }
     for (size_t i = 0; i < svc.pool_count; i++) {
-        if (svc.pools[i].sock_fd >= 0) {
-            close(svc.pools[i].sock_fd);
-            unlink(svc.pools[i].sock_path);
+        if (svc.pools[i]->sock_fd >= 0) {
+            close(svc.pools[i]->sock_fd);
+            unlink(svc.pools[i]->sock_path);
         }
     }
+    svc_control_close();
     snprintf(path, sizeof(path), "%s/waspd.pid", svc.runtime_dir);
     unlink(path);
 }
@@ -957,10 +1067,15 @@ static void svc_raise_fd_limit(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: waspd --config FILE [--runtime-dir DIR]\n"
-                    "  Runs in the foreground and logs to stderr.\n"
-                    "  --config FILE       applicationHost.config to serve\n"
-                    "  --runtime-dir DIR   sockets and pid files (default /run/wasp)\n");
+    fprintf(stderr,
+            "usage: waspd --config FILE [--runtime-dir DIR] [--event-log FILE] "
+            "[--allow-localsystem]\n"
+            "  Runs in the foreground and logs to stderr.\n"
+            "  --config FILE         applicationHost.config to serve\n"
+            "  --runtime-dir DIR     sockets and pid files (default /run/wasp)\n"
+            "  --event-log FILE      the event log (default /var/log/wasp/events.log with the\n"
+            "                        default runtime directory, else DIR/events.log)\n"
+            "  --allow-localsystem   let pools with identityType=\"LocalSystem\" run as root\n");
 }
 
 int main(int argc, char **argv)
@@ -977,6 +1092,10 @@ int main(int argc, char **argv)
             config = argv[++i];
         } else if (strcmp(argv[i], "--runtime-dir") == 0 && i + 1 < argc) {
             snprintf(svc.runtime_dir, sizeof(svc.runtime_dir), "%s", argv[++i]);
+        } else if (strcmp(argv[i], "--event-log") == 0 && i + 1 < argc) {
+            snprintf(svc.event_log_path, sizeof(svc.event_log_path), "%s", argv[++i]);
+        } else if (strcmp(argv[i], "--allow-localsystem") == 0) {
+            svc.allow_local_system = true;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage();
             return 0;
@@ -992,6 +1111,14 @@ int main(int argc, char **argv)
     if (realpath(config, svc.config_path) == NULL) {
         wasp_error("%s: %s", config, strerror(errno));
         return 1;
+    }
+    if (svc.event_log_path[0] == '\0') {
+        if (strcmp(svc.runtime_dir, "/run/wasp") == 0) {
+            snprintf(svc.event_log_path, sizeof(svc.event_log_path), "/var/log/wasp/events.log");
+        } else {
+            snprintf(svc.event_log_path, sizeof(svc.event_log_path), "%s/events.log",
+                     svc.runtime_dir);
+        }
     }
     signal(SIGPIPE, SIG_IGN);
     svc_raise_fd_limit();
@@ -1012,12 +1139,19 @@ int main(int argc, char **argv)
         svc_cleanup();
         return 1;
     }
+    svc_event_open(svc.event_log_path);
+    if (svc_control_open() != 0) {
+        svc_cleanup();
+        return 1;
+    }
+    svc_watch_config();
+    svc_memory_watch_start();
     svc_check_content_access();
     svc_spawn_listener();
     for (size_t i = 0; i < svc.pool_count; i++) {
-        if (svc.pools[i].cfg->start_mode == WASP_START_ALWAYS_RUNNING &&
-            svc.pools[i].cfg->auto_start) {
-            svc_demand(&svc.pools[i]);
+        if (svc.pools[i]->cfg->start_mode == WASP_START_ALWAYS_RUNNING &&
+            !svc.pools[i]->stopped) {
+            svc_demand(svc.pools[i]);
         }
     }
     wasp_info("serving %s (runtime files in %s)", svc.config_path, svc.runtime_dir);

@@ -51,6 +51,24 @@ static void live_unlink(wasp_request_t *req)
     live_count--;
 }
 
+/* waspctl list requests: where each live request is in the pipeline. */
+static void worker_status_reply(void)
+{
+    wasp_enc_t e = {0};
+
+    for (wasp_request_t *r = live; r != NULL; r = r->next) {
+        if (wasp_buf_size(&e.buf) > WASP_CH_CHUNK - 256) {
+            break;
+        }
+        wasp_enc_u32(&e, r->stream);
+        wasp_enc_cstr(&e, r->pipe == NULL ? "ReadingBody" : pipeline_event_name(r->event, r->post));
+        wasp_enc_cstr(&e, r->current != NULL ? wasp_module_name(r->current) : "-");
+    }
+    wasp_channel_send(worker_ch, WASP_MSG_REQ_STATUS, 0, 0, wasp_buf_ptr(&e.buf),
+                      wasp_buf_size(&e.buf), -1);
+    wasp_buf_free(&e.buf);
+}
+
 static void worker_exit_if_drained(void)
 {
     if (draining && live_count == 0) {
@@ -194,6 +212,9 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         break;
     case WASP_MSG_PING:
         wasp_channel_send(worker_ch, WASP_MSG_PONG, 0, 0, NULL, 0, -1);
+        break;
+    case WASP_MSG_STATUS_QUERY:
+        worker_status_reply();
         break;
     default:
         wasp_alert("unknown frame type %u from the listener", hdr->type);

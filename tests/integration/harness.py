@@ -641,10 +641,12 @@ class WaspServer:
     def path(self, rel):
         return os.path.join(self.tmp, rel)
 
-    def pool(self, name, process_model=None, **attrs):
+    def pool(self, name, process_model=None, children="", **attrs):
+        """children: XML of the pool's other elements (recycling, failure,
+        cpu, environmentVariables)."""
         pm = {"shutdownTimeLimit": "00:00:20"}
         pm.update(process_model or {})
-        self.pools.append((name, attrs, pm))
+        self.pools.append((name, attrs, pm, children))
         return self
 
     def site(self, name, bindings, apps, site_id=None, extra_xml=""):
@@ -735,11 +737,13 @@ class WaspServer:
     def config_xml(self):
         x = ['<?xml version="1.0" encoding="UTF-8"?>', "<configuration>",
              "  <system.applicationHost>", "    <applicationPools>"]
-        for name, attrs, pm in self.pools:
+        for name, attrs, pm, children in self.pools:
             a = {"name": name}
             a.update(attrs)
             x.append("      <add%s>" % _attrs(a))
             x.append("        <processModel%s />" % _attrs(pm))
+            if children:
+                x.append("        " + children)
             x.append("      </add>")
         x.append("      <applicationPoolDefaults>")
         x.append('        <processModel identityType="ApplicationPoolIdentity" />')
@@ -808,6 +812,51 @@ class WaspServer:
             x.append("  </location>")
         x.append("</configuration>")
         return "\n".join(x) + "\n"
+
+    def write_config(self):
+        """Rewrite applicationHost.config from the current model (waspd
+        notices and applies it: live configuration)."""
+        tmp = self.config_path + ".new"
+        with open(tmp, "w") as f:
+            f.write(self.config_xml())
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, self.config_path)
+
+    def ctl(self, *words, timeout=None):
+        """One command on waspd's control socket (src/common/ctl_proto.h).
+        Returns (status, message, output text, progress lines)."""
+        sk = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sk.settimeout(timeout or scaled(30))
+        sk.connect(os.path.join(self.rundir, "control.sock"))
+        sk.send(b"\0".join(w.encode() for w in words))
+        out, progress = [], []
+        try:
+            while True:
+                d = sk.recv(70000)
+                if not d:
+                    raise AssertionError("control socket closed without a 'D' answer")
+                kind, text = d[:1], d[1:].decode()
+                if kind == b"O":
+                    out.append(text)
+                elif kind == b"P":
+                    progress.append(text)
+                elif kind == b"D":
+                    code, _, msg = text.partition(" ")
+                    return int(code), msg, "".join(out), progress
+        finally:
+            sk.close()
+
+    def events(self):
+        """The event log file, as (id, pool, pid, message) tuples."""
+        path = os.path.join(self.rundir, "events.log")
+        if not os.path.exists(path):
+            return []
+        rows = []
+        with open(path) as f:
+            for line in f:
+                p = line.rstrip("\n").split("\t")
+                rows.append((int(p[3]), p[4], int(p[5]), p[6]))
+        return rows
 
     # -- running ------------------------------------------------------------
     def start(self, wait_ports=None):

@@ -39,9 +39,17 @@ def whoami(port):
         return whoami_on(c)
 
 
+def exit_event_re(pool, pid):
+    """waspd's event for a worker's end: 9002 (it exited when told, or on its
+    own with status 0) or IIS' 5009 (terminated unexpectedly)."""
+    pool = re.escape(pool)
+    return (r"(?:process id of '%d' serving application pool '%s' (?:exited|was killed)"
+            r"|application pool '%s' terminated unexpectedly\. The process id was '%d')"
+            % (pid, pool, pool, pid))
+
+
 def wait_worker_exit_logged(server, pid, since=0):
-    return server.wait_log(r"pool '%s': worker pid %d exited" % (re.escape(POOL), pid),
-                           timeout=scaled(10), since=since)
+    return server.wait_log(exit_event_re(POOL, pid), timeout=scaled(10), since=since)
 
 
 # ---------------------------------------------------------------------------
@@ -116,8 +124,8 @@ def test_kill_worker_idle_keepalive_connection_survives(make_server):
         pid2, pool = whoami_on(c)  # same connection
     assert pid2 != pid1 and pool == POOL
     assert s.worker_pool_of(pid2) == POOL
-    assert re.search(r"pool '%s': worker pid %d exited on signal 9 \(Killed\)" % (POOL, pid1),
-                     s.log_text()), s.log_tail()
+    assert re.search(r"terminated unexpectedly\. The process id was '%d'.*exited on signal 9 "
+                     r"\(Killed\)" % pid1, s.log_text()), s.log_tail()
 
 
 @pytest.mark.slow
@@ -207,7 +215,7 @@ def test_crash_gives_502_and_log_names_signal(make_server):
         assert POOL.encode() in r.body
         m = wait_worker_exit_logged(s, pid1, since)
         log = s.log_text(since)
-        line = re.search(r".*pool '%s': worker pid %d exited.*" % (POOL, pid1), log).group(0)
+        line = re.search(r".*%s.*" % exit_event_re(POOL, pid1), log).group(0)
         if harness.SANITIZED and "AddressSanitizer: SEGV" in log:
             pass  # ASan turns the SIGSEGV into its report and exit status 1
         else:
@@ -226,7 +234,7 @@ def test_listener_killed_is_restarted_and_serves(make_server):
     assert get(port, "/hello.txt").status == 200
     old = s.listener_pid()
     os.kill(old, signal.SIGKILL)
-    s.wait_log(r"listener pid %d exited on signal 9" % old, timeout=scaled(5))
+    s.wait_log(r"listener \(wasp-http, pid %d\) exited on signal 9" % old, timeout=scaled(5))
     harness.wait_until(lambda: s.listener_pid() not in (None, old), scaled(2),
                        what="a new wasp-http")
     r = get(port, "/hello.txt")
@@ -300,7 +308,8 @@ def test_hung_worker_is_found_by_ping_and_replaced(make_server):
         waited = time.monotonic() - t0
     assert r.status == 502, r
     assert 1.0 <= waited <= scaled(6), "ping detection took %.1f s" % waited
-    s.wait_log(r"worker pid %d failed to respond to a ping" % hung_pid, timeout=scaled(5))
+    s.wait_log(r"failed to respond to a ping\. The process id was '%d'" % hung_pid,
+               timeout=scaled(5))
     pid, _ = whoami(port)
     assert pid != hung_pid
 
@@ -322,7 +331,8 @@ def test_sigterm_to_worker_drains_it(make_server):
     assert r1.status == 200 and r1.body == b"slept\n", r1
     assert r2.status == 200, r2
     assert int(re.match(rb"pid=(\d+)", r2.body).group(1)) != old
-    s.wait_log(r"pool '%s': worker pid %d exited with status 0" % (POOL, old), timeout=scaled(5))
+    s.wait_log(r"process id of '%d' serving application pool '%s' exited with status 0"
+               % (old, POOL), timeout=scaled(5))
 
 
 def test_web_garden_spreads_requests(make_server):

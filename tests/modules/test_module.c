@@ -12,6 +12,11 @@
  *   whoami        pid=<pid> uid=<uid> pool=<pool name>
  *   stream&n=N    N chunks flushed as they are written (length unknown)
  *   big&kb=N      N KiB of body from memory (flow control)
+ *   env&name=X    the value of environment variable X ("(unset)" if none)
+ *   status        the worker's /proc/self/status lines NoNewPrivs, Cap*, Groups
+ * With WASP_TEST_INIT_SLEEP_MS=N in the worker's environment (a pool's
+ * environmentVariables), registration sleeps N ms: a worker that starts
+ * slowly, for startupTimeLimit.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -162,6 +167,31 @@ static wasp_status_t test_execute(wasp_request_t *req, void *state)
         test_write_str(req, line);
         return WASP_FINISH;
     }
+    if (strcmp(op, "env") == 0) {
+        char name[64] = "", line[1200];
+        const char *v;
+
+        query_get(req, "name", name, sizeof(name));
+        v = getenv(name);
+        snprintf(line, sizeof(line), "%s\n", v ? v : "(unset)");
+        test_write_str(req, line);
+        return WASP_FINISH;
+    }
+    if (strcmp(op, "status") == 0) {
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[512];
+
+        while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+            if (strncmp(line, "NoNewPrivs", 10) == 0 || strncmp(line, "Cap", 3) == 0 ||
+                strncmp(line, "Groups", 6) == 0) {
+                test_write_str(req, line);
+            }
+        }
+        if (f != NULL) {
+            fclose(f);
+        }
+        return WASP_FINISH;
+    }
     if (strcmp(op, "stream") == 0) {
         long n = query_get(req, "n", arg, sizeof(arg)) == 0 ? strtol(arg, NULL, 10) : 3;
 
@@ -199,6 +229,11 @@ static void test_exit(wasp_module_t *self)
 
 WASP_EXPORT int wasp_module_register(wasp_registration_t *reg, uint32_t server_abi)
 {
+    const char *sleep_ms = getenv("WASP_TEST_INIT_SLEEP_MS");
+
+    if (sleep_ms != NULL) {
+        usleep((useconds_t)strtoul(sleep_ms, NULL, 10) * 1000u);
+    }
     static const wasp_module_info_t info = {
         .abi = WASP_MODULE_ABI,
         .size = sizeof(info),

@@ -707,6 +707,441 @@ static void test_bad_values(void **state)
     assert_contains(d.message, "application path \"/a/\"");
 }
 
+static void test_pool_schema_defaults(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok(apphost(POOL, SITE("S", 1, 80), ""));
+    const wasp_pool_cfg_t *p = wasp_config_find_pool(cfg, "DefaultAppPool");
+    assert_non_null(p);
+    assert_false(p->enable_32bit_app_on_win64);
+    assert_true(p->enable_configuration_override);
+    assert_true(p->pass_anonymous_token);
+    assert_string_equal(p->managed_runtime_loader, "webengine4.dll");
+    assert_string_equal(p->clr_config_file, "");
+    assert_false(p->load_user_profile);
+    assert_true(p->set_profile_environment);
+    assert_string_equal(p->logon_type, "LogonBatch");
+    assert_false(p->manual_group_membership);
+    assert_int_equal(p->idle_timeout_action, WASP_IDLE_TERMINATE);
+    assert_true(p->log_event_on_idle_timeout);
+    assert_false(p->disallow_overlapping_rotation);
+    assert_false(p->disallow_rotation_on_config_change);
+    assert_int_equal(p->log_event_on_recycle, 255);
+    assert_int_equal(p->restart_time_s, 104400);
+    assert_int_equal(p->restart_requests, 0);
+    assert_int_equal(p->restart_memory_kb, 0);
+    assert_int_equal(p->restart_private_memory_kb, 0);
+    assert_int_equal(p->restart_schedule_count, 0);
+    assert_true(p->rapid_fail_protection);
+    assert_int_equal(p->rapid_fail_interval_s, 300);
+    assert_int_equal(p->rapid_fail_max_crashes, 5);
+    assert_int_equal(p->load_balancer_capabilities, WASP_LB_HTTP_LEVEL);
+    assert_false(p->orphan_worker_process);
+    assert_string_equal(p->orphan_action_exe, "");
+    assert_string_equal(p->orphan_action_params, "");
+    assert_string_equal(p->auto_shutdown_exe, "");
+    assert_string_equal(p->auto_shutdown_params, "");
+    assert_int_equal(p->cpu_limit, 0);
+    assert_int_equal(p->cpu_action, WASP_CPU_NO_ACTION);
+    assert_int_equal(p->cpu_reset_interval_s, 300);
+    assert_false(p->cpu_smp_affinitized);
+    assert_true(p->cpu_smp_mask == UINT64_C(0xFFFFFFFFFFFFFFFF));
+    assert_int_equal(p->env_count, 0);
+    assert_null(p->env);
+    wasp_config_free(cfg);
+}
+
+static void test_pool_children_inherit_and_override(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok(apphost(
+        "<add name=\"DefaultAppPool\" />\n"
+        "<add name=\"Own\" enableConfigurationOverride=\"false\">\n"
+        "  <processModel idleTimeoutAction=\"Terminate\"\n"
+        "      logEventOnProcessModel=\"IdleTimeout\" />\n"
+        "  <recycling disallowOverlappingRotation=\"false\" logEventOnRecycle=\"Time, Memory\">\n"
+        "    <periodicRestart time=\"1.00:00:00\" requests=\"100000\" />\n"
+        "  </recycling>\n"
+        "  <failure rapidFailProtectionMaxCrashes=\"10\" loadBalancerCapabilities=\"1\" />\n"
+        "  <cpu action=\"ThrottleUnderLoad\" smpProcessorAffinityMask2=\"0\" />\n"
+        "</add>\n"
+        "<applicationPoolDefaults enable32BitAppOnWin64=\"true\" passAnonymousToken=\"false\"\n"
+        "    managedRuntimeLoader=\"v4.0\" CLRConfigFile=\"/etc/clr.config\">\n"
+        "  <processModel loadUserProfile=\"true\" setProfileEnvironment=\"false\"\n"
+        "      logonType=\"logonservice\" manualGroupMembership=\"true\"\n"
+        "      idleTimeoutAction=\"Suspend\" logEventOnProcessModel=\"\" password=\"x\" />\n"
+        "  <recycling disallowOverlappingRotation=\"true\"\n"
+        "      disallowRotationOnConfigChange=\"true\"\n"
+        "      logEventOnRecycle=\"ConfigChange,OnDemand\">\n"
+        "    <periodicRestart time=\"00:00:00\" requests=\"5\" memory=\"1048576\"\n"
+        "        privateMemory=\"524288\" />\n"
+        "  </recycling>\n"
+        "  <failure rapidFailProtection=\"false\" rapidFailProtectionInterval=\"00:10:00\"\n"
+        "      rapidFailProtectionMaxCrashes=\"3\" loadBalancerCapabilities=\"TcpLevel\"\n"
+        "      orphanWorkerProcess=\"true\" />\n"
+        "  <cpu limit=\"50000\" action=\"Throttle\" resetInterval=\"00:01:00\"\n"
+        "      smpAffinitized=\"true\" smpProcessorAffinityMask=\"3\" processorGroup=\"1\"\n"
+        "      numaNodeAssignment=\"WindowsScheduling\" numaNodeAffinityMode=\"Hard\" />\n"
+        "</applicationPoolDefaults>\n",
+        SITE("S", 1, 80), ""));
+    const wasp_pool_cfg_t *d = wasp_config_find_pool(cfg, "DefaultAppPool");
+    assert_true(d->enable_32bit_app_on_win64);
+    assert_true(d->enable_configuration_override);
+    assert_false(d->pass_anonymous_token);
+    assert_string_equal(d->managed_runtime_loader, "v4.0");
+    assert_string_equal(d->clr_config_file, "/etc/clr.config");
+    assert_true(d->load_user_profile);
+    assert_false(d->set_profile_environment);
+    assert_string_equal(d->logon_type, "LogonService");
+    assert_true(d->manual_group_membership);
+    assert_int_equal(d->idle_timeout_action, WASP_IDLE_SUSPEND);
+    assert_false(d->log_event_on_idle_timeout);
+    assert_true(d->disallow_overlapping_rotation);
+    assert_true(d->disallow_rotation_on_config_change);
+    assert_int_equal(d->log_event_on_recycle, WASP_RECYCLE_CONFIG_CHANGE | WASP_RECYCLE_ON_DEMAND);
+    assert_int_equal(d->restart_time_s, 0);
+    assert_int_equal(d->restart_requests, 5);
+    assert_int_equal(d->restart_memory_kb, 1048576);
+    assert_int_equal(d->restart_private_memory_kb, 524288);
+    assert_false(d->rapid_fail_protection);
+    assert_int_equal(d->rapid_fail_interval_s, 600);
+    assert_int_equal(d->rapid_fail_max_crashes, 3);
+    assert_int_equal(d->load_balancer_capabilities, WASP_LB_TCP_LEVEL);
+    assert_true(d->orphan_worker_process);
+    assert_int_equal(d->cpu_limit, 50000);
+    assert_int_equal(d->cpu_action, WASP_CPU_THROTTLE);
+    assert_int_equal(d->cpu_reset_interval_s, 60);
+    assert_true(d->cpu_smp_affinitized);
+    assert_true(d->cpu_smp_mask == UINT64_C(0xFFFFFFFF00000003));
+
+    const wasp_pool_cfg_t *o = wasp_config_find_pool(cfg, "Own");
+    assert_false(o->enable_configuration_override);
+    assert_true(o->enable_32bit_app_on_win64); /* from the defaults */
+    assert_int_equal(o->idle_timeout_action, WASP_IDLE_TERMINATE);
+    assert_true(o->log_event_on_idle_timeout);
+    assert_false(o->disallow_overlapping_rotation);
+    assert_true(o->disallow_rotation_on_config_change);
+    assert_int_equal(o->log_event_on_recycle, 9); /* "Time, Memory" */
+    assert_int_equal(o->restart_time_s, 86400);
+    assert_int_equal(o->restart_requests, 100000);
+    assert_int_equal(o->restart_memory_kb, 1048576); /* attribute by attribute */
+    assert_int_equal(o->rapid_fail_max_crashes, 10);
+    assert_int_equal(o->rapid_fail_interval_s, 600);
+    assert_int_equal(o->load_balancer_capabilities, WASP_LB_TCP_LEVEL); /* "1" */
+    assert_int_equal(o->cpu_action, WASP_CPU_THROTTLE_UNDER_LOAD);
+    assert_true(o->cpu_smp_mask == UINT64_C(3));
+    assert_int_equal(o->cpu_limit, 50000);
+    wasp_config_free(cfg);
+}
+
+static void test_pool_flags(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok(apphost(
+        "<add name=\"A\"><recycling logEventOnRecycle=\" time ,PRIVATEMEMORY,Schedule \" />"
+        "</add>\n"
+        "<add name=\"B\"><recycling logEventOnRecycle=\"\" /></add>\n"
+        "<add name=\"C\"><recycling logEventOnRecycle=\"Requests, 16\" /></add>\n"
+        "<add name=\"D\"><recycling logEventOnRecycle=\"Time, Requests, Schedule, Memory, "
+        "IsapiUnhealthy, OnDemand, ConfigChange, PrivateMemory\" /></add>\n",
+        "", ""));
+    assert_int_equal(wasp_config_find_pool(cfg, "A")->log_event_on_recycle,
+                     WASP_RECYCLE_TIME | WASP_RECYCLE_PRIVATE_MEMORY | WASP_RECYCLE_SCHEDULE);
+    assert_int_equal(wasp_config_find_pool(cfg, "B")->log_event_on_recycle, 0);
+    assert_int_equal(wasp_config_find_pool(cfg, "C")->log_event_on_recycle,
+                     WASP_RECYCLE_REQUESTS | WASP_RECYCLE_ISAPI_UNHEALTHY);
+    assert_int_equal(wasp_config_find_pool(cfg, "D")->log_event_on_recycle, 255);
+    wasp_config_free(cfg);
+
+    wasp_diag_t d = load_fail(apphost("<add name=\"A\">\n"
+                                      "<recycling logEventOnRecycle=\"Time, Hourly\" />\n"
+                                      "</add>\n",
+                                      "", ""));
+    assert_int_equal(d.line, 6);
+    assert_contains(d.message, "logEventOnRecycle=\"Time, Hourly\"");
+    assert_contains(d.message, "Flags must be some combination of Time, Requests, Schedule, "
+                               "Memory, IsapiUnhealthy, OnDemand, ConfigChange, PrivateMemory");
+    d = load_fail(apphost("<add name=\"A\"><recycling logEventOnRecycle=\"Time,\" /></add>\n",
+                          "", ""));
+    assert_contains(d.message, "Flags must be some combination");
+    d = load_fail(apphost("<add name=\"A\"><recycling logEventOnRecycle=\"256\" /></add>\n", "",
+                          ""));
+    assert_contains(d.message, "Flags must be some combination");
+    d = load_fail(apphost(
+        "<add name=\"A\"><processModel logEventOnProcessModel=\"Recycle\" /></add>\n", "", ""));
+    assert_contains(d.message, "Flags must be some combination of IdleTimeout");
+}
+
+static void test_pool_schedule(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok(apphost(
+        "<add name=\"Inherits\" />\n"
+        "<add name=\"Cleared\"><recycling><periodicRestart><schedule>\n"
+        "  <clear />\n"
+        "  <add value=\"12:30:00\" />\n"
+        "</schedule></periodicRestart></recycling></add>\n"
+        "<add name=\"Empty\"><recycling><periodicRestart><schedule><clear />"
+        "</schedule></periodicRestart></recycling></add>\n"
+        "<add name=\"More\"><recycling><periodicRestart><schedule>"
+        "<add value=\"00:00:00\" /></schedule></periodicRestart></recycling></add>\n"
+        "<applicationPoolDefaults><recycling><periodicRestart><schedule>\n"
+        "  <add value=\"23:59:00\" />\n"
+        "  <add value=\"03:00:00\" />\n"
+        "</schedule></periodicRestart></recycling></applicationPoolDefaults>\n",
+        "", ""));
+    const wasp_pool_cfg_t *p = wasp_config_find_pool(cfg, "Inherits");
+    assert_int_equal(p->restart_schedule_count, 2);
+    assert_int_equal(p->restart_schedule_s[0], 3 * 3600); /* ascending */
+    assert_int_equal(p->restart_schedule_s[1], 86340);
+    p = wasp_config_find_pool(cfg, "Cleared");
+    assert_int_equal(p->restart_schedule_count, 1);
+    assert_int_equal(p->restart_schedule_s[0], 12 * 3600 + 30 * 60);
+    assert_int_equal(wasp_config_find_pool(cfg, "Empty")->restart_schedule_count, 0);
+    p = wasp_config_find_pool(cfg, "More");
+    assert_int_equal(p->restart_schedule_count, 3);
+    assert_int_equal(p->restart_schedule_s[0], 0);
+    assert_int_equal(p->restart_schedule_s[1], 3 * 3600);
+    assert_int_equal(p->restart_schedule_s[2], 86340);
+    wasp_config_free(cfg);
+
+    /* 0..86399 s in whole minutes, unique as times (not as text) */
+    wasp_diag_t d = load_fail(apphost("<add name=\"A\"><recycling><periodicRestart><schedule>\n"
+                                      "<add value=\"03:00:30\" />\n"
+                                      "</schedule></periodicRestart></recycling></add>\n",
+                                      "", ""));
+    assert_int_equal(d.line, 6);
+    assert_contains(d.message, "value=\"03:00:30\"");
+    assert_contains(d.message, "granularity of 60 seconds");
+    d = load_fail(apphost("<add name=\"A\"><recycling><periodicRestart><schedule>"
+                          "<add value=\"1.00:00:00\" /></schedule></periodicRestart></recycling>"
+                          "</add>\n",
+                          "", ""));
+    assert_contains(d.message, "between 00:00:00 and 23:59:59 inclusive");
+    d = load_fail(apphost("<add name=\"A\"><recycling><periodicRestart><schedule>\n"
+                          "<add value=\"03:00:00\" />\n"
+                          "<add value=\"3:00:00\" />\n"
+                          "</schedule></periodicRestart></recycling></add>\n",
+                          "", ""));
+    assert_int_equal(d.line, 7);
+    assert_contains(d.message, "Cannot add duplicate collection entry");
+    d = load_fail(apphost("<add name=\"A\"><recycling><periodicRestart><schedule>\n"
+                          "<add />\n"
+                          "</schedule></periodicRestart></recycling></add>\n",
+                          "", ""));
+    assert_int_equal(d.line, 6);
+    assert_contains(d.message, "has no value");
+}
+
+static void test_pool_environment_variables(void **state)
+{
+    (void)state;
+    wasp_config_t *cfg = load_ok(apphost(
+        "<add name=\"Inherits\" />\n"
+        "<add name=\"Mixed\"><environmentVariables>\n"
+        "  <remove name=\"MODE\" />\n"
+        "  <add name=\"EXTRA\" value=\"3\" />\n"
+        "  <add name=\"MODE\" value=\"debug\" />\n"
+        "</environmentVariables></add>\n"
+        "<add name=\"Dropped\"><environmentVariables><remove name=\"mode\" /><remove "
+        "name=\"LANG\" /></environmentVariables></add>\n"
+        "<applicationPoolDefaults><environmentVariables>\n"
+        "  <add name=\"MODE\" value=\"production\" />\n"
+        "  <add name=\"LANG\" value=\"C.UTF-8\" />\n"
+        "</environmentVariables></applicationPoolDefaults>\n",
+        "", ""));
+    const wasp_pool_cfg_t *p = wasp_config_find_pool(cfg, "Inherits");
+    assert_int_equal(p->env_count, 2);
+    assert_string_equal(p->env[0].name, "MODE");
+    assert_string_equal(p->env[0].value, "production");
+    assert_string_equal(p->env[1].name, "LANG");
+    assert_string_equal(p->env[1].value, "C.UTF-8");
+    p = wasp_config_find_pool(cfg, "Mixed");
+    assert_int_equal(p->env_count, 3);
+    assert_string_equal(p->env[0].name, "LANG"); /* defaults first */
+    assert_string_equal(p->env[1].name, "EXTRA");
+    assert_string_equal(p->env[1].value, "3");
+    assert_string_equal(p->env[2].name, "MODE");
+    assert_string_equal(p->env[2].value, "debug");
+    assert_int_equal(wasp_config_find_pool(cfg, "Dropped")->env_count, 0);
+    wasp_config_free(cfg);
+
+    /* a name the defaults already have needs <remove> first, as in IIS */
+    wasp_diag_t d = load_fail(
+        apphost("<add name=\"A\"><environmentVariables>\n"
+                "<add name=\"MODE\" value=\"x\" />\n"
+                "</environmentVariables></add>\n"
+                "<applicationPoolDefaults><environmentVariables><add name=\"MODE\" value=\"y\" />"
+                "</environmentVariables></applicationPoolDefaults>\n",
+                "", ""));
+    assert_int_equal(d.line, 6);
+    assert_contains(d.message, "Cannot add duplicate collection entry");
+    assert_contains(d.message, "<remove name=\"MODE\" />");
+    d = load_fail(apphost("<add name=\"A\"><environmentVariables>\n"
+                          "<add name=\"X\" />\n"
+                          "</environmentVariables></add>\n",
+                          "", ""));
+    assert_int_equal(d.line, 6);
+    assert_contains(d.message, "has no value");
+    d = load_fail(apphost("<add name=\"A\"><environmentVariables>\n"
+                          "<add name=\"\" value=\"1\" />\n"
+                          "</environmentVariables></add>\n",
+                          "", ""));
+    assert_int_equal(d.line, 6);
+    assert_contains(d.message, "environment variable name \"\"");
+}
+
+static void test_pool_expanded_strings(void **state)
+{
+    (void)state;
+    setenv("WASP_TEST_TOOLS", "/opt/tools", 1);
+    setenv("1", "not-a-pid", 1); /* %1% is the pid placeholder, never this */
+    unsetenv("WASP_TEST_UNSET");
+    wasp_config_t *cfg = load_ok(apphost(
+        "<add name=\"A\">\n"
+        "  <failure orphanActionExe=\"%WASP_TEST_TOOLS%/dump\"\n"
+        "      orphanActionParams=\"-p %1% -o %wasp_test_tools%/out\"\n"
+        "      autoShutdownExe=\"%WASP_TEST_UNSET%/notify\" autoShutdownParams=\"%1% 100%\" />\n"
+        "</add>\n",
+        "", ""));
+    const wasp_pool_cfg_t *p = wasp_config_find_pool(cfg, "A");
+    assert_string_equal(p->orphan_action_exe, "/opt/tools/dump");
+    assert_string_equal(p->orphan_action_params, "-p %1% -o /opt/tools/out");
+    assert_string_equal(p->auto_shutdown_exe, "%WASP_TEST_UNSET%/notify");
+    /* %1% is only a placeholder in orphanActionParams */
+    assert_string_equal(p->auto_shutdown_params, "not-a-pid 100%");
+    assert_int_equal(wasp_config_warning_count(cfg), 0);
+    wasp_config_free(cfg);
+    unsetenv("1");
+    unsetenv("WASP_TEST_TOOLS");
+}
+
+static void test_pool_bad_child_values(void **state)
+{
+    (void)state;
+    wasp_diag_t d = load_fail(apphost("<add name=\"DefaultAppPool\">\n"
+                                      "  <failure\n"
+                                      "      rapidFailProtectionMaxCrashes=\"0\" />\n"
+                                      "</add>\n",
+                                      "", ""));
+    assert_int_equal(d.line, 7);
+    assert_contains(d.message, "rapidFailProtectionMaxCrashes=\"0\"");
+    assert_contains(d.message, "'DefaultAppPool'");
+    assert_contains(d.message, "Integer value must be between 1 and 2147483647 inclusive");
+    char buf[2048];
+    assert_contains(wasp_diag_format(&d, buf, sizeof buf), ":7: ");
+
+    d = load_fail(apphost(POOL "<applicationPoolDefaults>\n"
+                               "<recycling><periodicRestart time=\"00:00:30\" /></recycling>\n"
+                               "</applicationPoolDefaults>\n",
+                          "", ""));
+    assert_int_equal(d.line, 7);
+    assert_contains(d.message, "time=\"00:00:30\"");
+    assert_contains(d.message, "<applicationPoolDefaults>");
+    assert_contains(d.message, "Timespan value must be between 00:00:00 and 300.00:00:00 "
+                               "inclusive, with a granularity of 60 seconds");
+    d = load_fail(apphost(
+        "<add name=\"A\"><failure rapidFailProtectionInterval=\"00:00:00\" /></add>\n", "", ""));
+    assert_contains(d.message, "between 00:01:00 and 100.00:00:00");
+    d = load_fail(apphost("<add name=\"A\"><cpu limit=\"100001\" /></add>\n", "", ""));
+    assert_contains(d.message, "between 0 and 100000 inclusive");
+    d = load_fail(apphost("<add name=\"A\"><cpu resetInterval=\"1.00:01:00\" /></add>\n", "", ""));
+    assert_contains(d.message, "between 00:00:00 and 1.00:00:00");
+    d = load_fail(apphost("<add name=\"A\"><cpu smpProcessorAffinityMask=\"4294967296\" /></add>\n",
+                          "", ""));
+    assert_contains(d.message, "not a valid unsigned integer");
+    d = load_fail(apphost("<add name=\"A\"><cpu processorGroup=\"-1\" /></add>\n", "", ""));
+    assert_contains(d.message, "processorGroup=\"-1\"");
+
+    /* enums: names and IIS' numbers only */
+    d = load_fail(apphost("<add name=\"A\">\n"
+                          "<failure loadBalancerCapabilities=\"Tcp\" /></add>\n",
+                          "", ""));
+    assert_int_equal(d.line, 6);
+    assert_contains(d.message, "Enum must be one of TcpLevel, HttpLevel");
+    d = load_fail(
+        apphost("<add name=\"A\"><failure loadBalancerCapabilities=\"0\" /></add>\n", "", ""));
+    assert_contains(d.message, "Enum must be one of TcpLevel, HttpLevel");
+    d = load_fail(apphost("<add name=\"A\"><cpu action=\"Kill\" /></add>\n", "", ""));
+    assert_contains(d.message, "Enum must be one of NoAction, KillW3wp, Throttle, "
+                               "ThrottleUnderLoad");
+    d = load_fail(
+        apphost("<add name=\"A\"><processModel idleTimeoutAction=\"Sleep\" /></add>\n", "", ""));
+    assert_contains(d.message, "Enum must be one of Terminate, Suspend");
+    d = load_fail(apphost("<add name=\"A\"><processModel logonType=\"Interactive\" /></add>\n", "",
+                          ""));
+    assert_contains(d.message, "Enum must be one of LogonBatch, LogonService");
+    d = load_fail(apphost("<add name=\"A\"><cpu numaNodeAffinityMode=\"Firm\" /></add>\n", "", ""));
+    assert_contains(d.message, "Enum must be one of Soft, Hard");
+    d = load_fail(apphost("<add name=\"A\" enable32BitAppOnWin64=\"yes\" />\n", "", ""));
+    assert_contains(d.message, "enable32BitAppOnWin64=\"yes\"");
+}
+
+/* Two configurations that differ only in the given pool attributes. */
+static bool pools_same(const char *a, const char *b)
+{
+    char pa[1024], pb[1024];
+    const char *body = "<processModel pingInterval=\"00:00:20\" />"
+                       "<environmentVariables><add name=\"K\" value=\"v\" /></environmentVariables>"
+                       "<recycling><periodicRestart><schedule><add value=\"01:00:00\" />"
+                       "</schedule></periodicRestart></recycling>";
+    snprintf(pa, sizeof pa, "<add name=\"P\" %s>%s</add>\n", a, body);
+    snprintf(pb, sizeof pb, "<add name=\"P\" %s>%s</add>\n", b, body);
+    wasp_config_t *ca = load_ok(apphost(pa, "", ""));
+    wasp_config_t *cb = load_ok(apphost(pb, "", ""));
+    bool same = wasp_pool_cfg_same(wasp_config_pool(ca, 0), wasp_config_pool(cb, 0));
+    wasp_config_free(ca);
+    wasp_config_free(cb);
+    return same;
+}
+
+static void test_pool_cfg_same(void **state)
+{
+    (void)state;
+    assert_true(pools_same("", ""));
+    assert_true(pools_same("autoStart=\"true\"", "autoStart=\"false\""));
+    assert_false(pools_same("queueLength=\"1000\"", "queueLength=\"1001\""));
+    assert_false(pools_same("managedRuntimeVersion=\"\"", "managedRuntimeVersion=\"v4.0\""));
+
+    /* Within one file: a pool and its copy under another name are the same;
+     * one attribute, one variable or one schedule entry makes them differ. */
+    wasp_config_t *cfg = load_ok(apphost(
+        "<add name=\"A\"><processModel pingInterval=\"00:00:20\" />"
+        "<environmentVariables><add name=\"K\" value=\"v\" /></environmentVariables></add>\n"
+        "<add name=\"B\" autoStart=\"false\"><processModel pingInterval=\"00:00:20\" />"
+        "<environmentVariables><add name=\"K\" value=\"v\" /></environmentVariables></add>\n"
+        "<add name=\"Ping\"><processModel pingInterval=\"00:00:21\" />"
+        "<environmentVariables><add name=\"K\" value=\"v\" /></environmentVariables></add>\n"
+        "<add name=\"Env\"><processModel pingInterval=\"00:00:20\" />"
+        "<environmentVariables><add name=\"K\" value=\"w\" /></environmentVariables></add>\n"
+        "<add name=\"Env2\"><processModel pingInterval=\"00:00:20\" />"
+        "<environmentVariables><add name=\"K\" value=\"v\" /><add name=\"L\" value=\"v\" />"
+        "</environmentVariables></add>\n"
+        "<add name=\"Sched\"><processModel pingInterval=\"00:00:20\" />"
+        "<environmentVariables><add name=\"K\" value=\"v\" /></environmentVariables>"
+        "<recycling><periodicRestart><schedule><add value=\"01:00:00\" /></schedule>"
+        "</periodicRestart></recycling></add>\n"
+        "<add name=\"Orphan\"><processModel pingInterval=\"00:00:20\" />"
+        "<environmentVariables><add name=\"K\" value=\"v\" /></environmentVariables>"
+        "<failure orphanActionExe=\"/bin/true\" /></add>\n",
+        "", ""));
+    const wasp_pool_cfg_t *a = wasp_config_find_pool(cfg, "A");
+    assert_true(wasp_pool_cfg_same(a, a));
+    assert_true(wasp_pool_cfg_same(a, wasp_config_find_pool(cfg, "B")));
+    assert_false(wasp_pool_cfg_same(a, wasp_config_find_pool(cfg, "Ping")));
+    assert_false(wasp_pool_cfg_same(a, wasp_config_find_pool(cfg, "Env")));
+    assert_false(wasp_pool_cfg_same(a, wasp_config_find_pool(cfg, "Env2")));
+    assert_false(wasp_pool_cfg_same(a, wasp_config_find_pool(cfg, "Sched")));
+    assert_false(wasp_pool_cfg_same(a, wasp_config_find_pool(cfg, "Orphan")));
+
+    /* NULL strings compare as "" */
+    wasp_pool_cfg_t x = *a, y = *a;
+    x.user_name = NULL;
+    y.user_name = "";
+    assert_true(wasp_pool_cfg_same(&x, &y));
+    wasp_config_free(cfg);
+}
+
 static void test_bindings(void **state)
 {
     (void)state;
@@ -1135,6 +1570,14 @@ int main(void)
         cmocka_unit_test_teardown(test_pool_defaults_inheritance, cleanup_tmp),
         cmocka_unit_test_teardown(test_bad_queue_length, cleanup_tmp),
         cmocka_unit_test_teardown(test_bad_values, cleanup_tmp),
+        cmocka_unit_test_teardown(test_pool_schema_defaults, cleanup_tmp),
+        cmocka_unit_test_teardown(test_pool_children_inherit_and_override, cleanup_tmp),
+        cmocka_unit_test_teardown(test_pool_flags, cleanup_tmp),
+        cmocka_unit_test_teardown(test_pool_schedule, cleanup_tmp),
+        cmocka_unit_test_teardown(test_pool_environment_variables, cleanup_tmp),
+        cmocka_unit_test_teardown(test_pool_expanded_strings, cleanup_tmp),
+        cmocka_unit_test_teardown(test_pool_bad_child_values, cleanup_tmp),
+        cmocka_unit_test_teardown(test_pool_cfg_same, cleanup_tmp),
         cmocka_unit_test_teardown(test_bindings, cleanup_tmp),
         cmocka_unit_test_teardown(test_site_defaults_bindings_and_limits, cleanup_tmp),
         cmocka_unit_test_teardown(test_duplicate_binding_between_sites, cleanup_tmp),

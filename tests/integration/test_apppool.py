@@ -1,0 +1,498 @@
+"""
+Application pools the way WAS runs them: recycling (overlapped and not)
+under load, the recycle triggers (requests, memory, on demand, config
+change), health (startup time limit, orphaning), rapid-fail protection with
+a configurable window, administrator stop/start, idle shutdown and suspend,
+AlwaysRunning, per-pool environment, worker hardening and isolation between
+pools, the event log and the control socket.
+"""
+import os
+import re
+import socket
+import threading
+import time
+
+import pytest
+
+import harness
+from harness import RawConn, get, scaled, wait_until
+
+POOL = "AppPool1"
+
+
+def make_pool_server(make_server, name, pool=POOL, process_model=None, children="",
+                     start=True, **attrs):
+    s = make_server(name)
+    port = s.port("main")
+    s.pool(pool, process_model=process_model, children=children, **attrs)
+    s.site("Pool Site", ["127.0.0.1:%d:" % port], [("/", pool, "www")])
+    s.file("www/hello.txt", "hello\n")
+    if start:
+        s.start()
+    return s, port
+
+
+def whoami(port, conn=None):
+    if conn is None:
+        with RawConn(port) as c:
+            return whoami(port, c)
+    r = conn.request("GET", "/x.wtest?op=whoami")
+    assert r.status == 200, r
+    return int(re.match(rb"pid=(\d+)", r.body).group(1))
+
+
+class Load:
+    """Keep-alive clients asking /x.wtest?op=whoami as fast as they can,
+    recording every status (an exception counts as a failure) and every
+    worker pid that answered."""
+
+    def __init__(self, port, clients=6):
+        self.port = port
+        self.clients = clients
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.statuses = {}
+        self.failures = []
+        self.pids = set()
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(clients)]
+
+    def run(self):
+        conn = None
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = RawConn(self.port, timeout=scaled(20))
+                r = conn.request("GET", "/x.wtest?op=whoami")
+                m = re.match(rb"pid=(\d+)", r.body)
+                with self.lock:
+                    self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
+                    if m:
+                        self.pids.add(int(m.group(1)))
+                    if r.status != 200:
+                        self.failures.append(repr(r))
+            except Exception as e:  # a lost request is exactly what must not happen
+                with self.lock:
+                    self.failures.append("%s: %s" % (type(e).__name__, e))
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *a):
+        self.stop.set()
+        for t in self.threads:
+            t.join(scaled(30))
+
+    @property
+    def total(self):
+        return sum(self.statuses.values())
+
+
+# ---- recycling ---------------------------------------------------------------
+
+@pytest.mark.slow
+def test_overlapped_recycle_every_500ms_under_load_loses_nothing(make_server):
+    s, port = make_pool_server(make_server, "recycle-load")
+    whoami(port)
+    recycles = 0
+    with Load(port) as load:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            code, msg, _, progress = s.ctl("recycle-apppool", POOL)
+            assert code == 0, (code, msg)
+            recycles += 1
+    assert not load.failures, "requests lost during recycling: %s" % load.failures[:5]
+    assert load.statuses.get(200, 0) > 100, load.statuses
+    # every recycle started a new worker, and the load saw most of them
+    assert len(load.pids) >= recycles // 2, (len(load.pids), recycles)
+    events = [e for e in s.events() if e[0] == 5079]
+    assert len(events) == recycles, "one 5079 event per administrator recycle"
+    assert len(s.worker_pids(POOL)) == 1, "the pool ends with exactly its one worker"
+    assert max_concurrent_workers(s) == 2, "overlapped: the replacement runs beside the old one"
+
+
+@pytest.mark.slow
+def test_non_overlapped_recycle_under_load_waits_in_queue(make_server):
+    s, port = make_pool_server(make_server, "recycle-nonoverlap",
+                               children='<recycling disallowOverlappingRotation="true" />')
+    whoami(port)
+    with Load(port, clients=4) as load:
+        for _ in range(6):
+            time.sleep(0.5)
+            code, msg, _, _ = s.ctl("recycle-apppool", POOL)
+            assert code == 0, (code, msg)
+    assert not load.failures, "requests lost during recycling: %s" % load.failures[:5]
+    assert len(load.pids) >= 4, load.pids
+    # Not overlapped: each old worker exits before its replacement starts.
+    assert max_concurrent_workers(s) == 1, s.events()
+
+
+def max_concurrent_workers(server):
+    """The most workers alive at once, replayed from start (9001) and exit
+    (9002, 5009) events."""
+    alive, most = 0, 0
+    for ev_id, _, _, _ in server.events():
+        if ev_id == 9001:
+            alive += 1
+        elif ev_id in (9002, 5009):
+            alive -= 1
+        most = max(most, alive)
+    return most
+
+
+def test_recycle_returns_when_old_worker_is_gone(make_server):
+    s, port = make_pool_server(make_server, "recycle-wait")
+    old = whoami(port)
+    code, msg, _, progress = s.ctl("recycle-apppool", POOL)
+    assert code == 0 and msg == "recycled", (code, msg)
+    assert not harness.proc_alive(old), "recycle answered before the old worker exited"
+    assert any("%d" % old in p and "exited" in p for p in progress), progress
+    new = whoami(port)
+    assert new != old
+
+
+def test_overlapped_recycle_lets_running_request_finish(make_server):
+    s, port = make_pool_server(make_server, "recycle-inflight")
+    old = whoami(port)
+    with RawConn(port, timeout=scaled(20)) as slow:
+        slow.send(harness.build_request("GET", "/x.wtest?op=sleep&ms=1500"))
+        time.sleep(0.3)
+        t = threading.Thread(target=lambda: s.ctl("recycle-apppool", POOL))
+        t.start()
+        # the replacement answers while the old one still finishes its request
+        new = wait_until(lambda: (lambda p: p if p != old else None)(whoami(port)),
+                         scaled(5), what="the replacement to answer")
+        assert harness.proc_alive(old), "the old worker must finish what it holds"
+        r = slow.read_response(timeout=scaled(10))
+        assert r.status == 200, r
+        t.join(scaled(10))
+    assert new != old
+
+
+def test_requests_limit_recycles(make_server):
+    s, port = make_pool_server(make_server, "recycle-requests",
+                               children='<recycling><periodicRestart requests="5" />'
+                                        '</recycling>')
+    pids = []
+    with RawConn(port) as c:
+        # The fifth response asks for the recycle; the old worker keeps
+        # serving until its replacement runs, then every request goes there.
+        deadline = time.monotonic() + scaled(5)
+        while time.monotonic() < deadline and len(set(pids)) < 2:
+            pids.append(whoami(port, c))
+            time.sleep(0.01)
+    assert len(set(pids)) == 2 and pids[:5] == [pids[0]] * 5, pids
+    wait_until(lambda: not harness.proc_alive(pids[0]), scaled(5), what="the old worker to exit")
+    s.wait_log(r"event 5075: .*has requested a recycle because it reached its allowed request "
+               r"limit", timeout=scaled(5))
+
+
+def test_private_memory_limit_recycles(make_server):
+    s, port = make_pool_server(make_server, "recycle-memory",
+                               children='<recycling><periodicRestart privateMemory="102400" />'
+                                        '</recycling>')
+    old = whoami(port)
+    r = get(port, "/x.wtest?op=grow&mb=150")
+    assert r.status == 200, r
+    wait_until(lambda: not harness.proc_alive(old), scaled(10), what="memory recycle")
+    assert whoami(port) != old
+    ev = [e for e in s.events() if e[0] == 5117]
+    assert ev and ev[0][2] == old, s.events()
+
+
+def test_config_change_recycles_and_applies_live(make_server):
+    s, port = make_pool_server(make_server, "config-change")
+    old = whoami(port)
+    # a second pool and application appear, and the first pool changes
+    port2 = s.port("second")
+    s.pools[0] = (POOL, {"queueLength": 500}, s.pools[0][2], "")
+    s.pool("LivePool")
+    s.site("Live Site", ["127.0.0.1:%d:" % port2], [("/", "LivePool", "www2")])
+    s.file("www2/live.txt", "live\n")
+    s.write_config()
+    wait_until(lambda: not harness.proc_alive(old), scaled(10), what="config-change recycle")
+    s.wait_log(r"event 5080: The worker processes serving application pool '%s'" % POOL,
+               timeout=scaled(5))
+    r = get(port2, "/live.txt")
+    assert r.status == 200 and r.body == b"live\n", r
+    assert whoami(port) != old
+
+
+def test_disallow_rotation_on_config_change(make_server):
+    s, port = make_pool_server(make_server, "config-norotate",
+                               children='<recycling disallowRotationOnConfigChange="true" />')
+    old = whoami(port)
+    s.pools[0] = (POOL, {"queueLength": 500}, s.pools[0][2], s.pools[0][3])
+    s.write_config()
+    s.wait_log(r"configuration applied: 0 pool\(s\) added, 1 changed", timeout=scaled(5))
+    time.sleep(0.5)
+    assert harness.proc_alive(old) and whoami(port) == old
+
+
+def test_bad_config_change_keeps_running_config(make_server):
+    s, port = make_pool_server(make_server, "config-bad")
+    old = whoami(port)
+    with open(s.config_path) as f:
+        good = f.read()
+    with open(s.config_path, "w") as f:
+        f.write(good.replace('queueLength', 'queueLength="5" x', 1) if 'queueLength' in good
+                else good.replace("<add name=\"%s\"" % POOL,
+                                  "<add name=\"%s\" queueLength=\"5\"" % POOL))
+    s.wait_log(r"event 9006: The configuration was not applied: .*applicationHost\.config:\d+",
+               timeout=scaled(5))
+    assert whoami(port) == old, "a bad file must not disturb the running pool"
+
+
+# ---- administrator stop / start, rapid-fail ------------------------------------
+
+def test_stop_and_start_apppool(make_server):
+    s, port = make_pool_server(make_server, "stop-start")
+    old = whoami(port)
+    code, msg, _, _ = s.ctl("stop-apppool", POOL)
+    assert (code, msg) == (0, "stopped")
+    assert not harness.proc_alive(old)
+    r = get(port, "/hello.txt")
+    assert r.status == 503 and "Application pool '%s' is stopped (Disabled" % POOL in r.text, r
+    assert re.search(r"httperr: .* 503 - Disabled %s" % POOL, s.log_text()), s.log_tail()
+    code, out, text, _ = s.ctl("state")
+    assert "pool\t%s\tStopped\tDisabled" % POOL in text, text
+    assert s.ctl("start-apppool", POOL)[0] == 0
+    assert get(port, "/hello.txt").status == 200
+
+
+def test_rapid_fail_configurable_then_start_apppool(make_server):
+    s, port = make_pool_server(
+        make_server, "rapid-fail",
+        children='<failure rapidFailProtectionMaxCrashes="2" '
+                 'rapidFailProtectionInterval="00:01:00" />')
+    s.allow_deliberate_segv = harness.SANITIZED
+    for _ in range(2):
+        r = get(port, "/x.wtest?op=crash")
+        assert r.status == 502, r
+    s.wait_log(r"event 5002: Application pool '%s' is being automatically disabled" % POOL,
+               timeout=scaled(5))
+    r = get(port, "/hello.txt")
+    assert r.status == 503, r
+    assert "Application pool '%s' is stopped (AppOffline: rapid-fail protection" % POOL \
+        in r.text, r.text
+    assert re.search(r"503 - AppOffline %s" % POOL, s.log_text())
+    assert "waspctl start apppool" in s.log_text(), "the event says how to recover"
+    code, msg, _, _ = s.ctl("start-apppool", POOL)
+    assert code == 0, msg
+    assert get(port, "/hello.txt").status == 200
+
+
+def test_rapid_fail_protection_off(make_server):
+    s, port = make_pool_server(make_server, "rapid-fail-off",
+                               children='<failure rapidFailProtection="false" '
+                                        'rapidFailProtectionMaxCrashes="1" />')
+    s.allow_deliberate_segv = harness.SANITIZED
+    for _ in range(3):
+        assert get(port, "/x.wtest?op=crash").status == 502
+    assert get(port, "/hello.txt").status == 200
+    assert not [e for e in s.events() if e[0] == 5002]
+
+
+def test_tcp_level_closes_instead_of_503(make_server):
+    s, port = make_pool_server(make_server, "tcp-level",
+                               children='<failure loadBalancerCapabilities="TcpLevel" />')
+    whoami(port)
+    assert s.ctl("stop-apppool", POOL)[0] == 0
+    with RawConn(port) as c:
+        c.send(harness.build_request("GET", "/hello.txt"))
+        assert c.wait_closed(scaled(5)), "TcpLevel: closed without a byte: %r" % c.buf
+    assert re.search(r"httperr: .* Disabled %s" % POOL, s.log_text()), s.log_tail()
+
+
+# ---- health --------------------------------------------------------------------
+
+def test_startup_time_limit_kills_and_counts(make_server):
+    s, port = make_pool_server(
+        make_server, "startup-limit", process_model={"startupTimeLimit": "00:00:01"},
+        children='<failure rapidFailProtectionMaxCrashes="2" />'
+                 '<environmentVariables><add name="WASP_TEST_INIT_SLEEP_MS" value="5000" />'
+                 '</environmentVariables>')
+    with RawConn(port, timeout=scaled(20)) as c:
+        c.send(harness.build_request("GET", "/hello.txt"))
+        r = c.read_response(timeout=scaled(15))
+    # two starts time out (event each), then rapid-fail stops the pool: 503
+    assert r.status == 503, r
+    ids = [e[0] for e in s.events()]
+    assert ids.count(5012) == 2, s.events()
+    assert 5002 in ids
+
+
+def test_orphan_worker_process(make_server):
+    marker = "/tmp/wasp-orphan-%d" % os.getpid()
+    if os.path.exists(marker):
+        os.unlink(marker)
+    s, port = make_pool_server(
+        make_server, "orphan",
+        process_model={"pingInterval": "00:00:01", "pingResponseTime": "00:00:01"},
+        children='<failure orphanWorkerProcess="true" orphanActionExe="/bin/sh" '
+                 'orphanActionParams="-c &quot;echo %%1%% > %s&quot;" />' % marker)
+    hung = whoami(port)
+    with RawConn(port, timeout=scaled(5)) as c:
+        c.send(harness.build_request("GET", "/x.wtest?op=hang"))
+        s.wait_log(r"worker pid %d is orphaned" % hung, timeout=scaled(10))
+    assert harness.proc_alive(hung), "an orphaned worker is left running"
+    wait_until(lambda: os.path.exists(marker), scaled(5), what="orphanActionExe")
+    with open(marker) as f:
+        assert f.read().strip() == str(hung)
+    os.unlink(marker)
+    assert whoami(port) != hung, "a replacement serves the pool"
+    os.kill(hung, 9)  # ours to clean up, as the log line says
+
+
+def test_always_running_starts_with_waspd(make_server):
+    s, port = make_pool_server(make_server, "always", startMode="AlwaysRunning")
+    pid = s.wait_worker(POOL, timeout=scaled(5))
+    assert pid
+    assert whoami(port) == pid
+
+
+def test_autostart_false_pool_is_stopped(make_server):
+    s, port = make_pool_server(make_server, "autostart-false", autoStart="false")
+    r = get(port, "/hello.txt")
+    assert r.status == 503, r
+    assert s.worker_pids(POOL) == []
+
+
+# ---- identity and isolation ------------------------------------------------------
+
+def test_worker_environment_is_the_pools_own(make_server):
+    os.environ["WASP_SECRET_OF_WASPD"] = "leak"
+    try:
+        s, port = make_pool_server(
+            make_server, "pool-env",
+            children='<environmentVariables><add name="GREETING" value="hello pool" />'
+                     '</environmentVariables>')
+    finally:
+        del os.environ["WASP_SECRET_OF_WASPD"]
+    assert get(port, "/x.wtest?op=env&name=GREETING").body == b"hello pool\n"
+    assert get(port, "/x.wtest?op=env&name=APP_POOL_ID").body == POOL.encode() + b"\n"
+    assert get(port, "/x.wtest?op=env&name=WASP_SECRET_OF_WASPD").body == b"(unset)\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="per-pool users need root")
+def test_worker_has_no_privileges(make_server):
+    s, port = make_pool_server(make_server, "hardening")
+    body = get(port, "/x.wtest?op=status").body.decode()
+    assert re.search(r"NoNewPrivs:\s+1", body), body
+    for cap in ("CapEff", "CapPrm", "CapAmb"):
+        assert re.search(r"%s:\s+0+\n" % cap, body), body
+    assert re.search(r"Groups:\s*\n", body), body
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="per-pool users need root")
+def test_pool_user_cannot_reach_other_pool(make_server):
+    s = make_server("isolation")
+    pa, pb = s.port("a"), s.port("b")
+    s.pool("PoolA")
+    s.pool("PoolB")
+    s.site("Site A", ["127.0.0.1:%d:" % pa], [("/", "PoolA", "wwwa")])
+    s.site("Site B", ["127.0.0.1:%d:" % pb], [("/", "PoolB", "wwwb")])
+    s.start()
+    uid_a = os.stat(os.path.join(s.rundir, "pools", "PoolA.sock")).st_uid
+    uid_b = os.stat(os.path.join(s.rundir, "pools", "PoolB.sock")).st_uid
+    assert uid_a != uid_b and 0 not in (uid_a, uid_b)
+    rfd, wfd = os.pipe()
+    child = os.fork()
+    if child == 0:  # become pool A's user and try pool B's channel and waspd's files
+        os.close(rfd)
+        result = []
+        try:
+            os.setgroups([])
+            os.setgid(uid_a if False else os.stat(os.path.join(s.rundir, "pools",
+                                                               "PoolA.sock")).st_gid)
+            os.setuid(uid_a)
+            for path in (os.path.join(s.rundir, "pools", "PoolB.sock"),
+                         os.path.join(s.rundir, "control.sock")):
+                sk = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                try:
+                    sk.connect(path)
+                    result.append("connected:" + os.path.basename(path))
+                except PermissionError:
+                    result.append("refused")
+                finally:
+                    sk.close()
+            try:
+                open(os.path.join(s.rundir, "events.log")).read()
+                result.append("read-events")
+            except PermissionError:
+                result.append("refused")
+        except Exception as e:
+            result.append("error:%r" % e)
+        os.write(wfd, ",".join(result).encode())
+        os._exit(0)
+    os.close(wfd)
+    os.waitpid(child, 0)
+    with os.fdopen(rfd) as f:
+        result = f.read()
+    assert result == "refused,refused,refused", result
+
+
+# ---- events and the control socket --------------------------------------------------
+
+def test_event_log_records_start_and_exit_with_ids(make_server):
+    s, port = make_pool_server(make_server, "events")
+    pid = whoami(port)
+    assert s.ctl("recycle-apppool", POOL)[0] == 0
+    ids = [(e[0], e[2]) for e in s.events()]
+    assert (9001, pid) in ids, ids
+    assert (9002, pid) in ids, ids
+    assert any(i == 5079 for i, _ in ids), ids
+    code, _, text, _ = s.ctl("events", "2")
+    assert code == 0 and len(text.splitlines()) == 2, text
+
+
+def test_state_lists_pools_workers_sites(make_server):
+    s, port = make_pool_server(make_server, "state")
+    pid = whoami(port)
+    code, _, text, _ = s.ctl("state")
+    assert code == 0
+    assert "pool\t%s\tStarted\t" % POOL in text, text
+    assert re.search(r"wp\t%d\t%s\tRunning\t\d{13}\t" % (pid, POOL), text), text
+    assert "site\t1\tPool Site\tStarted" in text, text
+
+
+def test_unknown_pool_and_command(make_server):
+    s, port = make_pool_server(make_server, "ctl-errors")
+    code, msg, _, _ = s.ctl("recycle-apppool", "Nope")
+    assert code == 3 and 'Cannot find APPPOOL object with identifier "Nope"' in msg
+    assert s.ctl("frobnicate")[0] == 2
+
+
+def test_stop_and_start_site(make_server):
+    s, port = make_pool_server(make_server, "site-stop")
+    assert get(port, "/hello.txt").status == 200
+    assert s.ctl("stop-site", "Pool Site")[0] == 0
+    r = get(port, "/hello.txt")
+    assert r.status == 404 and harness.httpsys_match(r, "NotFound"), r
+    assert s.ctl("start-site", "Pool Site")[0] == 0
+    assert get(port, "/hello.txt").status == 200
+
+
+def test_list_requests_shows_stage_and_module(make_server):
+    s, port = make_pool_server(make_server, "requests")
+    pid = whoami(port)
+    with RawConn(port, timeout=scaled(10)) as c:
+        c.send(harness.build_request("GET", "/x.wtest?op=sleep&ms=1500"))
+        time.sleep(0.4)
+        code, _, text, _ = s.ctl("requests", "100")
+        assert code == 0
+        r = c.read_response()
+        assert r.status == 200
+    m = re.search(r"req\t%s\t%d\t1\t(\d+)\t127\.0\.0\.1:\d+\tGET\t/x\.wtest\?op=sleep&ms=1500\t"
+                  r"ExecuteRequestHandler\tTestModule" % (POOL, pid), text)
+    assert m, text
+    assert int(m.group(1)) >= 300
+    code, _, text, _ = s.ctl("requests", "100")
+    assert text == "", "nothing in flight any more: %r" % text
