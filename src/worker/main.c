@@ -28,6 +28,21 @@ static wasp_request_t *live;
 static size_t live_count;
 static bool draining;
 
+/* How long a worker that lost its listener waits for the new one. */
+#define WORKER_RECONNECT_MS 10000
+
+static bool listener_lost;
+static uint64_t lost_since_ms;
+static wasp_ltimer_t *reconnect_timer;
+static const char *worker_channel_path;
+
+static void worker_reconnect_if_idle(void);
+static bool ready_remove(wasp_request_t *req);
+static int worker_connect(const char *path);
+static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const char *payload,
+                          int fd, void *data);
+static void worker_on_close(wasp_channel_t *ch, void *data);
+
 static wasp_request_t *live_find(uint32_t stream)
 {
     for (wasp_request_t *r = live; r != NULL; r = r->next) {
@@ -79,6 +94,72 @@ static void worker_exit_if_drained(void)
     }
 }
 
+static void worker_abort(wasp_request_t *req)
+{
+    if (!req->body_complete) {
+        req->aborted = true;
+        req->body_complete = true;
+        req->sent_all = false;
+        live_unlink(req);
+        wasp_channel_send(worker_ch, WASP_MSG_RESP_END, 0, req->stream, NULL, 0, -1);
+        request_free(req);
+        worker_reconnect_if_idle();
+    } else if (ready_remove(req)) {
+        /* Not started yet: drop it without running anything. */
+        req->sent_all = false;
+        worker_request_done(req);
+    } else {
+        pipeline_abort(req);
+    }
+}
+
+static void worker_hello(void)
+{
+    wasp_enc_t e = {0};
+    uint32_t credit = WORKER_CREDIT;
+
+    wasp_enc_u32(&e, (uint32_t)getpid());
+    wasp_enc_cstr(&e, worker_pool);
+    wasp_channel_send(worker_ch, WASP_MSG_HELLO, 0, 0, wasp_buf_ptr(&e.buf),
+                      wasp_buf_size(&e.buf), -1);
+    wasp_buf_free(&e.buf);
+    wasp_channel_send(worker_ch, WASP_MSG_CREDIT, 0, 0, &credit, sizeof(credit), -1);
+}
+
+static void reconnect_tick(wasp_loop_t *loop, void *data)
+{
+    reconnect_timer = NULL;
+    worker_reconnect_if_idle();
+}
+
+static void worker_reconnect_if_idle(void)
+{
+    wasp_channel_t *old = worker_ch;
+    int fd;
+
+    if (!listener_lost || live_count > 0 || reconnect_timer != NULL) {
+        return;
+    }
+    fd = worker_connect(worker_channel_path);
+    if (fd < 0) {
+        if (wasp_now_ms() - lost_since_ms > WORKER_RECONNECT_MS) {
+            wasp_info("pool '%s': no listener to reconnect to; exiting", worker_pool);
+            worker_modules_exit();
+            exit(0);
+        }
+        reconnect_timer = wasp_loop_timer(worker_loop, 100, reconnect_tick, NULL);
+        return;
+    }
+    worker_ch = wasp_channel_new(worker_loop, fd, worker_on_msg, worker_on_close, NULL);
+    if (worker_ch == NULL) {
+        exit(1);
+    }
+    wasp_channel_free(old);
+    listener_lost = false;
+    worker_hello();
+    wasp_info("pool '%s': reconnected to the listener", worker_pool);
+}
+
 void worker_request_done(wasp_request_t *req)
 {
     /* RESP_END also hands the request's credit back to the listener. */
@@ -88,6 +169,7 @@ void worker_request_done(wasp_request_t *req)
     live_unlink(req);
     request_free(req);
     worker_exit_if_drained();
+    worker_reconnect_if_idle();
 }
 
 /* Requests whose body is complete wait here until the end of the current
@@ -194,20 +276,7 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
     case WASP_MSG_ABORT:
         req = live_find(hdr->stream);
         if (req != NULL) {
-            if (!req->body_complete) {
-                req->aborted = true;
-                req->body_complete = true;
-                req->sent_all = false;
-                live_unlink(req);
-                wasp_channel_send(worker_ch, WASP_MSG_RESP_END, 0, req->stream, NULL, 0, -1);
-                request_free(req);
-            } else if (ready_remove(req)) {
-                /* Not started yet: drop it without running anything. */
-                req->sent_all = false;
-                worker_request_done(req);
-            } else {
-                pipeline_abort(req);
-            }
+            worker_abort(req);
         }
         break;
     case WASP_MSG_PING:
@@ -224,11 +293,24 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
 
 static void worker_on_close(wasp_channel_t *ch, void *data)
 {
-    /* The listener went away (restart or shutdown): requests it held are
-     * gone with it, and a new listener starts new workers on demand. */
-    wasp_info("pool '%s': the listener closed the channel; exiting", worker_pool);
-    worker_modules_exit();
-    exit(0);
+    if (draining) {
+        wasp_info("pool '%s': the listener closed the channel; exiting", worker_pool);
+        worker_modules_exit();
+        exit(0);
+    }
+    /* The listener died and waspd is starting a new one: the clients of our
+     * requests are gone with it, so they are aborted; once none is left we
+     * connect to the new listener through the same pool socket (waspd holds
+     * it, so connecting works even before the new listener accepts). */
+    wasp_warn("pool '%s': lost the listener; aborting %zu request(s) and reconnecting",
+              worker_pool, live_count);
+    listener_lost = true;
+    lost_since_ms = wasp_now_ms();
+    for (wasp_request_t *r = live, *next; r != NULL; r = next) {
+        next = r->next;
+        worker_abort(r);
+    }
+    worker_reconnect_if_idle();
 }
 
 static void worker_on_signal(wasp_loop_t *loop, int signo, void *data)
@@ -389,6 +471,7 @@ int main(int argc, char **argv)
         wasp_error("pool '%s': %s", worker_pool, err);
         return 1;
     }
+    worker_channel_path = channel;
     fd = worker_connect(channel);
     if (fd < 0) {
         wasp_error("pool '%s': cannot connect to %s: %s", worker_pool, channel, strerror(errno));
@@ -398,17 +481,7 @@ int main(int argc, char **argv)
     if (worker_ch == NULL) {
         return 1;
     }
-    {
-        wasp_enc_t e = {0};
-        uint32_t credit = WORKER_CREDIT;
-
-        wasp_enc_u32(&e, (uint32_t)getpid());
-        wasp_enc_cstr(&e, worker_pool);
-        wasp_channel_send(worker_ch, WASP_MSG_HELLO, 0, 0, wasp_buf_ptr(&e.buf),
-                          wasp_buf_size(&e.buf), -1);
-        wasp_buf_free(&e.buf);
-        wasp_channel_send(worker_ch, WASP_MSG_CREDIT, 0, 0, &credit, sizeof(credit), -1);
-    }
+    worker_hello();
     wasp_debug("pool '%s': %zu module(s) loaded; serving", worker_pool, worker_module_count());
     wasp_loop_run(worker_loop);
     return 0;

@@ -496,3 +496,77 @@ def test_list_requests_shows_stage_and_module(make_server):
     assert int(m.group(1)) >= 300
     code, _, text, _ = s.ctl("requests", "100")
     assert text == "", "nothing in flight any more: %r" % text
+
+
+def test_listener_death_mid_request_worker_reconnects(make_server):
+    s, port = make_pool_server(make_server, "listener-mid-request")
+    worker = whoami(port)
+    with RawConn(port, timeout=scaled(10)) as c:
+        c.send(harness.build_request("GET", "/x.wtest?op=sleep&ms=800"))
+        time.sleep(0.3)
+        os.kill(s.listener_pid(), 9)
+        assert c.wait_closed(scaled(5)), "its client connection died with the listener"
+    s.wait_log(r"pool '%s': lost the listener; aborting 1 request\(s\)" % POOL,
+               timeout=scaled(5))
+    s.wait_log(r"pool '%s': reconnected to the listener" % POOL, timeout=scaled(10))
+    assert whoami(port) == worker
+
+
+@pytest.mark.slow
+def test_minute_timers_idle_suspend_time_and_schedule(make_server):
+    """The settings IIS counts in whole minutes, in one run of about a
+    minute: idleTimeout (Terminate and Suspend), periodicRestart/@time,
+    periodicRestart/schedule, and idleTimeout 0 (never)."""
+    s = make_server("minute-timers")
+    now = time.time()
+    at = (int(now + 10) // 60 + 1) * 60  # the next whole minute at least 10 s away
+    hhmm = time.strftime("%H:%M:00", time.localtime(at))
+    pools = {
+        "IdlePool": dict(process_model={"idleTimeout": "00:01:00"}),
+        "SuspendPool": dict(process_model={"idleTimeout": "00:01:00",
+                                           "idleTimeoutAction": "Suspend",
+                                           "pingInterval": "00:00:01",
+                                           "pingResponseTime": "00:00:02"}),
+        "TimePool": dict(children='<recycling><periodicRestart time="00:01:00" />'
+                                  '</recycling>'),
+        "SchedulePool": dict(children='<recycling><periodicRestart time="00:00:00">'
+                                      '<schedule><add value="%s" /></schedule>'
+                                      '</periodicRestart></recycling>' % hhmm),
+        "NeverIdle": dict(process_model={"idleTimeout": "00:00:00"}),
+    }
+    ports = {}
+    for name, kw in pools.items():
+        s.pool(name, **kw)
+        ports[name] = s.port(name)
+        s.site(name + " Site", ["127.0.0.1:%d:" % ports[name]], [("/", name, "www")])
+    s.start()
+    first = {name: whoami(ports[name]) for name in pools}
+
+    def proc_state(pid):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return None
+
+    def done():
+        ev = s.events()
+        return (any(e[0] == 5186 and e[1] == "IdlePool" for e in ev)
+                and any(e[0] == 5186 and e[1] == "SuspendPool" for e in ev)
+                and any(e[0] == 5074 and e[1] == "TimePool" for e in ev)
+                and any(e[0] == 5076 and e[1] == "SchedulePool" for e in ev))
+    wait_until(done, max(at - time.time(), 60) + scaled(25), interval=1,
+               what="idle, suspend, time and schedule events")
+    wait_until(lambda: not harness.proc_alive(first["IdlePool"]), scaled(10),
+               what="the idle worker to exit")
+    assert proc_state(first["SuspendPool"]) == "T", "a suspended worker is stopped (SIGSTOP)"
+    time.sleep(3)  # longer than pingResponseTime: a suspended worker is not pinged
+    assert harness.proc_alive(first["SuspendPool"])
+    assert whoami(ports["SuspendPool"]) == first["SuspendPool"], "resumed, not replaced"
+    assert proc_state(first["SuspendPool"]) in ("S", "R")
+    assert whoami(ports["IdlePool"]) != first["IdlePool"], "started again on demand"
+    assert whoami(ports["TimePool"]) != first["TimePool"]
+    assert whoami(ports["SchedulePool"]) != first["SchedulePool"]
+    assert whoami(ports["NeverIdle"]) == first["NeverIdle"], "idleTimeout 0: never idle"
+    # 5186 names the configured minutes, as IIS' message does
+    assert any(e[0] == 5186 and "was set to 1 minutes" in e[3] for e in s.events())

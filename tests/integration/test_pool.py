@@ -229,18 +229,23 @@ def test_crash_gives_502_and_log_names_signal(make_server):
 
 def test_listener_killed_is_restarted_and_serves(make_server):
     """kill -9 of wasp-http: waspd restarts it within a second, with the same
-    sockets (bound by waspd), and the pool's workers come back on demand."""
+    sockets (bound by waspd), and the pool's worker reconnects to it: the
+    same process serves again, no new worker is started."""
     s, port = start_pool_server(make_server, "listener-respawn")
     assert get(port, "/hello.txt").status == 200
+    worker, _ = whoami(port)
     old = s.listener_pid()
+    t0 = time.monotonic()
     os.kill(old, signal.SIGKILL)
     s.wait_log(r"listener \(wasp-http, pid %d\) exited on signal 9" % old, timeout=scaled(5))
     harness.wait_until(lambda: s.listener_pid() not in (None, old), scaled(2),
                        what="a new wasp-http")
+    assert time.monotonic() - t0 < scaled(1.5), "restarted within a second"
+    s.wait_log(r"pool '%s': reconnected to the listener" % POOL, timeout=scaled(5))
     r = get(port, "/hello.txt")
     assert r.status == 200 and r.body == b"hello\n", r
     pid, pool = whoami(port)
-    assert pool == POOL
+    assert pool == POOL and pid == worker, "the worker reconnected (pid %d, was %d)" % (pid, worker)
     assert [p for p in s.children() if harness.proc_comm(p) == "wasp-http"] == \
         [s.listener_pid()], "exactly one listener"
 
