@@ -192,6 +192,7 @@ static svc_worker_t *worker_spawn(svc_pool_t *pool)
         sigprocmask(SIG_SETMASK, &all, NULL);
         setpgid(0, 0); /* terminal signals go to waspd only; it decides */
         child_affinity(pool->cfg);
+        svc_cpu_child_join(pool);
         if (wasp_identity_become(&pool->id) != 0) {
             wasp_error("cannot start a worker (dropping privileges): %s", strerror(errno));
             _exit(127);
@@ -579,6 +580,16 @@ void svc_pool_stop(svc_pool_t *pool, const char *reason)
     }
 }
 
+void svc_pool_shutdown_workers(svc_pool_t *pool)
+{
+    pool->demand_pending = false;
+    for (svc_worker_t *w = svc.workers; w != NULL; w = w->next) {
+        if (w->pool == pool && w->state != WP_ORPHANED) {
+            worker_stop(w);
+        }
+    }
+}
+
 void svc_pool_start(svc_pool_t *pool)
 {
     pool->stopped = false;
@@ -596,6 +607,8 @@ void svc_pool_start(svc_pool_t *pool)
 void svc_pool_config_changed(svc_pool_t *pool)
 {
     svc_pool_schedule_arm(pool);
+    svc_cpu_pool_apply(pool);
+    svc_cpu_accounting_arm(pool);
     if (pool->cfg != NULL && !pool->cfg->disallow_rotation_on_config_change && !pool->stopped) {
         svc_pool_recycle(pool, WASP_RECYCLE_CONFIG_CHANGE);
     }

@@ -41,6 +41,7 @@ typedef struct svc_worker {
     uint64_t started_ms;
     wasp_ltimer_t *limit_timer;   /* startupTimeLimit, then shutdownTimeLimit */
     wasp_ltimer_t *restart_timer; /* recycling/periodicRestart/@time */
+    uint64_t cpu_ms_mark;    /* CPU time at the start of the cpu accounting window */
 } svc_worker_t;
 
 struct svc_pool {
@@ -59,6 +60,8 @@ struct svc_pool {
     size_t failure_count, failure_cap;
     wasp_ltimer_t *spawn_timer;
     wasp_ltimer_t *schedule_timer;
+    wasp_ltimer_t *cpu_timer;   /* cpu/@resetInterval accounting */
+    bool cgroup_ready;          /* workers join the pool's cgroup v2 (cpu Throttle) */
 };
 
 typedef struct svc_listen {
@@ -129,6 +132,13 @@ size_t svc_pool_workers(const svc_pool_t *pool, bool include_stopping);
 const char *svc_wp_state_name(svc_wp_state_t s);
 const char *svc_pool_state_name(const svc_pool_t *pool);
 void svc_memory_watch_start(void);
+/* Stop every running worker of a started pool (they come back on demand). */
+void svc_pool_shutdown_workers(svc_pool_t *pool);
+
+/* cpu.c */
+void svc_cpu_pool_apply(svc_pool_t *pool);
+void svc_cpu_child_join(const svc_pool_t *pool);
+void svc_cpu_accounting_arm(svc_pool_t *pool);
 
 /* control.c */
 int svc_control_open(void);
@@ -146,6 +156,7 @@ void svc_control_requests_answer(const char *payload, size_t len);
 #define SVC_EV_POOL_STOPPED 9004
 #define SVC_EV_LISTENER_RESTART 9005
 #define SVC_EV_CONFIG_RELOAD 9006
+#define SVC_EV_CPU_LIMIT 9007
 typedef enum svc_event_level { EV_INFO, EV_WARNING, EV_ERROR } svc_event_level_t;
 void svc_event_open(const char *path);
 void svc_event(int id, svc_event_level_t level, const char *pool, pid_t pid, const char *fmt,

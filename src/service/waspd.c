@@ -708,6 +708,8 @@ static svc_pool_t *svc_pool_add(const wasp_pool_cfg_t *cfg)
     }
     svc.pools[svc.pool_count++] = pool;
     svc_pool_schedule_arm(pool);
+    svc_cpu_pool_apply(pool);
+    svc_cpu_accounting_arm(pool);
     return pool;
 }
 

@@ -533,6 +533,9 @@ def test_minute_timers_idle_suspend_time_and_schedule(make_server):
                                       '<schedule><add value="%s" /></schedule>'
                                       '</periodicRestart></recycling>' % hhmm),
         "NeverIdle": dict(process_model={"idleTimeout": "00:00:00"}),
+        # 10 % of the machine over a minute; the test burns more than that
+        "CpuPool": dict(children='<cpu limit="10000" action="KillW3wp" '
+                                 'resetInterval="00:01:00" />'),
     }
     ports = {}
     for name, kw in pools.items():
@@ -541,6 +544,10 @@ def test_minute_timers_idle_suspend_time_and_schedule(make_server):
         s.site(name + " Site", ["127.0.0.1:%d:" % ports[name]], [("/", name, "www")])
     s.start()
     first = {name: whoami(ports[name]) for name in pools}
+    cpus = os.cpu_count()
+    burn_ms = int(60000 * cpus * 0.10 * 1.3)  # 30 % over the limit
+    assert get(ports["CpuPool"], "/x.wtest?op=spin&ms=%d" % burn_ms,
+               timeout=scaled(60)).status == 200
 
     def proc_state(pid):
         try:
@@ -554,7 +561,8 @@ def test_minute_timers_idle_suspend_time_and_schedule(make_server):
         return (any(e[0] == 5186 and e[1] == "IdlePool" for e in ev)
                 and any(e[0] == 5186 and e[1] == "SuspendPool" for e in ev)
                 and any(e[0] == 5074 and e[1] == "TimePool" for e in ev)
-                and any(e[0] == 5076 and e[1] == "SchedulePool" for e in ev))
+                and any(e[0] == 5076 and e[1] == "SchedulePool" for e in ev)
+                and any(e[0] == 9007 and e[1] == "CpuPool" for e in ev))
     wait_until(done, max(at - time.time(), 60) + scaled(25), interval=1,
                what="idle, suspend, time and schedule events")
     wait_until(lambda: not harness.proc_alive(first["IdlePool"]), scaled(10),
@@ -568,5 +576,24 @@ def test_minute_timers_idle_suspend_time_and_schedule(make_server):
     assert whoami(ports["TimePool"]) != first["TimePool"]
     assert whoami(ports["SchedulePool"]) != first["SchedulePool"]
     assert whoami(ports["NeverIdle"]) == first["NeverIdle"], "idleTimeout 0: never idle"
+    wait_until(lambda: not harness.proc_alive(first["CpuPool"]), scaled(10),
+               what="KillW3wp to stop the worker over its cpu limit")
+    assert whoami(ports["CpuPool"]) != first["CpuPool"]
     # 5186 names the configured minutes, as IIS' message does
     assert any(e[0] == 5186 and "was set to 1 minutes" in e[3] for e in s.events())
+
+
+def test_cpu_throttle_capped_or_reason_logged(make_server):
+    s, port = make_pool_server(make_server, "cpu-throttle",
+                               children='<cpu limit="25000" action="Throttle" />')
+    pid = whoami(port)
+    log = s.log_text()
+    m = re.search(r"pool '%s': CPU capped through (\S+/cpu\.max) \((\d+) 100000\)" % POOL, log)
+    if m:  # a machine with a usable cgroup v2 cpu controller
+        with open(m.group(1)) as f:
+            assert f.read().split()[0] == m.group(2)
+        with open("/proc/%d/cgroup" % pid) as f:
+            assert "wasp-pool-" in f.read()
+    else:
+        assert re.search(r"pool '%s': cpu limit 25000 \(Throttle\) is not enforced: .+; the "
+                         r"pool runs without a CPU cap" % POOL, log), s.log_tail()

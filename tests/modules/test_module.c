@@ -13,6 +13,7 @@
  *   stream&n=N    N chunks flushed as they are written (length unknown)
  *   big&kb=N      N KiB of body from memory (flow control)
  *   env&name=X    the value of environment variable X ("(unset)" if none)
+ *   spin&ms=N     burns N ms of CPU time in the worker (blocking it)
  *   status        the worker's /proc/self/status lines NoNewPrivs, Cap*, Groups
  * With WASP_TEST_INIT_SLEEP_MS=N in the worker's environment (a pool's
  * environmentVariables), registration sleeps N ms: a worker that starts
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wasp/module.h"
@@ -165,6 +167,21 @@ static wasp_status_t test_execute(wasp_request_t *req, void *state)
                  wasp_worker_pool_name());
         wasp_response_set_header(req, "Content-Type", "text/plain");
         test_write_str(req, line);
+        return WASP_FINISH;
+    }
+    if (strcmp(op, "spin") == 0) {
+        long ms = query_get(req, "ms", arg, sizeof(arg)) == 0 ? strtol(arg, NULL, 10) : 100;
+        struct timespec t0, t;
+        volatile unsigned long x = 0;
+
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+        do {
+            for (int i = 0; i < 100000; i++) {
+                x += (unsigned long)i;
+            }
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+        test_write_str(req, "spun\n");
         return WASP_FINISH;
     }
     if (strcmp(op, "env") == 0) {
