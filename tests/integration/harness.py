@@ -628,6 +628,7 @@ class WaspServer:
         self.failed = False
         self.known_children = set()
         self.site_count = 0
+        self.extra_args = []        # more waspd options, e.g. --allow-localsystem
 
     # -- building -----------------------------------------------------------
     def port(self, key="main"):
@@ -868,7 +869,7 @@ class WaspServer:
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         self.proc = subprocess.Popen(
             [os.path.join(self.build, "waspd"), "--config", self.config_path,
-             "--runtime-dir", self.rundir],
+             "--runtime-dir", self.rundir] + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT, env=env,
             cwd=self.tmp)
         LIVE_SERVERS.append(self)

@@ -597,3 +597,39 @@ def test_cpu_throttle_capped_or_reason_logged(make_server):
     else:
         assert re.search(r"pool '%s': cpu limit 25000 \(Throttle\) is not enforced: .+; the "
                          r"pool runs without a CPU cap" % POOL, log), s.log_tail()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="identities need root")
+def test_specific_user_identity(make_server):
+    import pwd
+    import subprocess
+    user = "wasp-it-specific"
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                        "--shell", "/usr/sbin/nologin", user], check=True)
+        pw = pwd.getpwnam(user)
+    s, port = make_pool_server(make_server, "specific-user",
+                               process_model={"identityType": "SpecificUser",
+                                              "userName": user})
+    body = get(port, "/x.wtest?op=whoami").body.decode()
+    assert "uid=%d " % pw.pw_uid in body, body
+    assert get(port, "/x.wtest?op=env&name=USER").body == user.encode() + b"\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="identities need root")
+def test_local_system_needs_opt_in(make_server):
+    s, port = make_pool_server(make_server, "localsystem-refused",
+                               process_model={"identityType": "LocalSystem"})
+    assert "uid=0 " not in get(port, "/x.wtest?op=whoami").body.decode()
+    assert re.search(r"identityType=\"LocalSystem\" \(root\); it runs as its own unprivileged "
+                     r"user instead\. Start waspd with --allow-localsystem", s.log_text())
+    s.stop()
+    s2, port2 = make_pool_server(make_server, "localsystem-allowed",
+                                 process_model={"identityType": "LocalSystem"}, start=False)
+    s2.extra_args = ["--allow-localsystem"]
+    s2.start()
+    assert "uid=0 " in get(port2, "/x.wtest?op=whoami").body.decode()
+    assert re.search(r"runs as root \(identityType=\"LocalSystem\", allowed by "
+                     r"--allow-localsystem\)", s2.log_text())
