@@ -454,6 +454,72 @@ for t in wasp nginx; do
     measure close "$t" "$base/small.txt" -H "Connection: close"
 done
 
+# ------------------------------------------------- wasp's process manager --
+
+# ctl WORD...: one command on waspd's control socket (src/common/ctl_proto.h);
+# prints the output, fails unless the answer is status 0.
+ctl() {
+    /usr/bin/python3 - "$TMP/run/control.sock" "$@" <<'PYEOF'
+import socket, sys
+sk = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+sk.settimeout(60)
+sk.connect(sys.argv[1])
+sk.send(b"\0".join(w.encode() for w in sys.argv[2:]))
+while True:
+    d = sk.recv(70000)
+    if not d:
+        sys.exit(1)
+    if d[:1] == b"O":
+        sys.stdout.write(d[1:].decode())
+    elif d[:1] == b"D":
+        sys.exit(0 if d[1:].split(b" ", 1)[0] == b"0" else 1)
+PYEOF
+}
+
+COLD_MS=""
+RECYCLE_RPS=""
+RECYCLES=0
+if has_target wasp; then
+    # Cold start: the pool is stopped and started again (no worker runs, as
+    # after an idle shut-down); the time of the first request is the start
+    # of a worker plus the request.  Median of 9.
+    note "wasp: cold start (first request to a pool without a worker), 9 times"
+    times=""
+    for i in 1 2 3 4 5 6 7 8 9; do
+        ctl stop-apppool DefaultAppPool >/dev/null || die "wasp: stop-apppool failed"
+        ctl start-apppool DefaultAppPool >/dev/null || die "wasp: start-apppool failed"
+        t=$(curl -s -o /dev/null --max-time 30 -w '%{time_total}' "$WASP_URL$ECHO_PATH") ||
+            die "wasp: cold request failed"
+        times="$times $t"
+    done
+    COLD_MS=$(echo "$times" | tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", a[int((NR + 1) / 2)] * 1000 }')
+    # Throughput while the pool recycles every 500 ms (overlapped).
+    note "wasp: worker echo while the pool recycles every 0.5 s"
+    (
+        end=$((SECONDS + SECONDS_EACH))
+        n=0
+        while [ "$SECONDS" -lt "$end" ]; do
+            sleep 0.5
+            ctl recycle-apppool DefaultAppPool >/dev/null && n=$((n + 1))
+        done
+        echo "$n" >"$TMP/recycles"
+    ) &
+    RECYCLER=$!
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${SECONDS_EACH}s" "$WASP_URL$ECHO_PATH" 2>&1)
+    wait "$RECYCLER"
+    RECYCLES=$(cat "$TMP/recycles" 2>/dev/null || echo 0)
+    echo "===== recycle under load / wasp: $RECYCLES recycles" >>"$RAW"
+    echo "$out" >>"$RAW"
+    RECYCLE_RPS=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
+    non2xx=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ { print $NF }')
+    sock=$(echo "$out" | awk '/Socket errors:/ { sub(/^ *Socket errors: */, ""); print }')
+    RECYCLE_ERR=""
+    [ -n "$non2xx" ] && RECYCLE_ERR="$RECYCLE_ERR $non2xx non-2xx answers;"
+    [ -n "$sock" ] && RECYCLE_ERR="$RECYCLE_ERR socket errors: $sock;"
+    [ -n "$RECYCLE_ERR" ] && PROBLEMS=1
+    WORKER_BEFORE=$(wasp_worker_pid) # the recycles replaced it, on purpose
+fi
+
 WASP_NOTES=""
 if has_target wasp; then
     WORKER_AFTER=$(wasp_worker_pid)
@@ -509,6 +575,13 @@ cell() { # key -> "12345.67" or "12345.67!" or "-"
         printf '%-28s %14s %14s %7s\n' "$(label "$c")" "$w" "$n" "$r"
     done
     printf '1 MiB transfer/s: wasp %s, nginx %s\n' "${XFER[big_wasp]:--}" "${XFER[big_nginx]:--}"
+    if [ -n "$COLD_MS" ]; then
+        printf 'wasp cold start (first request to a pool without a worker, median of 9): %s ms\n' "$COLD_MS"
+        printf 'wasp worker echo while recycling every 0.5 s (%s recycles): %s req/s = %s of steady%s\n' \
+            "$RECYCLES" "${RECYCLE_RPS:-?}" \
+            "$(awk -v r="${RECYCLE_RPS:-0}" -v s="${RPS[echo_wasp]:-0}" 'BEGIN { if (s + 0 == 0) print "-"; else printf "%.2f", r / s }')" \
+            "${RECYCLE_ERR:+ ! $RECYCLE_ERR}"
+    fi
     printf 'nginx %s: access_log off, sendfile, tcp_nopush, keepalive_requests 100000, worker_processes auto;\n' \
         "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
     printf 'wasp: no access log yet.  Loopback; wrk runs on the same CPUs as the server.\n'

@@ -540,6 +540,12 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         }
         w->hello = true;
         w->pool->worker_count++;
+        if (w->pool->demand_timer != NULL) {
+            /* The demand is met: a later one must be sent at once, not
+             * when this reminder would have fired. */
+            wasp_loop_timer_cancel(lsn_loop, w->pool->demand_timer);
+            w->pool->demand_timer = NULL;
+        }
         worker_ping_start(w);
         wasp_info("pool '%s': worker pid %d connected", w->pool->name, (int)w->pid);
         {

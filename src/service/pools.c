@@ -812,13 +812,15 @@ bool svc_worker_reaped(pid_t pid, int status)
     snprintf(path, sizeof(path), "%s/wp/%d", svc.runtime_dir, (int)pid);
     unlink(path);
     describe_exit(status, how, sizeof(how));
-    pool->died_young = wasp_now_ms() - w->started_ms < 1000;
     /* A worker told to stop may end any way it likes (SIGKILL after the
      * shutdown limit included); one that ends on its own with status 0
      * (its listener went away) is not a failure either. */
     expected = w->state == WP_STOPPING || svc.stopping || (clean && !w->ping_killed &&
                                                            !w->startup_killed);
     failure = !expected || w->ping_killed || w->startup_killed;
+    /* Only a failure right after start slows the next start down; a worker
+     * stopped on purpose (recycle, stop) is replaced at once. */
+    pool->died_young = failure && wasp_now_ms() - w->started_ms < 1000;
     if (!failure) {
         svc_event(SVC_EV_WORKER_EXITED, EV_INFO, pool->name, pid,
                   "A worker process with process id of '%d' serving application pool '%s' "
