@@ -59,6 +59,9 @@ typedef enum wasp_msg_type {
     WASP_MSG_CFG_END = 46,
     WASP_MSG_POOL_STATE = 47,  /* str pool, u8 started, str reason (HTTPERR, e.g. AppOffline) */
     WASP_MSG_QUERY_REQUESTS = 48, /* u32 minimum elapsed ms: answer with REQUESTS */
+    WASP_MSG_CFG_LIMITS = 49,  /* u32 MaxFieldLength, u32 MaxRequestBytes, u32 UrlSegmentMaxLength,
+                                  u32 UrlSegmentMaxCount, u8 AllowRestrictedChars,
+                                  u8 PercentUAllowed (wasp/httpSys) */
     /* listener -> waspd */
     WASP_MSG_DEMAND = 50,      /* str pool: requests wait and no worker is connected */
     WASP_MSG_DRAINED = 51,     /* shutdown: every in-flight request is answered */

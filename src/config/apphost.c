@@ -1203,9 +1203,51 @@ static int cfg_build_sites(wasp_config_t *cfg, wasp_diag_t *diag)
     return rc;
 }
 
+/* ---- wasp/httpSys: HTTP.sys' registry parameters (KB 820129) ------------------------- */
+
+/* On Windows these live in the registry, outside applicationHost.config;
+ * wasp keeps them in its own section so one file describes the server.  The
+ * attribute names are the registry value names, with their defaults and
+ * ranges (iis-hosting.md 4.1). */
+int wasp_config_httpsys(const wasp_config_t *cfg, wasp_httpsys_cfg_t *out, wasp_diag_t *diag)
+{
+    const wasp_section_t *sec = cfg_server_section(cfg, "wasp/httpSys");
+    const char *what = "<httpSys> (wasp/httpSys)";
+    uint64_t u;
+
+    memset(out, 0, sizeof(*out));
+    if (cfg_get_uint(sec, NULL, "MaxFieldLength", 64, 65534, 16384, what, &u, diag))
+        return -1;
+    out->max_field_length = (uint32_t)u;
+    if (cfg_get_uint(sec, NULL, "MaxRequestBytes", 256, 16777216, 16384, what, &u, diag))
+        return -1;
+    out->max_request_bytes = (uint32_t)u;
+    if (cfg_get_uint(sec, NULL, "UrlSegmentMaxLength", 0, 32766, 260, what, &u, diag))
+        return -1;
+    out->url_segment_max_length = (uint32_t)u;
+    if (cfg_get_uint(sec, NULL, "UrlSegmentMaxCount", 0, 16383, 255, what, &u, diag))
+        return -1;
+    out->url_segment_max_count = (uint32_t)u;
+    if (cfg_get_uint(sec, NULL, "AllowRestrictedChars", 0, 1, 0, what, &u, diag))
+        return -1;
+    out->allow_restricted_chars = u != 0;
+    if (cfg_get_uint(sec, NULL, "PercentUAllowed", 0, 1, 1, what, &u, diag))
+        return -1;
+    out->percent_u_allowed = u != 0;
+    /* "If MaxRequestBytes is lower than MaxFieldLength, MaxFieldLength is
+     * reduced to it" (KB 820129). */
+    if (out->max_field_length > out->max_request_bytes)
+        out->max_field_length = out->max_request_bytes;
+    return 0;
+}
+
 int cfg_apphost_build(wasp_config_t *cfg, wasp_diag_t *diag)
 {
+    wasp_httpsys_cfg_t hs;
+
     if (cfg_build_pools(cfg, diag) != 0)
+        return -1;
+    if (wasp_config_httpsys(cfg, &hs, diag) != 0)
         return -1;
     return cfg_build_sites(cfg, diag);
 }

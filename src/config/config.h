@@ -236,6 +236,19 @@ typedef enum wasp_timespan_format {
 } wasp_timespan_format_t;
 bool wasp_config_parse_timespan(const char *text, wasp_timespan_format_t format, int64_t *ms);
 
+/* HTTP.sys' registry parameters (KB 820129), from wasp's own section
+ * <wasp><httpSys MaxFieldLength="..." .../></wasp>: registry value names,
+ * defaults and ranges; DWORD booleans are 0 or 1. */
+typedef struct wasp_httpsys_cfg {
+    uint32_t max_field_length;       /* 64..65534, default 16384 (reduced to max_request_bytes) */
+    uint32_t max_request_bytes;      /* 256..16777216, default 16384 */
+    uint32_t url_segment_max_length; /* 0..32766, default 260, 0 = unlimited */
+    uint32_t url_segment_max_count;  /* 0..16383, default 255, 0 = unlimited */
+    bool allow_restricted_chars;     /* default 0 */
+    bool percent_u_allowed;          /* default 1 */
+} wasp_httpsys_cfg_t;
+int wasp_config_httpsys(const wasp_config_t *cfg, wasp_httpsys_cfg_t *out, wasp_diag_t *diag);
+
 /* Effective section for a URL of a site: the root-level section merged with
  * every <location path> that is a segment-wise, case-insensitive prefix of
  * "SiteName/url/path" (and path="" / "."), in hierarchy order.  Collections

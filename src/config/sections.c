@@ -58,6 +58,9 @@ static const cfg_builtin_decl_t cfg_builtin_decls[] = {
     { "system.applicationHost/sites", AH, B_DENY },
     { "system.applicationHost/webLimits", AH, B_DENY },
 
+    /* wasp's own: HTTP.sys' registry parameters (config.h). */
+    { "wasp/httpSys", AH, B_DENY },
+
     { "system.webServer/applicationInitialization", MA, B_ALLOW },
     { "system.webServer/asp", EV, B_DENY },
     { "system.webServer/aspNetCore", EV, B_ALLOW },

@@ -60,10 +60,23 @@ struct lsn_conn {
 
 static lsn_conn_t *conns;
 static size_t conn_count;
-static const wasp_h1_limits_t conn_limits = {.max_request_bytes = 16384,
-                                             .max_field_length = 16384};
+static wasp_h1_limits_t conn_limits = {.max_request_bytes = 16384, .max_field_length = 16384};
 static wasp_url_limits_t url_limits;
 static bool url_limits_ready;
+
+void lsn_conn_set_limits(uint32_t max_field, uint32_t max_request, uint32_t seg_len,
+                         uint32_t seg_count, bool restricted, bool percent_u)
+{
+    conn_limits.max_field_length = max_field;
+    conn_limits.max_request_bytes = max_request;
+    wasp_url_limits_default(&url_limits);
+    url_limits.max_url_length = max_field;
+    url_limits.segment_max_length = seg_len;
+    url_limits.segment_max_count = seg_count;
+    url_limits.allow_restricted_chars = restricted;
+    url_limits.percent_u_allowed = percent_u;
+    url_limits_ready = true;
+}
 
 static void conn_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data);
 static void conn_process(lsn_conn_t *c);
@@ -366,7 +379,7 @@ static bool conn_token_eq(const char *p, size_t len, const char *lit)
 /* A head is parsed: canonicalise, route, and start the request. */
 static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
 {
-    static char path[16384 + 8];
+    static char path[65536 + 8]; /* MaxFieldLength, which bounds the URL, is < 64 KiB */
     wasp_url_t url;
     wasp_httpsys_error_t e;
     const lsn_site_t *site;

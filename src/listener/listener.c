@@ -933,6 +933,17 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
                   listen_count);
         break;
     }
+    case WASP_MSG_CFG_LIMITS: {
+        uint32_t field = wasp_dec_u32(&d), request = wasp_dec_u32(&d);
+        uint32_t seg_len = wasp_dec_u32(&d), seg_count = wasp_dec_u32(&d);
+        uint8_t restricted = wasp_dec_u8(&d), percent_u = wasp_dec_u8(&d);
+
+        if (!d.error) {
+            lsn_conn_set_limits(field, request, seg_len, seg_count, restricted != 0,
+                                percent_u != 0);
+        }
+        break;
+    }
     case WASP_MSG_QUERY_REQUESTS:
         lsn_status_query(wasp_dec_u32(&d));
         break;

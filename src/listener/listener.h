@@ -177,6 +177,9 @@ void lsn_accept_pause(int listen_fd, int err);
 
 /* conn.c */
 void lsn_conn_accept(int listen_fd);
+/* HTTP.sys' registry limits (wasp/httpSys), for requests parsed from now on. */
+void lsn_conn_set_limits(uint32_t max_field, uint32_t max_request, uint32_t seg_len,
+                         uint32_t seg_count, bool restricted, bool percent_u);
 size_t lsn_conn_count(void);
 void lsn_conn_drain_idle(void);
 /* Response events from a worker, for the request's connection. */

@@ -453,6 +453,21 @@ void svc_push_config(void)
     for (size_t i = 0; i < svc.pool_count; i++) {
         svc_send_pool_state(svc.pools[i]);
     }
+    {
+        wasp_httpsys_cfg_t hs;
+        wasp_diag_t diag;
+        wasp_enc_t e = {0};
+
+        if (wasp_config_httpsys(svc.cfg, &hs, &diag) == 0) { /* checked at load */
+            wasp_enc_u32(&e, hs.max_field_length);
+            wasp_enc_u32(&e, hs.max_request_bytes);
+            wasp_enc_u32(&e, hs.url_segment_max_length);
+            wasp_enc_u32(&e, hs.url_segment_max_count);
+            wasp_enc_u8(&e, hs.allow_restricted_chars);
+            wasp_enc_u8(&e, hs.percent_u_allowed);
+            svc_send(WASP_MSG_CFG_LIMITS, &e, -1);
+        }
+    }
     svc_send(WASP_MSG_CFG_END, NULL, -1);
 }
 

@@ -629,6 +629,7 @@ class WaspServer:
         self.known_children = set()
         self.site_count = 0
         self.extra_args = []        # more waspd options, e.g. --allow-localsystem
+        self.extra_sections = []    # XML after </system.webServer> (e.g. <wasp>)
 
     # -- building -----------------------------------------------------------
     def port(self, key="main"):
@@ -805,6 +806,7 @@ class WaspServer:
         x.append("    </staticContent>")
         x.extend("    " + s for s in self.webserver_xml)
         x.append("  </system.webServer>")
+        x.extend("  " + e for e in self.extra_sections)
         for path, xml in self.locations:
             x.append("  <location path=%s>" % quoteattr(path))
             x.append("    <system.webServer>")

@@ -633,3 +633,18 @@ def test_local_system_needs_opt_in(make_server):
     assert "uid=0 " in get(port2, "/x.wtest?op=whoami").body.decode()
     assert re.search(r"runs as root \(identityType=\"LocalSystem\", allowed by "
                      r"--allow-localsystem\)", s2.log_text())
+
+
+def test_httpsys_parameters_raise_header_limits(make_server):
+    big_cookie = "c=" + "x" * 20000  # over the default MaxFieldLength / MaxRequestBytes
+    s, port = make_pool_server(make_server, "httpsys-default")
+    r = get(port, "/hello.txt", headers={"Cookie": big_cookie})
+    assert r.status == 400, r
+    s2, port2 = make_pool_server(make_server, "httpsys-raised", start=False)
+    s2.extra_sections = ['<wasp><httpSys MaxFieldLength="32768" MaxRequestBytes="49152" />'
+                         '</wasp>']
+    s2.start()
+    r = get(port2, "/hello.txt", headers={"Cookie": big_cookie})
+    assert r.status == 200 and r.body == b"hello\n", r
+    r = get(port2, "/hello.txt", headers={"Cookie": big_cookie + "y" * 20000})
+    assert r.status == 400 and harness.httpsys_match(r, "FieldLength"), r
