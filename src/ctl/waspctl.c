@@ -1,190 +1,345 @@
 /*
- * waspctl: wasp's appcmd.  This first version reads what it lists straight
- * from applicationHost.config and from waspd's runtime directory:
+ * waspctl: wasp's appcmd.
  *
- *   waspctl [--config FILE] [--runtime-dir DIR] list site|apppool|app|vdir|wp
+ *   waspctl [--config FILE] [--runtime-dir DIR] VERB OBJECT [ID] [/param:value ...]
  *
- * Output uses appcmd's shapes, e.g.
- *   SITE "Default Web Site" (id:1,bindings:http/[binding],state:Started)
- *   APPPOOL "DefaultAppPool" (MgdVersion:,MgdMode:Integrated,state:Started)
- * Changing configuration (add/set/delete/start/stop/recycle) needs waspd's
- * control API and is refused with a clear message until then.
+ * The syntax, the object names and the output are appcmd's
+ * (iis-hosting.md 7), so IIS administrators and their scripts feel at
+ * home: parameters are /name:value or -name:value, verbs and objects are
+ * case-insensitive and may be plural, errors are "ERROR ( message:... )" on
+ * stderr with a non-zero exit status.
+ *
+ * Configuration comes from applicationHost.config (FILE: --config, else
+ * $WASP_CONFIG, else /etc/wasp/applicationHost.config); run-time state and
+ * actions from waspd's control socket in DIR (--runtime-dir, else
+ * $WASP_RUNTIME_DIR, else /run/wasp).
  */
-#include <dirent.h>
-#include <errno.h>
-#include <signal.h>
+#include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "config/config.h"
+#include "ctl/ctl.h"
+#include "ctl/ctl_client.h"
 
-static const char *runtime_dir = "/run/wasp";
+/* ---- helpers shared by the commands ------------------------------------------------ */
 
-static bool waspd_running(void)
+int ctl_error(int status, const char *fmt, ...)
 {
-    char path[4096];
-    FILE *f;
-    int pid = 0;
+    va_list ap;
 
-    snprintf(path, sizeof(path), "%s/waspd.pid", runtime_dir);
-    f = fopen(path, "r");
-    if (f == NULL) {
+    fflush(stdout);
+    fputs("ERROR ( message:", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" )\n", stderr);
+    return status;
+}
+
+void ctl_warning(const char *fmt, ...)
+{
+    va_list ap;
+
+    fflush(stdout);
+    fputs("WARNING ( message:", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" )\n", stderr);
+}
+
+int ctl_not_running(const ctl_cmd_t *cmd)
+{
+    char sock[4096];
+
+    return ctl_error(CTL_EXIT_FAILED,
+                     "waspd is not running (no control socket at %s). Start it with waspd "
+                     "--config %s.",
+                     ctl_socket_path(cmd->rundir, sock, sizeof(sock)), cmd->config);
+}
+
+ctl_param_t *ctl_param(ctl_cmd_t *cmd, const char *name)
+{
+    for (size_t i = 0; i < cmd->param_count; i++) {
+        if (strcasecmp(cmd->params[i].name, name) == 0) {
+            cmd->params[i].used = true;
+            return &cmd->params[i];
+        }
+    }
+    return NULL;
+}
+
+const char *ctl_param_value(ctl_cmd_t *cmd, const char *name)
+{
+    const ctl_param_t *p = ctl_param(cmd, name);
+
+    return p != NULL ? p->value : NULL;
+}
+
+bool ctl_general_param(const char *name)
+{
+    static const char *const general[] = { "text", "xml", "config", "metadata", "commit",
+                                           "apphostconfig", "debug", NULL };
+
+    for (int i = 0; general[i] != NULL; i++) {
+        if (strcasecmp(general[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *ctl_identifier(ctl_cmd_t *cmd, const char *object)
+{
+    char name[64];
+    const char *v;
+
+    snprintf(name, sizeof(name), "%s.name", object);
+    v = ctl_param_value(cmd, name);
+    return cmd->id != NULL ? cmd->id : v;
+}
+
+/* ---- help ------------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+    fputs("waspctl: wasp's appcmd.\n"
+          "\n"
+          "usage: waspctl [--config FILE] [--runtime-dir DIR] COMMAND OBJECT [ID]\n"
+          "               [/parameter:value ...]\n"
+          "\n"
+          "  FILE  applicationHost.config; default $WASP_CONFIG, else\n"
+          "        /etc/wasp/applicationHost.config\n"
+          "  DIR   waspd's runtime directory (its control.sock); default\n"
+          "        $WASP_RUNTIME_DIR, else /run/wasp\n"
+          "  Parameters are written /name:value or -name:value; commands and objects\n"
+          "  are case-insensitive and may be plural (list apppools).\n"
+          "\n"
+          "Lists.  /attribute:value filters (/state:Started /managedPipelineMode:Classic\n"
+          "/processModel.idleTimeout:00:20:00); /text:* shows every property, /text:NAME\n"
+          "one property per line, /xml appcmd's XML.\n"
+          "  list apppool [NAME]\n"
+          "  list site [NAME]\n"
+          "  list app [SITE/PATH] [/apppool.name:POOL] [/site.name:SITE]\n"
+          "  list vdir [SITE/APP/PATH] [/app.name:SITE/APP]\n"
+          "  list wp [PID] [/apppool.name:POOL]                      (needs waspd)\n"
+          "  list requests [/elapsed:MS] [/apppool.name:POOL]        (needs waspd)\n"
+          "  list events [/apppool.name:POOL] [/count:N]             (needs waspd)\n"
+          "\n"
+          "Configuration.  The file is checked as waspd would load it before it is\n"
+          "replaced; a running waspd then reloads it before waspctl returns.\n"
+          "  add apppool /name:NAME [/attribute:value ...]\n"
+          "  set apppool NAME /attribute:value ...\n"
+          "      e.g. /queueLength:2000 /processModel.idleTimeout:00:05:00\n"
+          "           /recycling.periodicRestart.time:1.00:00:00\n"
+          "  delete apppool NAME\n"
+          "\n"
+          "Run time (needs waspd; start and stop also save autoStart or\n"
+          "serverAutoStart in the file, so the state outlives a restart).\n"
+          "  start apppool NAME      stop apppool NAME      recycle apppool NAME\n"
+          "  start site NAME         stop site NAME\n"
+          "\n"
+          "NAME may also be given as /apppool.name:NAME or /site.name:NAME.\n"
+          "waspctl /? or waspctl help shows this.\n"
+          "Exit status: 0 done, 1 failed, 2 bad command line, 3 no such object.\n",
+          f);
+}
+
+/* ---- command line ---------------------------------------------------------------- */
+
+typedef int (*ctl_fn_t)(ctl_cmd_t *cmd);
+
+static const struct {
+    const char *verb, *object;
+    ctl_fn_t fn;
+} ctl_commands[] = {
+    { "list", "apppool", ctl_list_apppool },   { "list", "site", ctl_list_site },
+    { "list", "app", ctl_list_app },           { "list", "vdir", ctl_list_vdir },
+    { "list", "wp", ctl_list_wp },             { "list", "request", ctl_list_request },
+    { "list", "event", ctl_list_event },       { "add", "apppool", ctl_add_apppool },
+    { "set", "apppool", ctl_set_apppool },     { "delete", "apppool", ctl_delete_apppool },
+    { "start", "apppool", ctl_run_apppool },   { "stop", "apppool", ctl_run_apppool },
+    { "recycle", "apppool", ctl_run_apppool }, { "start", "site", ctl_run_site },
+    { "stop", "site", ctl_run_site },
+};
+
+/* Objects appcmd knows; waspctl answers the ones it lacks with a clear
+ * "not supported" instead of "unknown". */
+static const char *const ctl_objects[] = { "site", "apppool", "app", "vdir", "wp", "request",
+                                           "event", "config", "module", "backup", "trace",
+                                           "binding", NULL };
+static const char *const ctl_verbs[] = { "list", "add", "set", "delete", "start", "stop",
+                                         "recycle", "search", "lock", "unlock", "clear",
+                                         "reset", "migrate", "install", "uninstall", "restore",
+                                         "configure", "inspect", NULL };
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (int i = 0; list[i] != NULL; i++) {
+        if (strcmp(list[i], s) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Lower case, and singular: "AppPools" -> "apppool". */
+static char *canonical(const char *word)
+{
+    char *s = strdup(word);
+    size_t n;
+
+    if (s == NULL) {
+        fputs("waspctl: out of memory\n", stderr);
+        exit(CTL_EXIT_FAILED);
+    }
+    for (char *p = s; *p; p++) {
+        *p = (char)tolower((unsigned char)*p);
+    }
+    n = strlen(s);
+    if (n > 1 && s[n - 1] == 's' && !in_list(ctl_objects, s)) {
+        s[n - 1] = '\0';
+    }
+    return s;
+}
+
+static bool is_help(const char *a)
+{
+    return strcmp(a, "/?") == 0 || strcmp(a, "-?") == 0 || strcmp(a, "--help") == 0 ||
+           strcmp(a, "-h") == 0;
+}
+
+/* /name:value or -name:value ('!' escapes a name that is a general
+ * parameter, as in appcmd). */
+static bool parse_param(const char *a, ctl_param_t *p)
+{
+    const char *colon;
+    char *name;
+
+    if ((a[0] != '/' && a[0] != '-') || a[1] == '\0' || a[1] == '-') {
         return false;
     }
-    if (fscanf(f, "%d", &pid) != 1) {
-        pid = 0;
+    a++;
+    if (*a == '!') {
+        a++;
     }
-    fclose(f);
-    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+    colon = strchr(a, ':');
+    name = colon != NULL ? strndup(a, (size_t)(colon - a)) : strdup(a);
+    if (name == NULL) {
+        fputs("waspctl: out of memory\n", stderr);
+        exit(CTL_EXIT_FAILED);
+    }
+    p->name = name;
+    p->value = colon != NULL ? colon + 1 : NULL;
+    p->used = false;
+    return true;
 }
 
-static void list_sites(const wasp_config_t *cfg, const char *state)
+/* Fill cmd from argv; -1 = help asked, 0 = ok, else an exit status. */
+static int parse_args(int argc, char **argv, ctl_cmd_t *cmd, const char **pos, size_t *npos)
 {
-    for (size_t i = 0; i < wasp_config_site_count(cfg); i++) {
-        const wasp_site_cfg_t *s = wasp_config_site(cfg, i);
+    cmd->params = calloc((size_t)argc, sizeof(*cmd->params));
+    if (cmd->params == NULL) {
+        return ctl_error(CTL_EXIT_FAILED, "out of memory");
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
 
-        printf("SITE \"%s\" (id:%u,bindings:", s->name, s->id);
-        for (size_t b = 0; b < s->binding_count; b++) {
-            const wasp_binding_cfg_t *bd = &s->bindings[b];
-            bool v6 = strchr(bd->ip, ':') != NULL;
-
-            printf("%s%s/%s%s%s:%u:%s", b ? "," : "", bd->protocol, v6 ? "[" : "", bd->ip,
-                   v6 ? "]" : "", bd->port, bd->host);
+        if (is_help(a)) {
+            return -1;
         }
-        printf(",state:%s)\n", s->server_auto_start ? state : "Stopped");
-    }
-}
-
-static void list_pools(const wasp_config_t *cfg, const char *state)
-{
-    for (size_t i = 0; i < wasp_config_pool_count(cfg); i++) {
-        const wasp_pool_cfg_t *p = wasp_config_pool(cfg, i);
-
-        printf("APPPOOL \"%s\" (MgdVersion:%s,MgdMode:%s,state:%s)\n", p->name,
-               p->managed_runtime_version ? p->managed_runtime_version : "",
-               p->managed_pipeline_mode ? p->managed_pipeline_mode : "Integrated",
-               p->auto_start ? state : "Stopped");
-    }
-}
-
-static void list_apps(const wasp_config_t *cfg, bool vdirs)
-{
-    for (size_t i = 0; i < wasp_config_site_count(cfg); i++) {
-        const wasp_site_cfg_t *s = wasp_config_site(cfg, i);
-
-        for (size_t a = 0; a < s->app_count; a++) {
-            const wasp_app_cfg_t *app = &s->apps[a];
-
-            if (!vdirs) {
-                printf("APP \"%s%s\" (applicationPool:%s)\n", s->name, app->path, app->pool);
-                continue;
+        if (strcmp(a, "--config") == 0 || strcmp(a, "--runtime-dir") == 0) {
+            if (i + 1 >= argc) {
+                return ctl_error(CTL_EXIT_USAGE, "%s needs a value", a);
             }
-            for (size_t v = 0; v < app->vdir_count; v++) {
-                const char *ap = strcmp(app->path, "/") == 0 ? "" : app->path;
-
-                printf("VDIR \"%s%s%s\" (physicalPath:%s)\n", s->name, ap, app->vdirs[v].path,
-                       app->vdirs[v].physical_path);
-            }
+            *(a[2] == 'c' ? &cmd->config : &cmd->rundir) = argv[++i];
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            cmd->config = a + 9;
+        } else if (strncmp(a, "--runtime-dir=", 14) == 0) {
+            cmd->rundir = a + 14;
+        } else if (strncmp(a, "--", 2) == 0) {
+            return ctl_error(CTL_EXIT_USAGE, "unknown option %s; see waspctl /?", a);
+        } else if (strcmp(a, "-") == 0 || strcasecmp(a, "/in") == 0 ||
+                   strcasecmp(a, "-in") == 0) {
+            return ctl_error(CTL_EXIT_USAGE,
+                             "reading objects from standard input (/in) is not supported yet");
+        } else if (parse_param(a, &cmd->params[cmd->param_count])) {
+            cmd->param_count++;
+        } else if (*npos < 3) {
+            pos[(*npos)++] = a;
+        } else {
+            return ctl_error(CTL_EXIT_USAGE,
+                             "unexpected argument \"%s\": one identifier at most (quote names "
+                             "with spaces); see waspctl /?",
+                             a);
         }
     }
-}
-
-static int list_wps(void)
-{
-    char path[4096];
-    DIR *d;
-    struct dirent *e;
-
-    snprintf(path, sizeof(path), "%s/wp", runtime_dir);
-    d = opendir(path);
-    if (d == NULL) {
-        fprintf(stderr, "ERROR ( message:waspd is not running with runtime directory %s. )\n",
-                runtime_dir);
-        return 1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        char file[4200], pool[256] = "";
-        FILE *f;
-
-        if (e->d_name[0] == '.') {
-            continue;
-        }
-        snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
-        f = fopen(file, "r");
-        if (f != NULL) {
-            if (fgets(pool, sizeof(pool), f) != NULL) {
-                pool[strcspn(pool, "\n")] = '\0';
-            }
-            fclose(f);
-        }
-        printf("WP \"%s\" (applicationPool:%s)\n", e->d_name, pool);
-    }
-    closedir(d);
     return 0;
 }
 
-static void usage(void)
+static int dispatch(ctl_cmd_t *cmd, const char *verb_word, const char *object_word)
 {
-    fprintf(stderr,
-            "usage: waspctl [--config FILE] [--runtime-dir DIR] list site|apppool|app|vdir|wp\n");
+    for (size_t i = 0; i < sizeof(ctl_commands) / sizeof(ctl_commands[0]); i++) {
+        if (strcmp(ctl_commands[i].verb, cmd->verb) == 0 &&
+            strcmp(ctl_commands[i].object, cmd->object) == 0) {
+            return ctl_commands[i].fn(cmd);
+        }
+    }
+    if (!in_list(ctl_verbs, cmd->verb)) {
+        return ctl_error(CTL_EXIT_USAGE, "Unknown command \"%s\". See waspctl /? for the commands.",
+                         verb_word);
+    }
+    if (!in_list(ctl_objects, cmd->object)) {
+        return ctl_error(CTL_EXIT_USAGE, "Unknown object type \"%s\".", object_word);
+    }
+    return ctl_error(CTL_EXIT_USAGE,
+                     "The command \"%s\" is not supported on object type \"%s\" by waspctl. See "
+                     "waspctl /? for the commands.",
+                     verb_word, object_word);
 }
 
 int main(int argc, char **argv)
 {
-    const char *config = "/etc/wasp/applicationHost.config";
-    const char *verb = NULL, *object = NULL;
-    wasp_config_t *cfg;
-    wasp_diag_t diag;
-    char buf[2048];
-    const char *state;
+    ctl_cmd_t cmd = { 0 };
+    const char *pos[3] = { NULL, NULL, NULL };
+    size_t npos = 0;
+    char *verb = NULL, *object = NULL;
+    int rc;
 
-    if (getenv("WASP_CONFIG") != NULL) {
-        config = getenv("WASP_CONFIG");
+    cmd.config = getenv("WASP_CONFIG");
+    if (cmd.config == NULL || !*cmd.config) {
+        cmd.config = "/etc/wasp/applicationHost.config";
     }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            config = argv[++i];
-        } else if (strcmp(argv[i], "--runtime-dir") == 0 && i + 1 < argc) {
-            runtime_dir = argv[++i];
-        } else if (verb == NULL) {
-            verb = argv[i];
-        } else if (object == NULL) {
-            object = argv[i];
-        }
+    cmd.rundir = getenv("WASP_RUNTIME_DIR");
+    if (cmd.rundir == NULL || !*cmd.rundir) {
+        cmd.rundir = "/run/wasp";
     }
-    if (verb == NULL || object == NULL) {
-        usage();
-        return 2;
+    rc = parse_args(argc, argv, &cmd, pos, &npos);
+    if (rc == 0 && npos >= 1 && strcasecmp(pos[0], "help") == 0) {
+        rc = -1;
     }
-    if (strcasecmp(verb, "list") != 0) {
-        fprintf(stderr, "ERROR ( message:'%s' is not available yet: this waspctl lists only; "
-                        "changes need waspd's control API. )\n", verb);
-        return 1;
+    if (rc == -1) {
+        usage(stdout);
+        rc = 0;
+    } else if (rc == 0 && npos < 2) {
+        usage(stderr);
+        rc = ctl_error(CTL_EXIT_USAGE, "give a command and an object, e.g. waspctl list apppool");
+    } else if (rc == 0) {
+        verb = canonical(pos[0]);
+        object = canonical(pos[1]);
+        cmd.verb = verb;
+        cmd.object = object;
+        cmd.id = npos > 2 ? pos[2] : NULL;
+        rc = dispatch(&cmd, pos[0], pos[1]);
     }
-    if (strcasecmp(object, "wp") == 0) {
-        return list_wps();
+    for (size_t i = 0; i < cmd.param_count; i++) {
+        free((char *)cmd.params[i].name);
     }
-    cfg = wasp_config_load(config, &diag);
-    if (cfg == NULL) {
-        fprintf(stderr, "ERROR ( message:%s )\n", wasp_diag_format(&diag, buf, sizeof(buf)));
-        return 1;
-    }
-    state = waspd_running() ? "Started" : "Unknown";
-    if (strcasecmp(object, "site") == 0) {
-        list_sites(cfg, state);
-    } else if (strcasecmp(object, "apppool") == 0) {
-        list_pools(cfg, state);
-    } else if (strcasecmp(object, "app") == 0) {
-        list_apps(cfg, false);
-    } else if (strcasecmp(object, "vdir") == 0) {
-        list_apps(cfg, true);
-    } else {
-        fprintf(stderr, "ERROR ( message:Unknown object type '%s'. )\n", object);
-        wasp_config_free(cfg);
-        return 1;
-    }
-    wasp_config_free(cfg);
-    return 0;
+    free(cmd.params);
+    free(verb);
+    free(object);
+    return rc;
 }

@@ -305,6 +305,7 @@ static void cmd_site(int fd, const char *verb, const char *name)
             }
             svc.site_stopped[s] = true;
         }
+        svc_apply_listens();
         svc_push_config();
         ctl_done(fd, 0, strcmp(verb, "start-site") == 0 ? "started" : "stopped");
         return;

@@ -103,6 +103,7 @@ extern svc_state_t svc;
 void svc_send(uint16_t type, wasp_enc_t *e, int fd);
 void svc_send_pool_state(const svc_pool_t *pool);
 void svc_push_config(void);
+void svc_apply_listens(void);
 /* Read applicationHost.config again and apply what changed.  Returns 0, or
  * -1 with the reason in err (the running configuration stays). */
 int svc_reload(char *summary, size_t size);

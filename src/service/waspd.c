@@ -134,8 +134,12 @@ static int svc_bind_all(void)
     for (size_t s = 0; s < wasp_config_site_count(svc.cfg); s++) {
         const wasp_site_cfg_t *site = wasp_config_site(svc.cfg, s);
 
-        /* Stopped sites too: their bindings answer HTTP.sys' 404, and
-         * `waspctl start site` must not need a new socket. */
+        /* As HTTP.sys: a port is open while a started site has a binding
+         * on it (a stopped site's requests then answer 404); a port only
+         * stopped sites use is closed. */
+        if (!svc_site_started(s)) {
+            continue;
+        }
         for (size_t b = 0; b < site->binding_count; b++) {
             const wasp_binding_cfg_t *bd = &site->bindings[b];
             bool covered = false;
@@ -811,6 +815,26 @@ static int svc_prepare(void)
 
 /* ---- live configuration -------------------------------------------------- */
 
+/* Listening sockets: keep the ones still bound by a started site, open new
+ * ones, close the rest (the caller pushes the configuration next). */
+void svc_apply_listens(void)
+{
+    for (size_t i = 0; i < svc.listen_count; i++) {
+        svc.listens[i].keep = false;
+    }
+    if (svc_bind_all() != 0) {
+        wasp_warn("some bindings of the configuration could not be opened (see above)");
+    }
+    for (size_t i = 0; i < svc.listen_count;) {
+        if (!svc.listens[i].keep) {
+            close(svc.listens[i].fd);
+            svc.listens[i] = svc.listens[--svc.listen_count];
+        } else {
+            i++;
+        }
+    }
+}
+
 /* Re-read applicationHost.config and apply the difference, as WAS does when
  * the file changes: new pools are created, deleted ones stopped, changed
  * ones recycled (unless disallowRotationOnConfigChange), listening sockets
@@ -904,22 +928,7 @@ int svc_reload(char *summary, size_t size)
     }
     free(svc.site_stopped);
     svc.site_stopped = site_stopped;
-    /* Listening sockets: keep the ones still bound by a site, open new ones,
-     * close the rest. */
-    for (size_t i = 0; i < svc.listen_count; i++) {
-        svc.listens[i].keep = false;
-    }
-    if (svc_bind_all() != 0) {
-        wasp_warn("some bindings of the new configuration could not be opened (see above)");
-    }
-    for (size_t i = 0; i < svc.listen_count;) {
-        if (!svc.listens[i].keep) {
-            close(svc.listens[i].fd);
-            svc.listens[i] = svc.listens[--svc.listen_count];
-        } else {
-            i++;
-        }
-    }
+    svc_apply_listens();
     svc_shutdown_limit_update();
     svc_push_config();
     wasp_config_free(old);

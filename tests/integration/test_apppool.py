@@ -470,12 +470,29 @@ def test_unknown_pool_and_command(make_server):
     assert s.ctl("frobnicate")[0] == 2
 
 
+def test_stopped_site_sharing_a_port_answers_404(make_server):
+    s = make_server("site-stop-shared")
+    port = s.port("main")
+    s.pool(POOL)
+    s.site("Site A", ["127.0.0.1:%d:a.example" % port], [("/", POOL, "wwwa")])
+    s.site("Site B", ["127.0.0.1:%d:b.example" % port], [("/", POOL, "wwwb")])
+    s.file("wwwa/x.txt", "a\n")
+    s.file("wwwb/x.txt", "b\n")
+    s.start()
+    assert s.ctl("stop-site", "Site A")[0] == 0
+    r = harness.request(port, "GET", "/x.txt", host="a.example")
+    assert r.status == 404 and harness.httpsys_match(r, "NotFound"), r
+    assert harness.request(port, "GET", "/x.txt", host="b.example").body == b"b\n"
+    code, _, text, _ = s.ctl("state")
+    assert "site\t1\tSite A\tStopped" in text and "site\t2\tSite B\tStarted" in text
+
+
 def test_stop_and_start_site(make_server):
     s, port = make_pool_server(make_server, "site-stop")
     assert get(port, "/hello.txt").status == 200
     assert s.ctl("stop-site", "Pool Site")[0] == 0
-    r = get(port, "/hello.txt")
-    assert r.status == 404 and harness.httpsys_match(r, "NotFound"), r
+    # the only site on its port: HTTP.sys no longer listens there
+    wait_until(lambda: harness.connect_refused(port), scaled(5), what="the port to close")
     assert s.ctl("start-site", "Pool Site")[0] == 0
     assert get(port, "/hello.txt").status == 200
 
