@@ -134,7 +134,8 @@ typedef struct cfg_level {
 struct wasp_config {
     cfg_arena_t arena;
     unsigned flags;
-    char *path;        /* as given to wasp_config_load */
+    char *path;        /* as given to wasp_config_load, or load_as' display path */
+    char *real_path;   /* the file the bytes were read from (== path unless load_as) */
     char *dir;         /* absolute directory of the file: base of relative paths */
     cfg_node_t *root;  /* <configuration> */
 

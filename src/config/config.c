@@ -16,6 +16,7 @@
  */
 #include <libgen.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,7 +38,8 @@ static char *cfg_abs_dir(wasp_config_t *cfg, const char *path)
     return cfg_arena_printf(&cfg->arena, "%s/%s", cwd, dir);
 }
 
-wasp_config_t *wasp_config_load_ex(const char *path, unsigned flags, wasp_diag_t *diag)
+wasp_config_t *wasp_config_load_as(const char *path, const char *display_path, unsigned flags,
+                                   wasp_diag_t *diag)
 {
     wasp_diag_t scratch;
     if (!diag)
@@ -47,13 +49,20 @@ wasp_config_t *wasp_config_load_ex(const char *path, unsigned flags, wasp_diag_t
         cfg_diag(diag, "", 0, "no configuration file given");
         return NULL;
     }
+    if (!display_path || !*display_path)
+        display_path = path;
     wasp_config_t *cfg = calloc(1, sizeof(*cfg));
     if (!cfg) {
         cfg_diag(diag, path, 0, "out of memory");
         return NULL;
     }
     cfg->flags = flags;
-    cfg->path = cfg_arena_strdup(&cfg->arena, path);
+    /* Nodes, messages and relative paths take the display path; only the
+     * reading (and a pool copy made from this configuration) uses the file
+     * the bytes really come from. */
+    cfg->path = cfg_arena_strdup(&cfg->arena, display_path);
+    cfg->real_path = strcmp(path, display_path) == 0 ? cfg->path
+                                                      : cfg_arena_strdup(&cfg->arena, path);
     cfg_map_init(&cfg->decls, false);
     cfg_map_init(&cfg->colls, false);
     cfg_map_init(&cfg->children, true);
@@ -63,9 +72,15 @@ wasp_config_t *wasp_config_load_ex(const char *path, unsigned flags, wasp_diag_t
     server->seg = "";
     cfg_vec_push(&cfg->levels, server);
 
-    if (cfg_xml_read(cfg, path, diag) != 0)
+    if (cfg_xml_read(cfg, cfg->real_path, diag) != 0) {
+        /* A syntax error has a line, and the line is the display file's (a
+         * pool copy keeps every line where it was); a file that cannot be
+         * opened or read is named as it is, since that is the one to fix. */
+        if (diag->line > 0 && cfg->real_path != cfg->path)
+            snprintf(diag->file, sizeof(diag->file), "%s", cfg->path);
         goto fail;
-    cfg->dir = cfg_abs_dir(cfg, path);
+    }
+    cfg->dir = cfg_abs_dir(cfg, cfg->path);
     cfg_builtin_declarations(cfg);
     cfg_builtin_collections(cfg);
     if (cfg_read_config_sections(cfg, diag) != 0 || cfg_find_sections(cfg, diag) != 0 ||
@@ -80,6 +95,11 @@ wasp_config_t *wasp_config_load_ex(const char *path, unsigned flags, wasp_diag_t
 fail:
     wasp_config_free(cfg);
     return NULL;
+}
+
+wasp_config_t *wasp_config_load_ex(const char *path, unsigned flags, wasp_diag_t *diag)
+{
+    return wasp_config_load_as(path, path, flags, diag);
 }
 
 wasp_config_t *wasp_config_load(const char *path, wasp_diag_t *diag)

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "wasp/module.h"
 
@@ -203,6 +204,42 @@ wasp_config_t *wasp_config_load(const char *path, wasp_diag_t *diag);
 
 wasp_config_t *wasp_config_load_ex(const char *path, unsigned flags, wasp_diag_t *diag);
 
+/* Load the file at path, but report display_path in every diagnostic and
+ * node (file names), and resolve relative paths (physicalPath and the like)
+ * against display_path's directory: a worker reads its pool's copy (below)
+ * yet every message names applicationHost.config, line for line.  Errors
+ * opening or reading path itself name path.  wasp_config_path() returns
+ * display_path.  display_path NULL or "" = path (wasp_config_load_ex). */
+wasp_config_t *wasp_config_load_as(const char *path, const char *display_path, unsigned flags,
+                                   wasp_diag_t *diag);
+
+/* Write to out_path what the workers of pool `pool` may see of cfg's file
+ * (WAS gives each pool's worker a copy of the configuration with only its
+ * own pool in it): the same bytes, read again from the file cfg was loaded
+ * from, except that these elements are blanked out (every byte but line
+ * breaks replaced by a space, so every remaining line and column stays where
+ * it was):
+ *   - in system.applicationHost/applicationPools, each <add> of another pool
+ *     (names compare case-insensitively, as wasp_config_find_pool does);
+ *   - in system.applicationHost/sites, each <application> that the loaded
+ *     model does not give to this pool (pools resolved through
+ *     applicationDefaults; applications matched by site name and path, and
+ *     applications the model left out are blanked too), and each <site> left
+ *     with no application of this pool.
+ * Everything else stays (comments, configSections, siteDefaults and the
+ * other defaults elements, system.webServer, <location> tags), and the copy
+ * is checked to keep the pool's own <add> and every application the model
+ * gives it.  system.applicationHost may be at the top level or in a
+ * <location>; a section with configSource is left as it is (wasp does not
+ * read the other file).  A site whose root application is another pool's
+ * keeps only this pool's applications, so the copy's loader finds no root
+ * and leaves the site out (a warning).  The file is written atomically (temp
+ * file in the same directory, fsync, rename) with mode 0600 and, when
+ * running as root, owner uid/gid.  Returns 0, or -1 with a sentence in err
+ * (nothing written). */
+int wasp_config_write_pool_copy(const wasp_config_t *cfg, const char *pool, const char *out_path,
+                                uid_t uid, gid_t gid, char *err, size_t err_size);
+
 /* Warnings: problems that IIS' WAS reports in the event log and survives by
  * ignoring one object, so wasp loads the file and leaves that object out of
  * the model: an application whose applicationPool does not exist (the URL
@@ -212,6 +249,8 @@ wasp_config_t *wasp_config_load_ex(const char *path, unsigned flags, wasp_diag_t
 size_t wasp_config_warning_count(const wasp_config_t *cfg);
 const wasp_diag_t *wasp_config_warning(const wasp_config_t *cfg, size_t i);
 void wasp_config_free(wasp_config_t *cfg);
+/* The path messages name: the one given to wasp_config_load(_ex), or
+ * wasp_config_load_as' display_path. */
 const char *wasp_config_path(const wasp_config_t *cfg);
 
 size_t wasp_config_pool_count(const wasp_config_t *cfg);

@@ -68,6 +68,31 @@ void svc_pool_init(svc_pool_t *pool)
     pool->sock_fd = -1;
 }
 
+/* WAS gives each pool's workers a copy of the configuration with only what
+ * concerns them (iis-hosting.md 1.9, "config isolation"): other pools'
+ * settings (identities, environment variables: often secrets) and other
+ * pools' applications are blanked out, and the file is readable by the
+ * pool's user alone.  Written at start and after every change. */
+void svc_pool_write_config_copy(svc_pool_t *pool)
+{
+    char safe[128], err[1024];
+
+    if (pool->cfg == NULL) {
+        return;
+    }
+    wasp_safe_name(pool->name, safe, sizeof(safe));
+    snprintf(pool->config_copy, sizeof(pool->config_copy), "%s/pools/%s.config",
+             svc.runtime_dir, safe);
+    pool->config_copy_ok = wasp_config_write_pool_copy(svc.cfg, pool->name, pool->config_copy,
+                                                       pool->id.uid, pool->id.gid, err,
+                                                       sizeof(err)) == 0;
+    if (!pool->config_copy_ok) {
+        wasp_warn("pool '%s': %s; its workers read %s itself, so other pools' settings are as "
+                  "private as that file's permissions make them", pool->name, err,
+                  svc.config_path);
+    }
+}
+
 /* Workers that count toward the pool's size: not retiring, not leaving. */
 static int pool_active(const svc_pool_t *pool)
 {
@@ -161,8 +186,9 @@ static void child_affinity(const wasp_pool_cfg_t *cfg)
 static svc_worker_t *worker_spawn(svc_pool_t *pool)
 {
     pid_t pid;
-    char *argv[] = {"wasp-worker", "--pool", pool->name, "--config", svc.config_path,
-                    "--channel", pool->sock_path, NULL};
+    char *argv[] = {"wasp-worker", "--pool", pool->name, "--config",
+                    pool->config_copy_ok ? pool->config_copy : svc.config_path,
+                    "--config-name", svc.config_path, "--channel", pool->sock_path, NULL};
     char *envp[256];
     int exe = open(svc.worker_bin, O_RDONLY | O_CLOEXEC);
     svc_worker_t *w;

@@ -50,6 +50,8 @@ struct svc_pool {
     wasp_identity_t id;
     char sock_path[PATH_MAX];
     int sock_fd;
+    char config_copy[PATH_MAX]; /* what its workers read: only this pool's configuration */
+    bool config_copy_ok;
     bool stopped;            /* by rapid-fail protection or an administrator */
     char stop_reason[32];    /* HTTPERR reason the listener answers with */
     bool demand_pending;     /* requests wait for a worker */
@@ -114,6 +116,8 @@ bool svc_site_started(size_t site_index);
 
 /* pools.c */
 void svc_pool_init(svc_pool_t *pool);
+/* Write the pool's copy of the configuration (wasp_config_write_pool_copy). */
+void svc_pool_write_config_copy(svc_pool_t *pool);
 void svc_demand(svc_pool_t *pool);
 void svc_resume(svc_pool_t *pool);
 /* Recycle every worker of the pool (reason WASP_RECYCLE_*). */

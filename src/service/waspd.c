@@ -726,6 +726,7 @@ static svc_pool_t *svc_pool_add(const wasp_pool_cfg_t *cfg)
         snprintf(pool->stop_reason, sizeof(pool->stop_reason), "Disabled");
     }
     svc.pools[svc.pool_count++] = pool;
+    svc_pool_write_config_copy(pool);
     svc_pool_schedule_arm(pool);
     svc_cpu_pool_apply(pool);
     svc_cpu_accounting_arm(pool);
@@ -917,6 +918,9 @@ int svc_reload(char *summary, size_t size)
         pool->cfg = nc;
     }
     svc.cfg = next;
+    for (size_t i = 0; i < svc.pool_count; i++) {
+        svc_pool_write_config_copy(svc.pools[i]); /* new pools write theirs below */
+    }
     for (size_t i = 0; i < wasp_config_pool_count(next); i++) {
         const wasp_pool_cfg_t *nc = wasp_config_pool(next, i);
 
@@ -1071,6 +1075,9 @@ static void svc_cleanup(void)
         if (svc.pools[i]->sock_fd >= 0) {
             close(svc.pools[i]->sock_fd);
             unlink(svc.pools[i]->sock_path);
+        }
+        if (svc.pools[i]->config_copy[0] != '\0') {
+            unlink(svc.pools[i]->config_copy);
         }
     }
     svc_control_close();

@@ -437,7 +437,7 @@ void wasp_fd_unwatch(int fd)
 int main(int argc, char **argv)
 {
     static const int sigs[] = {SIGTERM, SIGINT};
-    const char *config = NULL, *channel = NULL;
+    const char *config = NULL, *channel = NULL, *config_name = NULL;
     wasp_diag_t diag;
     char buf[2048], err[1024];
     int fd;
@@ -450,6 +450,8 @@ int main(int argc, char **argv)
             config = argv[i + 1];
         } else if (strcmp(argv[i], "--channel") == 0) {
             channel = argv[i + 1];
+        } else if (strcmp(argv[i], "--config-name") == 0) {
+            config_name = argv[i + 1];
         }
     }
     if (worker_pool == NULL || config == NULL || channel == NULL) {
@@ -458,7 +460,10 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    worker_cfg = wasp_config_load(config, &diag);
+    /* waspd gives the worker its pool's copy of the configuration
+     * (--config) and the original's name (--config-name): messages and
+     * relative paths are the original's, line for line. */
+    worker_cfg = wasp_config_load_as(config, config_name ? config_name : config, 0, &diag);
     if (worker_cfg == NULL) {
         wasp_error("pool '%s': %s", worker_pool, wasp_diag_format(&diag, buf, sizeof(buf)));
         return 1;

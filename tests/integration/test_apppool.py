@@ -396,10 +396,24 @@ def test_pool_user_cannot_reach_other_pool(make_server):
     s = make_server("isolation")
     pa, pb = s.port("a"), s.port("b")
     s.pool("PoolA")
-    s.pool("PoolB")
+    s.pool("PoolB", children='<environmentVariables><add name="DB_PASSWORD" value="b-secret" />'
+                             '</environmentVariables>')
     s.site("Site A", ["127.0.0.1:%d:" % pa], [("/", "PoolA", "wwwa")])
     s.site("Site B", ["127.0.0.1:%d:" % pb], [("/", "PoolB", "wwwb")])
+    s.file("wwwa/a.txt", "a\n")
     s.start()
+    os.chmod(s.config_path, 0o600)  # workers read their pool's copy, not this file
+    assert get(pa, "/a.txt").status == 200
+    copy_a = os.path.join(s.rundir, "pools", "PoolA.config")
+    copy_b = os.path.join(s.rundir, "pools", "PoolB.config")
+    with open(copy_a) as f:
+        text_a = f.read()
+    with open(s.config_path) as f:
+        original = f.read()
+    assert "b-secret" not in text_a and "b-secret" in original
+    assert text_a.count("\n") == original.count("\n"), "line numbers stay the original's"
+    assert oct(os.stat(copy_a).st_mode & 0o777) == "0o600"
+    assert get(pa, "/x.wtest?op=env&name=DB_PASSWORD").body == b"(unset)\n"
     uid_a = os.stat(os.path.join(s.rundir, "pools", "PoolA.sock")).st_uid
     uid_b = os.stat(os.path.join(s.rundir, "pools", "PoolB.sock")).st_uid
     assert uid_a != uid_b and 0 not in (uid_a, uid_b)
@@ -413,6 +427,11 @@ def test_pool_user_cannot_reach_other_pool(make_server):
             os.setgid(uid_a if False else os.stat(os.path.join(s.rundir, "pools",
                                                                "PoolA.sock")).st_gid)
             os.setuid(uid_a)
+            try:
+                open(copy_b).read()
+                result.append("read-copy-b")
+            except PermissionError:
+                result.append("refused")
             for path in (os.path.join(s.rundir, "pools", "PoolB.sock"),
                          os.path.join(s.rundir, "control.sock")):
                 sk = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -436,7 +455,7 @@ def test_pool_user_cannot_reach_other_pool(make_server):
     os.waitpid(child, 0)
     with os.fdopen(rfd) as f:
         result = f.read()
-    assert result == "refused,refused,refused", result
+    assert result == "refused,refused,refused,refused", result
 
 
 # ---- events and the control socket --------------------------------------------------
