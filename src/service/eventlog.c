@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,6 +35,7 @@
 
 static int event_fd = -1;
 static int journal_fd = -1;
+static char journal_path[108] = JOURNAL_SOCKET;
 
 void svc_event_open(const char *path)
 {
@@ -51,8 +53,14 @@ void svc_event_open(const char *path)
         wasp_warn("cannot open the event log %s: %s; events go to stderr only (choose another "
                   "file with --event-log FILE)", path, strerror(errno));
     }
-    if (access(JOURNAL_SOCKET, W_OK) == 0) {
+    /* WASP_JOURNAL_SOCKET: another journal socket (a journald in a
+     * container, or a test's receiver). */
+    if (getenv("WASP_JOURNAL_SOCKET") != NULL) {
+        snprintf(journal_path, sizeof(journal_path), "%s", getenv("WASP_JOURNAL_SOCKET"));
+    }
+    if (access(journal_path, W_OK) == 0) {
         journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        wasp_info("events also go to journald (%s)", journal_path);
     }
 }
 
@@ -71,7 +79,7 @@ static void journal_send(int id, svc_event_level_t level, const char *pool, pid_
     if (journal_fd < 0) {
         return;
     }
-    strcpy(sun.sun_path, JOURNAL_SOCKET);
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", journal_path);
     /* syslog priorities: 3 err, 4 warning, 6 info. */
     n = snprintf(buf, sizeof(buf),
                  "MESSAGE=%s\nPRIORITY=%d\nSYSLOG_IDENTIFIER=waspd\nWASP_EVENT_ID=%d\n"

@@ -695,6 +695,37 @@ static int svc_find_binaries(void)
     return 0;
 }
 
+/* Settings that mean something only on Windows are accepted (a file from
+ * IIS loads unchanged) and said once, so nobody expects them to work. */
+static void svc_pool_report_windows_only(const wasp_pool_cfg_t *c)
+{
+    char list[512] = "";
+    size_t n = 0;
+
+#define WINDOWS_ONLY(cond, text)                                                        \
+    do {                                                                                \
+        if (cond) {                                                                     \
+            n += (size_t)snprintf(list + n, n < sizeof(list) ? sizeof(list) - n : 0,    \
+                                  "%s%s", n ? ", " : "", text);                         \
+        }                                                                               \
+    } while (0)
+    WINDOWS_ONLY(c->enable_32bit_app_on_win64, "enable32BitAppOnWin64");
+    WINDOWS_ONLY(c->managed_runtime_loader != NULL &&
+                     strcmp(c->managed_runtime_loader, "webengine4.dll") != 0,
+                 "managedRuntimeLoader");
+    WINDOWS_ONLY(c->clr_config_file != NULL && c->clr_config_file[0] != '\0', "CLRConfigFile");
+    WINDOWS_ONLY(c->logon_type != NULL && strcmp(c->logon_type, "LogonBatch") != 0,
+                 "processModel/@logonType");
+    WINDOWS_ONLY(c->load_user_profile, "processModel/@loadUserProfile");
+    WINDOWS_ONLY(!c->pass_anonymous_token, "passAnonymousToken");
+#undef WINDOWS_ONLY
+    if (n > 0) {
+        wasp_info("%s:%d: pool '%s': %s %s Windows-only: accepted, without effect on Linux",
+                  c->file ? c->file : "?", c->line, c->name, list,
+                  strchr(list, ',') ? "are" : "is");
+    }
+}
+
 /* Create the runtime side of a pool: identity (as root: its own system
  * user), channel socket.  A pool stopped in the configuration
  * (autoStart="false") starts Stopped, answering 503 Disabled. */
@@ -712,6 +743,7 @@ static svc_pool_t *svc_pool_add(const wasp_pool_cfg_t *cfg)
     svc_pool_init(pool);
     snprintf(pool->name, sizeof(pool->name), "%s", cfg->name);
     pool->cfg = cfg;
+    svc_pool_report_windows_only(cfg);
     if (wasp_identity_for_pool(cfg, &pool->id, svc.allow_local_system, err, sizeof(err)) != 0) {
         wasp_error("%s", err);
         free(pool);

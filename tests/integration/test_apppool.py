@@ -684,3 +684,41 @@ def test_httpsys_parameters_raise_header_limits(make_server):
     assert r.status == 200 and r.body == b"hello\n", r
     r = get(port2, "/hello.txt", headers={"Cookie": big_cookie + "y" * 20000})
     assert r.status == 400 and harness.httpsys_match(r, "FieldLength"), r
+
+
+def test_events_reach_journald_native_protocol(make_server):
+    """journald's native protocol (KEY=value lines in one datagram), received
+    on a socket of our own named by WASP_JOURNAL_SOCKET: the fields an
+    administrator filters on with journalctl."""
+    path = "/tmp/wasp-journal-%d.sock" % os.getpid()
+    if os.path.exists(path):
+        os.unlink(path)
+    rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    rx.bind(path)
+    os.chmod(path, 0o666)
+    rx.settimeout(scaled(5))
+    os.environ["WASP_JOURNAL_SOCKET"] = path
+    try:
+        s, port = make_pool_server(make_server, "journald")
+    finally:
+        del os.environ["WASP_JOURNAL_SOCKET"]
+    try:
+        pid = whoami(port)
+        fields = None
+        while fields is None or fields.get("WASP_EVENT_ID") != "9001":
+            fields = dict(l.split("=", 1) for l in rx.recv(4096).decode().splitlines())
+        assert fields["SYSLOG_IDENTIFIER"] == "waspd"
+        assert fields["WASP_POOL"] == POOL and fields["WASP_PID"] == str(pid)
+        assert fields["PRIORITY"] == "6"
+        assert "serving application pool '%s' was started" % POOL in fields["MESSAGE"]
+    finally:
+        rx.close()
+        os.unlink(path)
+
+
+def test_windows_only_settings_are_accepted_and_reported(make_server):
+    s, port = make_pool_server(make_server, "windows-only", enable32BitAppOnWin64="true",
+                               process_model={"logonType": "LogonService"})
+    assert get(port, "/hello.txt").status == 200
+    assert re.search(r"pool '%s': enable32BitAppOnWin64, processModel/@logonType are "
+                     r"Windows-only: accepted, without effect on Linux" % POOL, s.log_text())
