@@ -287,7 +287,7 @@ static int run(ctl_cmd_t *cmd, const char *type, const char *id)
         if (*r.message) {
             fprintf(stderr, "%s\n", r.message);
         }
-        printf("\"%s\" successfully %s.\n", id, done);
+        printf("\"%s\" successfully %s\n", id, done); /* appcmd: no period */
         fflush(stdout);
         rc = 0;
     }

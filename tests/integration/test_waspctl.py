@@ -640,7 +640,7 @@ def test_live_recycle_apppool(make_server):
     old = s.wait_worker(POOL)
     r = waspctl("recycle", "apppool", POOL, config=s.config_path, rundir=s.rundir)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == '"%s" successfully recycled.\n' % POOL
+    assert r.stdout == '"%s" successfully recycled\n' % POOL
     # the command returns once every old worker has exited
     assert not harness.proc_alive(old)
     assert get(port, "/hello.txt").status == 200
@@ -653,13 +653,13 @@ def test_live_stop_and_start_apppool(make_server):
     port = s.port("main")
     assert get(port, "/hello.txt").status == 200
     r = waspctl("stop", "apppool", POOL, config=s.config_path, rundir=s.rundir)
-    assert (r.returncode, r.stdout) == (0, '"%s" successfully stopped.\n' % POOL), r.stderr
+    assert (r.returncode, r.stdout) == (0, '"%s" successfully stopped\n' % POOL), r.stderr
     assert 'autoStart="false"' in open(s.config_path).read()
     assert get(port, "/hello.txt").status == 503
     r = waspctl("list", "apppool", "/text:state", config=s.config_path, rundir=s.rundir)
     assert r.stdout == "Stopped\n"
     r = waspctl("start", "apppool", POOL, config=s.config_path, rundir=s.rundir)
-    assert (r.returncode, r.stdout) == (0, '"%s" successfully started.\n' % POOL), r.stderr
+    assert (r.returncode, r.stdout) == (0, '"%s" successfully started\n' % POOL), r.stderr
     assert 'autoStart="true"' in open(s.config_path).read()
     assert get(port, "/hello.txt").status == 200
 
@@ -669,13 +669,13 @@ def test_live_stop_and_start_site(make_server):
     s.start()
     port = s.port("main")
     r = waspctl("stop", "site", "Default Web Site", config=s.config_path, rundir=s.rundir)
-    assert (r.returncode, r.stdout) == (0, '"Default Web Site" successfully stopped.\n'), \
+    assert (r.returncode, r.stdout) == (0, '"Default Web Site" successfully stopped\n'), \
         r.stderr
     assert 'serverAutoStart="false"' in open(s.config_path).read()
     harness.wait_until(lambda: harness.connect_refused(port), scaled(5),
                        what="the stopped site's port to close")
     r = waspctl("start", "site", "Default Web Site", config=s.config_path, rundir=s.rundir)
-    assert (r.returncode, r.stdout) == (0, '"Default Web Site" successfully started.\n'), \
+    assert (r.returncode, r.stdout) == (0, '"Default Web Site" successfully started\n'), \
         r.stderr
     assert get(port, "/hello.txt").status == 200
 
