@@ -268,10 +268,14 @@ def test_stop_and_start_apppool(make_server):
 
 
 def test_rapid_fail_configurable_then_start_apppool(make_server):
+    marker = "/tmp/wasp-autoshutdown-%d" % os.getpid()
+    if os.path.exists(marker):
+        os.unlink(marker)
     s, port = make_pool_server(
         make_server, "rapid-fail",
         children='<failure rapidFailProtectionMaxCrashes="2" '
-                 'rapidFailProtectionInterval="00:01:00" />')
+                 'rapidFailProtectionInterval="00:01:00" autoShutdownExe="/bin/sh" '
+                 'autoShutdownParams="-c &quot;echo stopped > %s&quot;" />' % marker)
     s.allow_deliberate_segv = harness.SANITIZED
     for _ in range(2):
         r = get(port, "/x.wtest?op=crash")
@@ -284,6 +288,8 @@ def test_rapid_fail_configurable_then_start_apppool(make_server):
         in r.text, r.text
     assert re.search(r"503 - AppOffline %s" % POOL, s.log_text())
     assert "waspctl start apppool" in s.log_text(), "the event says how to recover"
+    wait_until(lambda: os.path.exists(marker), scaled(5), what="autoShutdownExe to run")
+    os.unlink(marker)
     code, msg, _, _ = s.ctl("start-apppool", POOL)
     assert code == 0, msg
     assert get(port, "/hello.txt").status == 200
@@ -722,3 +728,26 @@ def test_windows_only_settings_are_accepted_and_reported(make_server):
     assert get(port, "/hello.txt").status == 200
     assert re.search(r"pool '%s': enable32BitAppOnWin64, processModel/@logonType are "
                      r"Windows-only: accepted, without effect on Linux" % POOL, s.log_text())
+
+
+def test_log_event_on_recycle_filters_events(make_server):
+    s, port = make_pool_server(make_server, "recycle-log-filter",
+                               children='<recycling logEventOnRecycle="Time, Memory" />')
+    whoami(port)
+    assert s.ctl("recycle-apppool", POOL)[0] == 0
+    ids = [e[0] for e in s.events()]
+    assert 5079 not in ids, "OnDemand is not in logEventOnRecycle"
+    assert ids.count(9001) == 2, "the recycle itself still happened"
+
+
+def test_virtual_memory_limit_recycles(make_server):
+    # 1 MB of virtual memory: every worker is over it at once, so the pool
+    # recycles (event 5077) as soon as a worker runs.
+    s, port = make_pool_server(make_server, "recycle-vm",
+                               children='<recycling><periodicRestart memory="1024" />'
+                                        '</recycling>')
+    first = whoami(port)
+    s.wait_log(r"event 5077: A worker process with process id of '%d' serving application "
+               r"pool '%s' has requested a recycle because it reached its virtual memory limit"
+               % (first, POOL), timeout=scaled(5))
+    assert get(port, "/hello.txt").status == 200
