@@ -162,6 +162,8 @@ void cfg_warn(wasp_config_t *cfg, const char *file, int line, const char *fmt, .
 
 /* ---- per-file steps of wasp_config_load (each returns 0 or -1 + diag) ----- */
 int cfg_xml_read(wasp_config_t *cfg, const char *path, wasp_diag_t *diag);
+/* The whole file, NUL-terminated (malloc'd), within the loader's size limit. */
+int cfg_read_file(const char *path, char **buf, size_t *len, wasp_diag_t *diag);
 void cfg_builtin_declarations(wasp_config_t *cfg);
 int cfg_read_config_sections(wasp_config_t *cfg, wasp_diag_t *diag);
 int cfg_find_sections(wasp_config_t *cfg, wasp_diag_t *diag);

@@ -36,7 +36,6 @@
 
 #include "config/cfg_internal.h"
 
-#define PC_MAX_FILE_SIZE (64u * 1024u * 1024u) /* as the loader's limit */
 #define PC_MAX_DEPTH 1024                       /* libxml2 refuses deeper documents anyway */
 
 /* What an element is, from the names on its path. */
@@ -529,46 +528,6 @@ static int pc_scan(pc_scan_t *s)
     return 0;
 }
 
-static int pc_read(const char *path, char **buf, size_t *len, char *err, size_t err_size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, err_size, "cannot open %s to make a pool copy: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > PC_MAX_FILE_SIZE) {
-        snprintf(err, err_size, "cannot make a pool copy of %s: not a regular file of at most "
-                 "%u bytes", path, PC_MAX_FILE_SIZE);
-        close(fd);
-        return -1;
-    }
-    size_t size = (size_t)st.st_size, got = 0;
-    char *b = malloc(size + 1);
-    if (!b) {
-        snprintf(err, err_size, "out of memory reading %s for a pool copy", path);
-        close(fd);
-        return -1;
-    }
-    while (got < size) {
-        ssize_t r = read(fd, b + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            snprintf(err, err_size, "cannot read %s to make a pool copy: %s", path,
-                     r < 0 ? strerror(errno) : "it shrank while being read");
-            free(b);
-            close(fd);
-            return -1;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    b[size] = '\0';
-    *buf = b;
-    *len = size;
-    return 0;
-}
 
 /* Replace out_path with buf: a temp file next to it, written, owned and
  * synced before the rename, so a worker starting at any moment reads either
@@ -685,8 +644,11 @@ int wasp_config_write_pool_copy(const wasp_config_t *cfg, const char *pool, cons
     s->err = err;
     s->err_size = err_size;
     int rc = -1;
-    if (pc_read(cfg->real_path, &s->buf, &s->len, err, err_size) != 0)
+    wasp_diag_t rd;
+    if (cfg_read_file(cfg->real_path, &s->buf, &s->len, &rd) != 0) {
+        snprintf(err, err_size, "cannot make a pool copy: %s", rd.message);
         goto out;
+    }
     /* The scanner reads bytes as ASCII-compatible text; a UTF-16 file (BOM
      * or NUL bytes) would look like no XML at all. */
     if (memchr(s->buf, '\0', s->len) || (s->len >= 2 && (unsigned char)s->buf[0] >= 0xFE)) {

@@ -255,7 +255,7 @@ static void cfg_xml_error_cb(void *ctx, xmlErrorPtr e)
         err->message[--n] = '\0';
 }
 
-static int cfg_read_file(const char *path, char **buf, size_t *len, wasp_diag_t *diag)
+int cfg_read_file(const char *path, char **buf, size_t *len, wasp_diag_t *diag)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
