@@ -751,3 +751,13 @@ def test_virtual_memory_limit_recycles(make_server):
                r"pool '%s' has requested a recycle because it reached its virtual memory limit"
                % (first, POOL), timeout=scaled(5))
     assert get(port, "/hello.txt").status == 200
+
+
+def test_smp_affinity_pins_workers(make_server):
+    s, port = make_pool_server(make_server, "affinity",
+                               children='<cpu smpAffinitized="true" '
+                                        'smpProcessorAffinityMask="1" />')
+    pid = whoami(port)
+    with open("/proc/%d/status" % pid) as f:
+        allowed = re.search(r"Cpus_allowed_list:\s*(\S+)", f.read()).group(1)
+    assert allowed == "0", allowed
