@@ -158,12 +158,49 @@ const char *wasp_request_physical_path(const wasp_request_t *req);
 bool wasp_request_is_local(const wasp_request_t *req);
 /* IIS server variables (REMOTE_ADDR, REMOTE_PORT, LOCAL_ADDR, SERVER_PORT,
  * SERVER_NAME, SERVER_PROTOCOL, REQUEST_METHOD, URL, QUERY_STRING, HTTP_<NAME>,
- * APPL_MD_PATH, APPL_PHYSICAL_PATH, INSTANCE_ID, APP_POOL_ID, ...). */
+ * APPL_MD_PATH, APPL_PHYSICAL_PATH, INSTANCE_ID, APP_POOL_ID, REQUEST_FILENAME,
+ * REQUEST_URI, UNENCODED_URL, HTTP_URL, CACHE_URL, ...). */
 wasp_str_t wasp_request_server_variable(wasp_request_t *req, const char *name);
 
 /* Effective configuration section for this request's URL, e.g.
  * "system.webServer/staticContent"; NULL when the section is absent. */
 const wasp_section_t *wasp_request_section(const wasp_request_t *req, const char *section_path);
+/* The same for another URL path of the request's site ("/" = the site
+ * root): how a module finds out at which level a setting is made (IIS:
+ * IAppHostAdminManager::GetAdminSection with another configuration path).
+ * RewriteModule uses it to see each rule relative to the <location> that
+ * defines it. */
+const wasp_section_t *wasp_request_section_at(const wasp_request_t *req, const char *url_path,
+                                              const char *section_path);
+
+/* Rewrite the request's URL (IIS: IHttpRequest::SetUrl; URL Rewrite's
+ * Rewrite action).  url is a request-target: an absolute path, percent-
+ * encoded as on the wire, optionally followed by "?query"; bytes that cannot
+ * appear in a request-target (space, controls, non-ASCII) are percent-encoded
+ * first, so a decoded path may be passed as it is — except that '%' always
+ * starts an escape (a literal '%' must be written %25).  The path is
+ * canonicalised as the listener does it (decoded once, backslash as '/', "."
+ * segments dropped), then the request continues as if it had asked for the
+ * new URL: wasp_request_path / _query / _physical_path, the application and
+ * virtual directory, the configuration sections and, if it was already
+ * chosen, the handler mapping all follow it.  The modules that run
+ * (<modules>) stay those of the original URL.  Server variables: URL,
+ * PATH_INFO, QUERY_STRING, REQUEST_FILENAME, HTTP_URL give the new URL;
+ * REQUEST_URI and UNENCODED_URL keep the original as sent, and the request
+ * header X-Original-URL (server variable HTTP_X_ORIGINAL_URL) gets the
+ * original decoded path and query, replacing one sent by the client.
+ *
+ * Call it before ExecuteRequestHandler.  Returns WASP_CONTINUE when the
+ * request has the new URL.  Otherwise the request was failed (status set,
+ * reason recorded) and WASP_FINISH is returned, to be returned in turn:
+ *   400    the URL is not valid, or has a ".." segment (even percent-encoded:
+ *          a value captured from a decoded URL and decoded again must not
+ *          climb out of the directory a rule meant);
+ *   403.18 the new URL belongs to an application of another application
+ *          pool, which this worker does not serve (IIS answers the same;
+ *          it would need the listener to hand the request over);
+ *   500    called too late, url not an absolute path, out of memory. */
+wasp_status_t wasp_request_rewrite_url(wasp_request_t *req, const char *url);
 
 /* The handler mapping chosen at MapRequestHandler (<handlers><add name>), or NULL. */
 const char *wasp_request_handler_name(const wasp_request_t *req);
@@ -179,6 +216,10 @@ const wasp_section_t *wasp_section_child(const wasp_section_t *s, const char *na
 /* Effective items of a collection after add/remove/clear merging. */
 size_t wasp_section_item_count(const wasp_section_t *s);
 const wasp_section_t *wasp_section_item(const wasp_section_t *s, size_t i);
+/* Where an element is written: its configuration file (NUL-terminated, ""
+ * when unknown) and, in *line, its line — for messages that tell people
+ * what to fix ("applicationHost.config:57: pattern ... is not valid"). */
+const char *wasp_section_file(const wasp_section_t *s, int *line);
 
 /* ---- the response ------------------------------------------------------- */
 /* substatus is logged and shown on error pages, never sent on the wire. */

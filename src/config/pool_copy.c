@@ -257,9 +257,12 @@ static bool pc_site_has_pool_app(const pc_scan_t *s, const char *site)
     return false;
 }
 
-/* Is `pool` the pool of the root application of a site this pool has an
- * application in? */
-static bool pc_pool_runs_shared_root(const pc_scan_t *s, const char *pool)
+/* Is `pool` the pool of an application in a site this pool has an
+ * application in?  Such a site stays whole in the copy, so the worker maps
+ * URLs to applications exactly as the listener routes them (a URL Rewrite
+ * into a neighbour's application is refused, not served from the parent's
+ * directory); the neighbour's pool stays by name only. */
+static bool pc_pool_in_shared_site(const pc_scan_t *s, const char *pool)
 {
     for (size_t i = 0; i < s->cfg->site_count; i++) {
         const wasp_site_cfg_t *st = &s->cfg->sites[i];
@@ -267,7 +270,7 @@ static bool pc_pool_runs_shared_root(const pc_scan_t *s, const char *pool)
         if (!pc_site_has_pool_app(s, st->name))
             continue;
         for (size_t a = 0; a < st->app_count; a++)
-            if (strcmp(st->apps[a].path, "/") == 0 && strcasecmp(st->apps[a].pool, pool) == 0)
+            if (strcasecmp(st->apps[a].pool, pool) == 0)
                 return true;
     }
     return false;
@@ -415,11 +418,11 @@ static int pc_start_tag(pc_scan_t *s)
         dn = name_attr ? pc_decode(name_attr, name_attr_len) : NULL;
         if (dn != NULL && strcasecmp(dn, s->pool) == 0) {
             s->kept_adds++;
-        } else if (dn != NULL && !attrs_overflow && pc_pool_runs_shared_root(s, dn)) {
-            /* Another pool that runs the root of a site this pool shares
-             * stays, by name only: the root application (kept, below)
-             * still loads, and none of its settings (identity,
-             * environment) is visible. */
+        } else if (dn != NULL && !attrs_overflow && pc_pool_in_shared_site(s, dn)) {
+            /* Another pool of a site this pool shares stays, by name
+             * only: that site's applications (kept, below) still load,
+             * and none of the pool's settings (identity, environment) is
+             * visible. */
             f->stub = true;
             for (size_t i = 0; i < attr_count; i++)
                 pc_blank(s, attr_from[i], attr_to[i]);
@@ -437,9 +440,9 @@ static int pc_start_tag(pc_scan_t *s)
         if (!f->blank) {
             site->kept_app = true;
             s->kept_apps++;
-        } else if (dp != NULL && strcmp(dp, "/") == 0 && pc_site_has_pool_app(s, site->site_name)) {
-            /* A site's root application stays even when another pool runs
-             * it: without it the site does not exist for the loader. */
+        } else if (pc_site_has_pool_app(s, site->site_name)) {
+            /* A site this pool serves stays whole: its other applications
+             * keep the URL space mapped as the listener maps it. */
             f->blank = false;
         }
         break;

@@ -13,5 +13,6 @@ const wasp_builtin_module_t wasp_builtin_modules[] = {
     {"DefaultDocumentModule", "defdoc.dll", wasp_default_document_register},
     {"DirectoryListingModule", "dirlist.dll", wasp_directory_listing_register},
     {"CustomErrorModule", "custerr.dll", wasp_custom_error_register},
+    {"RewriteModule", "rewrite.dll", wasp_url_rewrite_register},
     {NULL, NULL, NULL},
 };

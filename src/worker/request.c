@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "listener/url_canon.h"
 #include "worker/worker.h"
 
 wasp_request_t *request_new(uint32_t stream, const char *payload, size_t len)
@@ -60,7 +61,7 @@ wasp_request_t *request_new(uint32_t stream, const char *payload, size_t len)
     }
     req->hnames = calloc(req->hcount + 1, sizeof(wasp_str_t));
     req->hvalues = calloc(req->hcount + 1, sizeof(wasp_str_t));
-    req->path_z = malloc(req->path.len + 1);
+    req->path_z = wasp_request_alloc(req, req->path.len + 1);
     if (req->hnames == NULL || req->hvalues == NULL || req->path_z == NULL) {
         request_free(req);
         return NULL;
@@ -116,7 +117,6 @@ void request_free(wasp_request_t *req)
     wasp_buf_free(&req->body);
     free(req->hnames);
     free(req->hvalues);
-    free(req->path_z);
     free(req->state);
     free(req->head);
     free(req);
@@ -203,6 +203,23 @@ const wasp_section_t *wasp_request_section(const wasp_request_t *req, const char
                                section_path);
 }
 
+/* Next to the other wasp_section_* accessors (src/config/values.c) in
+ * spirit; here because only modules need it. */
+const char *wasp_section_file(const wasp_section_t *s, int *line)
+{
+    if (line != NULL) {
+        *line = s != NULL ? s->line : 0;
+    }
+    return s != NULL && s->file != NULL ? s->file : "";
+}
+
+const wasp_section_t *wasp_request_section_at(const wasp_request_t *req, const char *url_path,
+                                              const char *section_path)
+{
+    return wasp_config_section(worker_cfg, req->site ? req->site->name : NULL,
+                               url_path ? url_path : "/", section_path);
+}
+
 static wasp_str_t str_dup(wasp_request_t *req, const char *s)
 {
     size_t n = strlen(s);
@@ -231,6 +248,9 @@ static wasp_str_t str_fmt(wasp_request_t *req, const char *fmt, ...)
 /* IIS server variables (iis-modules.md 2.22) that the core knows. */
 wasp_str_t wasp_request_server_variable(wasp_request_t *req, const char *name)
 {
+    if (strcasecmp(name, "HTTP_URL") == 0) {
+        return req->rewritten ? req->current_url : req->raw_url;
+    }
     if (strncasecmp(name, "HTTP_", 5) == 0) {
         char hname[256];
         size_t n = 0;
@@ -251,9 +271,22 @@ wasp_str_t wasp_request_server_variable(wasp_request_t *req, const char *name)
     if (strcasecmp(name, "QUERY_STRING") == 0) {
         return req->query.ptr ? req->query : (wasp_str_t){"", 0};
     }
-    if (strcasecmp(name, "UNENCODED_URL") == 0 || strcasecmp(name, "REQUEST_URI") == 0 ||
-        strcasecmp(name, "HTTP_URL") == 0) {
+    /* Both keep the URL as the client sent it, also after a rewrite (URL
+     * Rewrite relies on it: iis-modules.md 3.3). */
+    if (strcasecmp(name, "UNENCODED_URL") == 0 || strcasecmp(name, "REQUEST_URI") == 0) {
         return req->raw_url;
+    }
+    if (strcasecmp(name, "CACHE_URL") == 0) {
+        wasp_str_t host = wasp_request_header(req, "Host");
+        wasp_str_t url = req->rewritten ? req->current_url : req->raw_url;
+
+        if (host.ptr == NULL) {
+            bool v6 = strchr(req->local_ip, ':') != NULL;
+
+            return str_fmt(req, "http://%s%s%s:%u%.*s", v6 ? "[" : "", req->local_ip,
+                           v6 ? "]" : "", req->local_port, (int)url.len, url.ptr);
+        }
+        return str_fmt(req, "http://%.*s%.*s", (int)host.len, host.ptr, (int)url.len, url.ptr);
     }
     if (strcasecmp(name, "REMOTE_ADDR") == 0 || strcasecmp(name, "REMOTE_HOST") == 0) {
         return str_dup(req, req->client_ip);
@@ -288,6 +321,9 @@ wasp_str_t wasp_request_server_variable(wasp_request_t *req, const char *name)
     if (strcasecmp(name, "HTTPS") == 0) {
         return str_dup(req, "off");
     }
+    if (strcasecmp(name, "SERVER_PORT_SECURE") == 0) {
+        return str_dup(req, "0");
+    }
     if (strcasecmp(name, "CONTENT_LENGTH") == 0) {
         return str_fmt(req, "%zu", wasp_buf_size(&req->body));
     }
@@ -321,7 +357,8 @@ wasp_str_t wasp_request_server_variable(wasp_request_t *req, const char *name)
         }
         return root ? str_fmt(req, "%s/", root->physical_path) : (wasp_str_t){"", 0};
     }
-    if (strcasecmp(name, "PATH_TRANSLATED") == 0) {
+    if (strcasecmp(name, "PATH_TRANSLATED") == 0 || strcasecmp(name, "REQUEST_FILENAME") == 0 ||
+        strcasecmp(name, "SCRIPT_FILENAME") == 0) {
         return str_dup(req, req->physical_path);
     }
     return (wasp_str_t){NULL, 0};
@@ -560,3 +597,246 @@ wasp_status_t wasp_request_fail(wasp_request_t *req, int status, int substatus, 
 const char *wasp_request_fail_reason(const wasp_request_t *req) { return req->fail_reason; }
 const char *wasp_request_fail_module(const wasp_request_t *req) { return req->fail_module; }
 const char *wasp_request_fail_event(const wasp_request_t *req) { return req->fail_event; }
+
+/* ---- public API: URL rewriting ------------------------------------------- */
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* One character of an encoded path, decoded the way url_canon.c decodes it
+ * (%XX, %uNNNN); *adv receives the bytes consumed.  Characters that decode
+ * outside ASCII come back as 'x': only '.', '/' and '\' matter here. */
+static char decode_one(const char *p, size_t left, size_t *adv)
+{
+    *adv = 1;
+    if (p[0] != '%') {
+        return p[0];
+    }
+    if (left >= 6 && (p[1] == 'u' || p[1] == 'U')) {
+        int a = hex_digit(p[2]), b = hex_digit(p[3]), c = hex_digit(p[4]), d = hex_digit(p[5]);
+
+        if (a >= 0 && b >= 0 && c >= 0 && d >= 0) {
+            *adv = 6;
+            return (a | b) == 0 && (c << 4 | d) < 0x80 ? (char)(c << 4 | d) : 'x';
+        }
+    }
+    if (left >= 3 && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0) {
+        *adv = 3;
+        return (char)(hex_digit(p[1]) << 4 | hex_digit(p[2]));
+    }
+    return '%';
+}
+
+/* A ".." segment in an encoded path, literal or through %2e, %2f, %5c, '\'
+ * and %u forms: the canonicaliser would resolve it, but a rewritten URL
+ * built from values the client sent must not move up a directory. */
+static bool path_has_dotdot(const char *p, size_t len)
+{
+    size_t n = 0;
+    char seg[2] = {0, 0};
+
+    for (size_t i = 0; i <= len;) {
+        size_t adv = 1;
+        char c = i == len ? '/' : decode_one(p + i, len - i, &adv);
+
+        if (c == '/' || c == '\\') {
+            if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+                return true;
+            }
+            n = 0;
+        } else {
+            if (n < 2) {
+                seg[n] = c;
+            }
+            n++;
+        }
+        i += adv;
+    }
+    return false;
+}
+
+/* Percent-encode what cannot appear in a request-target (controls, space,
+ * '#', non-ASCII), so modules may pass decoded text. */
+static char *target_encode(wasp_request_t *req, const char *url, size_t *out_len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0, len = strlen(url);
+    char *out;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)url[i];
+
+        n += (c < 0x21 || c > 0x7e || c == '#') ? 3 : 1;
+    }
+    out = wasp_request_alloc(req, n + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+    n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)url[i];
+
+        if (c < 0x21 || c > 0x7e || c == '#') {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    out[n] = '\0';
+    *out_len = n;
+    return out;
+}
+
+/* X-Original-URL: the original decoded path and query, set once, replacing a
+ * value the client may have sent (IIS does the same). */
+static int remember_original_url(wasp_request_t *req)
+{
+    static const char name[] = "X-Original-URL";
+    size_t plen = strlen(req->path_z), len = plen + (req->has_query ? 1 + req->query.len : 0);
+    char *p = wasp_request_alloc(req, len + 1);
+    wasp_str_t v = {p, len}, *names, *values;
+
+    if (p == NULL) {
+        return -1;
+    }
+    memcpy(p, req->path_z, plen);
+    if (req->has_query) {
+        p[plen] = '?';
+        memcpy(p + plen + 1, req->query.ptr, req->query.len);
+    }
+    p[len] = '\0';
+    for (size_t i = 0; i < req->hcount; i++) {
+        if (req->hnames[i].len == sizeof(name) - 1 &&
+            strncasecmp(req->hnames[i].ptr, name, sizeof(name) - 1) == 0) {
+            req->hvalues[i] = v;
+            return 0;
+        }
+    }
+    names = realloc(req->hnames, (req->hcount + 1) * sizeof(*names));
+    if (names == NULL) {
+        return -1;
+    }
+    req->hnames = names;
+    values = realloc(req->hvalues, (req->hcount + 1) * sizeof(*values));
+    if (values == NULL) {
+        return -1;
+    }
+    req->hvalues = values;
+    req->hnames[req->hcount] = (wasp_str_t){name, sizeof(name) - 1};
+    req->hvalues[req->hcount] = v;
+    req->hcount++;
+    return 0;
+}
+
+static wasp_status_t rewrite_refuse(wasp_request_t *req, int status, int substatus,
+                                    const char *fmt, ...) WASP_PRINTF(4, 5);
+
+static wasp_status_t rewrite_refuse(wasp_request_t *req, int status, int substatus,
+                                    const char *fmt, ...)
+{
+    char why[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    wasp_log(req, status >= 500 ? WASP_LOG_ERROR : WASP_LOG_INFO, "%s", why);
+    return wasp_request_fail(req, status, substatus, why);
+}
+
+wasp_status_t wasp_request_rewrite_url(wasp_request_t *req, const char *url)
+{
+    const wasp_app_cfg_t *app = NULL;
+    const wasp_vdir_cfg_t *vdir = NULL;
+    char phys[sizeof(req->physical_path)];
+    wasp_url_t parts;
+    size_t tlen, plen;
+    const char *q;
+    char *target, *path, *query = NULL;
+
+    if (req->head_sent) {
+        wasp_log(req, WASP_LOG_ERROR, "URL rewrite after the response was sent; ignored");
+        return WASP_FINISH;
+    }
+    if (req->event >= WASP_EVENT_EXECUTE_REQUEST_HANDLER) {
+        return rewrite_refuse(req, 500, 0, "The URL can only be rewritten before "
+                              "ExecuteRequestHandler (called in %s)",
+                              pipeline_event_name(req->event, req->post));
+    }
+    if (url == NULL || url[0] != '/') {
+        return rewrite_refuse(req, 500, 0, "The rewritten URL \"%s\" is not an absolute path",
+                              url ? url : "(null)");
+    }
+    target = target_encode(req, url, &tlen);
+    if (target == NULL) {
+        return rewrite_refuse(req, 500, 0, "Out of memory while rewriting the URL");
+    }
+    q = strchr(target, '?');
+    plen = q ? (size_t)(q - target) : tlen;
+    if (path_has_dotdot(target, plen)) {
+        return rewrite_refuse(req, 400, 0, "The rewritten URL \"%s\" has a \"..\" segment",
+                              target);
+    }
+    path = wasp_request_alloc(req, plen + 2);
+    if (path == NULL) {
+        return rewrite_refuse(req, 500, 0, "Out of memory while rewriting the URL");
+    }
+    if (wasp_url_canon(target, plen, NULL, path, plen + 2, &parts) != WASP_HTTPSYS_NONE ||
+        parts.asterisk) {
+        return rewrite_refuse(req, 400, 0, "The rewritten URL \"%s\" is not a valid URL "
+                              "(bad %%-escape, control character or segment too long)", target);
+    }
+    if (req->site == NULL ||
+        wasp_config_map_url(worker_cfg, req->site, path, &app, &vdir, phys, sizeof(phys)) != 0) {
+        return rewrite_refuse(req, 500, 0, "The rewritten URL \"%s\" belongs to no application "
+                              "of the site", target);
+    }
+    if (app != NULL && strcasecmp(app->pool, worker_pool) != 0) {
+        /* IIS refuses it the same way (403.18); serving it would mean
+         * handing the request to the other pool's worker, which only the
+         * listener could do. */
+        return rewrite_refuse(req, 403, 18, "The rewritten URL \"%s\" belongs to application "
+                              "\"%s\" of application pool \"%s\"; this request runs in pool "
+                              "\"%s\"", target, app->path, app->pool, worker_pool);
+    }
+    if (!req->rewritten && remember_original_url(req) != 0) {
+        return rewrite_refuse(req, 500, 0, "Out of memory while rewriting the URL");
+    }
+    if (q != NULL) {
+        query = (char *)q + 1;
+    }
+    req->rewritten = true;
+    req->current_url = (wasp_str_t){target, tlen};
+    req->path = (wasp_str_t){path, parts.path_len};
+    req->path_z = path;
+    req->has_query = query != NULL;
+    req->query = (wasp_str_t){query ? query : "", query ? strlen(query) : 0};
+    req->app = app;
+    req->vdir = vdir;
+    memcpy(req->physical_path, phys, strlen(phys) + 1);
+    if (req->handler != NULL) {
+        /* Mapped already (a module at MapRequestHandler or later): map the
+         * new URL now.  handler_map reports as the core. */
+        wasp_module_t *cur = req->current;
+        int rc;
+
+        req->handler = NULL;
+        req->handler_name = NULL;
+        req->script_processor = NULL;
+        req->handler_mod_count = 0;
+        rc = handler_map(req);
+        req->current = cur;
+        if (rc != 0) {
+            return WASP_FINISH;
+        }
+    }
+    return WASP_CONTINUE;
+}

@@ -89,8 +89,12 @@ struct wasp_request {
     const wasp_app_cfg_t *app;
     const wasp_vdir_cfg_t *vdir;
     wasp_str_t method, raw_url, path, query;
-    char *path_z;           /* NUL-terminated decoded path */
+    char *path_z;           /* NUL-terminated decoded path (request memory) */
     bool has_query;
+    /* wasp_request_rewrite_url: path, query, app, vdir and physical_path
+     * are the rewritten URL's; raw_url stays the original as sent. */
+    bool rewritten;
+    wasp_str_t current_url; /* HTTP_URL: the rewritten request-target */
     int minor;
     bool is_local;
     char client_ip[64], local_ip[64];

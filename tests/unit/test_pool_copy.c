@@ -269,16 +269,17 @@ static void test_copy_keeps_only_the_pool(void **state)
     assert_lacks(copy, "CDATA");
     assert_lacks(copy, "<add name=\"C\"");
     assert_contains(copy, "<!-- C is on the same line as its comment -->");
-    assert_lacks(copy, "applicationPool=\"B\"");
+    /* Site One is A's and B's: it stays whole (B's /b application too, so
+     * URLs map to applications as the listener routes them), and B stays
+     * by name only: none of its settings */
+    assert_contains(copy, "applicationPool=\"B\"");
+    assert_contains(copy, "www/one-b");
     assert_lacks(copy, "applicationPool=\"C\"");
     assert_lacks(copy, "\"Three\"");
     assert_lacks(copy, "\"Four\"");
     assert_lacks(copy, "<site name=\"Two\" id");
     assert_lacks(copy, "*:8082:");
-    assert_lacks(copy, "www/one-b");
-    const char *b = strstr(copy, "name=\"B\"");
-    assert_non_null(b); /* the comment's */
-    assert_true(b < strstr(copy, "<configuration>"));
+    assert_lacks(copy, "managedRuntimeVersion=\"v2.0\"");
     /* the lines that stay are byte for byte the original's */
     assert_line_kept(orig, copy, "<!-- a comment");
     assert_line_kept(orig, copy, "<add name=\"A\"");
@@ -290,10 +291,11 @@ static void test_copy_keeps_only_the_pool(void **state)
     assert_line_kept(orig, copy, "<applicationPoolDefaults>");
     assert_line_kept(orig, copy, "<applicationDefaults applicationPool=\"a\" />");
     assert_line_kept(orig, copy, "<location path=\"Two\">");
-    /* the line of B's <add> is now only spaces */
+    /* the line of B's <add> keeps only its name */
     char line[1024];
     const char *l = nth_line(copy, line_of(orig, "<add name=\"B\" managed"), line, sizeof line);
-    assert_int_equal(strspn(l, " "), strlen(l));
+    assert_non_null(strstr(l, "<add name=\"B\""));
+    assert_null(strstr(l, "managed"));
 
     /* mode 0600, owned by us (not root: the owner cannot be given) */
     struct stat st;
@@ -301,13 +303,18 @@ static void test_copy_keeps_only_the_pool(void **state)
     assert_int_equal(st.st_mode & 07777, 0600);
     assert_int_equal(st.st_uid, geteuid());
 
-    /* loaded as the original: pool A only, site One with its root only */
+    /* loaded as the original: pool A, B by name, site One whole */
     wasp_config_t *pc = load_copy(f->copy, f->orig);
     assert_string_equal(wasp_config_path(pc), f->orig);
     assert_int_equal(wasp_config_warning_count(pc), 0);
-    assert_int_equal(wasp_config_pool_count(pc), 1);
-    const wasp_pool_cfg_t *p = wasp_config_pool(pc, 0);
+    assert_int_equal(wasp_config_pool_count(pc), 2);
+    const wasp_pool_cfg_t *p = wasp_config_find_pool(pc, "A");
+    assert_non_null(p);
     assert_string_equal(p->name, "A");
+    const wasp_pool_cfg_t *stub = wasp_config_find_pool(pc, "B");
+    assert_non_null(stub);
+    assert_int_equal(stub->env_count, 0);
+    assert_string_equal(stub->user_name, "");
     assert_int_equal(p->queue_length, 2000);
     assert_int_equal(p->start_mode, WASP_START_ALWAYS_RUNNING);
     assert_int_equal(p->idle_timeout_s, 600);
@@ -315,12 +322,11 @@ static void test_copy_keeps_only_the_pool(void **state)
     assert_string_equal(p->env[0].name, "A_TOKEN");
     assert_string_equal(p->file, f->orig);
     assert_int_equal(p->line, line_of(orig, "<add name=\"A\""));
-    assert_null(wasp_config_find_pool(pc, "B"));
     assert_int_equal(wasp_config_site_count(pc), 1);
     const wasp_site_cfg_t *s = wasp_config_site(pc, 0);
     assert_string_equal(s->name, "One");
     assert_int_equal(s->line, line_of(orig, "<site name=\"One\""));
-    assert_int_equal(s->app_count, 1);
+    assert_int_equal(s->app_count, 2);
     assert_string_equal(s->apps[0].path, "/");
     assert_string_equal(s->apps[0].pool, "A");
     /* physicalPath follows the original's directory, not the copy's */
@@ -549,7 +555,7 @@ static void test_copy_location_entities_crlf(void **state)
     char *copy = read_file(f->copy, &clen);
     assert_only_blanked(text, strlen(text), copy, clen);
     assert_lacks(copy, "other-secret");
-    assert_lacks(copy, "/srv/tj-x");
+    assert_contains(copy, "/srv/tj-x"); /* Tom & Jerry is shared: it stays whole */
     assert_lacks(copy, "/srv/other");
     assert_contains(copy, "app-visible");
     assert_contains(copy, "/srv/tj\"");
@@ -561,10 +567,11 @@ static void test_copy_location_entities_crlf(void **state)
     }
     assert_int_equal(crlf, want);
     wasp_config_t *pc = load_copy(f->copy, f->orig);
-    assert_int_equal(wasp_config_pool_count(pc), 1);
-    assert_string_equal(wasp_config_pool(pc, 0)->name, "App");
+    assert_int_equal(wasp_config_pool_count(pc), 2); /* App, and Other by name */
+    assert_non_null(wasp_config_find_pool(pc, "App"));
+    assert_int_equal(wasp_config_find_pool(pc, "Other")->env_count, 0);
     assert_int_equal(wasp_config_site_count(pc), 1);
-    assert_int_equal(wasp_config_site(pc, 0)->app_count, 1);
+    assert_int_equal(wasp_config_site(pc, 0)->app_count, 2);
     wasp_config_free(pc);
     free(copy);
 
@@ -672,27 +679,28 @@ static void test_corpus_copies_load(void **state)
             assert_int_equal(q->line, p->line);
             assert_string_equal(q->file, path);
             assert_true(wasp_pool_cfg_same(p, q));
-            /* every application of the pool is left (sites rooted in
-             * another pool keep that root, so they load), and nothing else
-             * but such roots */
-            size_t total = 0, roots = 0;
+            /* every application of the pool is left, and every site that
+             * has one is left whole (as many applications as in the
+             * original); no other site */
+            assert_int_equal(pool_apps(pc, p->name), pool_apps(cfg, p->name));
             for (size_t k = 0; k < wasp_config_site_count(pc); k++) {
                 const wasp_site_cfg_t *st = wasp_config_site(pc, k);
-                total += st->app_count;
+                const wasp_site_cfg_t *os = wasp_config_find_site(cfg, st->name);
+                size_t own = 0;
+                assert_non_null(os);
+                assert_int_equal(st->app_count, os->app_count);
                 for (size_t a = 0; a < st->app_count; a++)
-                    roots += strcmp(st->apps[a].path, "/") == 0 &&
-                             strcasecmp(st->apps[a].pool, p->name) != 0;
+                    own += strcasecmp(st->apps[a].pool, p->name) == 0;
+                assert_true(own > 0);
+                rootless += st->app_count - own;
             }
-            assert_int_equal(pool_apps(pc, p->name), pool_apps(cfg, p->name));
-            assert_int_equal(total, pool_apps(cfg, p->name) + roots);
-            rootless += roots;
             wasp_config_free(pc);
         }
         free(orig);
         wasp_config_free(cfg);
     }
     closedir(dp);
-    fprintf(stderr, "corpus: %d files, %d pool copies, %zu shared site roots kept\n", files,
+    fprintf(stderr, "corpus: %d files, %d pool copies, %zu applications of other pools in shared sites\n", files,
             copies, rootless);
     assert_true(files >= 20);
     assert_int_equal(failures, 0);
