@@ -25,6 +25,10 @@
  *     pool <name> <state> <reason>        state: Started|Stopped|Starting|Stopping
  *                                         reason: "" or why it is stopped
  *                                         (AppOffline = rapid-fail, Disabled = admin)
+ *     poolcfg <name> key=value...         the settings waspd runs the pool with
+ *                                         (times in seconds, memory in KB, pingInterval
+ *                                         0 = pinging off), e.g. queueLength=1000
+ *                                         idleTimeout=1200 periodicRestart.time=104400
  *     wp <pid> <pool> <state> <started-unix-ms> <requests>
  *                                         state: Starting|Running|Suspended|Stopping|Orphaned
  *     site <id> <name> <state>            state: Started|Stopped

@@ -127,6 +127,23 @@ static void cmd_state(int fd)
         }
         out_line(&o, "pool\t%s\t%s\t%s", p->name, svc_pool_state_name(p),
                  p->stopped ? p->stop_reason : "");
+        out_line(&o,
+                 "poolcfg\t%s\tqueueLength=%u\tmaxProcesses=%u\tidleTimeout=%u\t"
+                 "idleTimeoutAction=%s\tperiodicRestart.time=%u\tperiodicRestart.requests=%u\t"
+                 "periodicRestart.memory=%u\tperiodicRestart.privateMemory=%u\t"
+                 "periodicRestart.schedule=%zu\tdisallowOverlappingRotation=%d\t"
+                 "rapidFailProtection=%d\trapidFailProtectionInterval=%u\t"
+                 "rapidFailProtectionMaxCrashes=%u\tpingInterval=%u\tpingResponseTime=%u\t"
+                 "startupTimeLimit=%u\tshutdownTimeLimit=%u\tuser=%s",
+                 p->name, p->cfg->queue_length, p->cfg->max_processes, p->cfg->idle_timeout_s,
+                 p->cfg->idle_timeout_action == WASP_IDLE_SUSPEND ? "Suspend" : "Terminate",
+                 p->cfg->restart_time_s, p->cfg->restart_requests, p->cfg->restart_memory_kb,
+                 p->cfg->restart_private_memory_kb, p->cfg->restart_schedule_count,
+                 p->cfg->disallow_overlapping_rotation, p->cfg->rapid_fail_protection,
+                 p->cfg->rapid_fail_interval_s, p->cfg->rapid_fail_max_crashes,
+                 p->cfg->pinging_enabled ? p->cfg->ping_interval_s : 0,
+                 p->cfg->ping_response_time_s, p->cfg->startup_time_limit_s,
+                 p->cfg->shutdown_time_limit_s, p->id.user);
     }
     for (const svc_worker_t *w = svc.workers; w != NULL; w = w->next) {
         struct timespec ts;

@@ -630,6 +630,7 @@ class WaspServer:
         self.site_count = 0
         self.extra_args = []        # more waspd options, e.g. --allow-localsystem
         self.extra_sections = []    # XML after </system.webServer> (e.g. <wasp>)
+        self.config_text = None     # a whole applicationHost.config instead of the model's
 
     # -- building -----------------------------------------------------------
     def port(self, key="main"):
@@ -864,7 +865,7 @@ class WaspServer:
     # -- running ------------------------------------------------------------
     def start(self, wait_ports=None):
         with open(self.config_path, "w") as f:
-            f.write(self.config_xml())
+            f.write(self.config_text if self.config_text is not None else self.config_xml())
         os.chmod(self.config_path, 0o644)
         self.logf = open(self.log_path, "wb")
         env = dict(os.environ)
