@@ -761,3 +761,21 @@ def test_smp_affinity_pins_workers(make_server):
     with open("/proc/%d/status" % pid) as f:
         allowed = re.search(r"Cpus_allowed_list:\s*(\S+)", f.read()).group(1)
     assert allowed == "0", allowed
+
+
+def test_shutdown_time_limit_kills_a_worker_that_does_not_finish(make_server):
+    s, port = make_pool_server(make_server, "shutdown-limit",
+                               process_model={"shutdownTimeLimit": "00:00:01"})
+    old = whoami(port)
+    with RawConn(port, timeout=scaled(10)) as c:
+        c.send(harness.build_request("GET", "/x.wtest?op=hang"))  # its loop never returns
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        code, msg, _, _ = s.ctl("recycle-apppool", POOL)
+        assert code == 0, msg
+        assert time.monotonic() - t0 >= 0.9, "it had shutdownTimeLimit to finish"
+        r = c.read_response(timeout=scaled(5))
+        assert r.status == 502, r  # the request it was running dies with it
+    ev = [e for e in s.events() if e[0] == 5013]
+    assert ev and ev[0][2] == old, s.events()
+    assert whoami(port) != old
