@@ -8,6 +8,8 @@
 #   BENCH_TARGETS      which servers to run: "wasp nginx", "wasp" or "nginx"
 #   WASP_BUILD         build directory of wasp                (default ./build)
 #   NGINX              nginx binary                           (default /usr/sbin/nginx)
+#   PHP_CGI, PHP_FPM   PHP binaries (default /usr/bin/php-cgi, /usr/sbin/php-fpm*)
+#   PHP_PROCS          PHP processes on each side             (default: CPUs x 2)
 #
 # Prints the table and writes it to bench/results/latest.txt; the raw wrk
 # outputs go to bench/results/latest-wrk.txt.  Exit status: 0 = all runs clean,
@@ -27,6 +29,9 @@ ROOT=$(cd "$BENCH_DIR/.." && pwd)
 BUILD=${WASP_BUILD:-$ROOT/build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 NGINX=${NGINX:-/usr/sbin/nginx}
+PHP_CGI=${PHP_CGI:-/usr/bin/php-cgi}
+PHP_FPM=${PHP_FPM:-$(ls /usr/sbin/php-fpm* 2>/dev/null | head -n 1)}
+FPM_PID=""
 RESULTS=$BENCH_DIR/results
 
 WASP_PID=""
@@ -86,6 +91,7 @@ cleanup() {
     trap - EXIT INT TERM
     stop_pid "$WASP_PID" waspd
     stop_pid "$NGINX_PID" nginx
+    stop_pid "$FPM_PID" php-fpm
     # Keep the servers' logs (the temp dir goes away).
     if [ -n "$TMP" ] && [ -d "$RESULTS" ]; then
         [ -f "$TMP/wasp.log" ] && cp "$TMP/wasp.log" "$RESULTS/latest-wasp.log"
@@ -132,6 +138,10 @@ chmod 755 "$TMP"
 WWW=$TMP/wwwroot
 mkdir -p "$WWW" "$TMP/nginx" "$TMP/run"
 printf 'hello world' >"$WWW/small.txt"                            # 11 bytes
+printf '<?php echo "hello world";\n' >"$WWW/hello.php"            # PHP hello world
+PHP_PROCS=${PHP_PROCS:-$(($(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2) * 2))}
+HAVE_PHP=0
+[ -x "$PHP_CGI" ] && [ -n "$PHP_FPM" ] && [ -x "$PHP_FPM" ] && HAVE_PHP=1
 head -c 1048576 /dev/urandom >"$WWW/big.bin" || die "cannot write 1 MiB file"
 SMALL_LEN=11
 BIG_LEN=1048576
@@ -262,6 +272,25 @@ http {
             default_type "text/plain; charset=utf-8";
             return 200 "$ECHO_NGINX";
         }
+
+        location ~ \.php$ {
+            fastcgi_pass unix:$TMP/php-fpm.sock;
+            fastcgi_keep_conn on;
+            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+            fastcgi_param SCRIPT_NAME \$fastcgi_script_name;
+            fastcgi_param REQUEST_METHOD \$request_method;
+            fastcgi_param QUERY_STRING \$query_string;
+            fastcgi_param CONTENT_TYPE \$content_type;
+            fastcgi_param CONTENT_LENGTH \$content_length;
+            fastcgi_param REQUEST_URI \$request_uri;
+            fastcgi_param SERVER_PROTOCOL \$server_protocol;
+            fastcgi_param GATEWAY_INTERFACE CGI/1.1;
+            fastcgi_param REMOTE_ADDR \$remote_addr;
+            fastcgi_param REMOTE_PORT \$remote_port;
+            fastcgi_param SERVER_ADDR \$server_addr;
+            fastcgi_param SERVER_PORT \$server_port;
+            fastcgi_param SERVER_NAME \$server_name;
+        }
     }
 }
 EOF
@@ -270,6 +299,23 @@ EOF
         cat "$TMP/nginx/configtest.log" >&2
         die "nginx rejects the generated $TMP/nginx/nginx.conf"
     }
+}
+
+# php-fpm for nginx: as many PHP processes as wasp gets (pm = static), no
+# recycling (pm.max_requests 0; wasp's instanceMaxRequests is set high too).
+start_php_fpm() {
+    local user_line=""
+    [ "$(id -u)" = 0 ] && user_line="user = $(id -un)"
+    printf '[global]\npid = %s\nerror_log = %s\ndaemonize = no\n[bench]\n%s\nlisten = %s\npm = static\npm.max_children = %s\npm.max_requests = 0\n' \
+        "$TMP/php-fpm.pid" "$TMP/php-fpm.log" "$user_line" "$TMP/php-fpm.sock" "$PHP_PROCS" \
+        >"$TMP/php-fpm.conf"
+    "$PHP_FPM" -R -y "$TMP/php-fpm.conf" -F >"$TMP/php-fpm.out" 2>&1 &
+    FPM_PID=$!
+    for _ in $(seq 1 50); do
+        [ -S "$TMP/php-fpm.sock" ] && return 0
+        sleep 0.1
+    done
+    die "php-fpm did not start: $(tail -n 5 "$TMP/php-fpm.out" "$TMP/php-fpm.log" 2>/dev/null)"
 }
 
 start_nginx() {
@@ -319,17 +365,23 @@ write_wasp_conf() {
             <add name="DirectoryListingModule" image="builtin" />
             <add name="StaticFileModule" image="builtin" />
             <add name="CustomErrorModule" image="builtin" />
+            <add name="FastCgiModule" image="builtin" />
             <add name="TestModule" image="$BUILD/tests/wasp_test_module.so" />
         </globalModules>
+        <fastCgi>
+            <application fullPath="$PHP_CGI" maxInstances="$PHP_PROCS" instanceMaxRequests="10000000" />
+        </fastCgi>
         <modules>
             <add name="DefaultDocumentModule" />
             <add name="DirectoryListingModule" />
             <add name="StaticFileModule" />
             <add name="CustomErrorModule" />
+            <add name="FastCgiModule" />
             <add name="TestModule" />
         </modules>
         <handlers accessPolicy="Read, Script">
             <add name="TestHandler" path="*.wtest" verb="*" modules="TestModule" resourceType="Unspecified" requireAccess="None" />
+            <add name="PHP_via_FastCGI" path="*.php" verb="GET,HEAD,POST" modules="FastCgiModule" scriptProcessor="$PHP_CGI" resourceType="Either" requireAccess="Script" />
             <add name="StaticFile" path="*" verb="*" modules="StaticFileModule,DefaultDocumentModule,DirectoryListingModule" resourceType="Either" requireAccess="Read" />
         </handlers>
         <staticContent>
@@ -422,6 +474,7 @@ if has_target wasp; then
     check "wasp 1 MiB" "$WASP_URL/big.bin" "$BIG_LEN" "$WWW/big.bin"
     # Only a Host header, like wrk: the echo body is then exactly ECHO_BODY.
     check "wasp worker echo" "$WASP_URL$ECHO_PATH" "$ECHO_LEN" "$TMP/echo.expected" -H "User-Agent:" -H "Accept:"
+    [ "$HAVE_PHP" = 1 ] && check "wasp php" "$WASP_URL/hello.php" 11 ""
     WORKER_BEFORE=$(wasp_worker_pid)
     [ -n "$WORKER_BEFORE" ] || die "wasp: /x.wtest?op=whoami gave no worker pid"
 else
@@ -430,6 +483,7 @@ fi
 
 if has_target nginx; then
     note "starting nginx"
+    [ "$HAVE_PHP" = 1 ] && start_php_fpm
     start_nginx
     NGINX_URL=http://127.0.0.1:$NPORT
     note "nginx: pid $NGINX_PID on $NGINX_URL"
@@ -437,10 +491,12 @@ if has_target nginx; then
     check "nginx small, Connection: close" "$NGINX_URL/small.txt" "$SMALL_LEN" "$WWW/small.txt" -H "Connection: close"
     check "nginx 1 MiB" "$NGINX_URL/big.bin" "$BIG_LEN" "$WWW/big.bin"
     check "nginx return 200" "$NGINX_URL$ECHO_PATH" "$ECHO_LEN" "$TMP/echo.expected" -H "User-Agent:" -H "Accept:"
+    [ "$HAVE_PHP" = 1 ] && check "nginx php-fpm" "$NGINX_URL/hello.php" 11 ""
 fi
 
 note "measuring: $THREADS threads, $CONNS connections, ${SECONDS_EACH} s per run (+1 s warm-up)"
 CASES="small big echo close"
+[ "$HAVE_PHP" = 1 ] && CASES="$CASES php"
 for t in wasp nginx; do
     has_target "$t" || continue
     if [ "$t" = wasp ]; then base=$WASP_URL; else base=$NGINX_URL; fi
@@ -452,6 +508,10 @@ for t in wasp nginx; do
     measure echo "$t" "$base$ECHO_PATH"
     note "$t: 11 B file, Connection: close"
     measure close "$t" "$base/small.txt" -H "Connection: close"
+    if [ "$HAVE_PHP" = 1 ]; then
+        note "$t: PHP hello world, $PHP_PROCS PHP processes"
+        measure php "$t" "$base/hello.php"
+    fi
 done
 
 # ------------------------------------------------- wasp's process manager --
@@ -550,6 +610,7 @@ label() {
     big) echo "1 MiB file, keep-alive" ;;
     echo) echo "worker echo vs return 200" ;;
     close) echo "11 B file, no keep-alive" ;;
+    php) echo "PHP hello (php-cgi / php-fpm)" ;;
     esac
 }
 cell() { # key -> "12345.67" or "12345.67!" or "-"

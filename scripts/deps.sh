@@ -6,8 +6,8 @@
 set -e
 want="meson ninja-build pkg-config gcc libxml2-dev libpcre2-dev"
 case "${1:-build}" in
-  test)  want="$want libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest python3-requests curl" ;;
-  bench) want="$want wrk nginx-light curl" ;;
+  test)  want="$want libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest python3-requests curl php-cgi dokuwiki" ;;
+  bench) want="$want wrk nginx-light curl php-cgi php-fpm" ;;
 esac
 missing=""
 for p in $want; do

@@ -154,6 +154,15 @@ wasp_str_t wasp_request_body(const wasp_request_t *req);
 
 /* Where the URL maps on disk: vdir physicalPath + rest of the URL (NUL-terminated). */
 const char *wasp_request_physical_path(const wasp_request_t *req);
+/* Where another URL path of the request's site maps on disk (IIS:
+ * IHttpContext::MapPath): the virtual directory's physicalPath followed by
+ * the rest of url_path, as wasp_request_physical_path() is made for the
+ * request's own URL.  url_path is a decoded, canonical absolute path.
+ * Returns 0, or -1 when no application of the site holds url_path or phys
+ * is too small.  (CgiModule finds where a script ends and PATH_INFO starts
+ * with it.) */
+int wasp_request_map_path(const wasp_request_t *req, const char *url_path, char *phys,
+                          size_t phys_size);
 /* True when the client address is a loopback / local address (DetailedLocalOnly). */
 bool wasp_request_is_local(const wasp_request_t *req);
 /* IIS server variables (REMOTE_ADDR, REMOTE_PORT, LOCAL_ADDR, SERVER_PORT,
@@ -241,6 +250,12 @@ bool wasp_response_has_body(const wasp_request_t *req);
 /* Send what is buffered now (headers on the first call).  After the first
  * flush, status and headers can no longer change. */
 int wasp_response_flush(wasp_request_t *req);
+/* Body bytes written (or files queued) that the worker has not yet handed to
+ * the listener: after a flush they wait for the client to read (the
+ * listener acknowledges at most 1 MiB ahead).  A module that produces a
+ * stream (CgiModule) stops reading its source while this is large, so a
+ * slow client slows the producer instead of growing the worker's memory. */
+size_t wasp_response_queued(const wasp_request_t *req);
 
 /* Set status.substatus, record why (for logs and the detailed error page) and
  * return WASP_FINISH:  return wasp_request_fail(req, 404, 3, "no MIME map"); */

@@ -352,6 +352,16 @@ void wasp_channel_pause(wasp_channel_t *ch, bool paused)
     }
 }
 
+size_t wasp_channel_pending(const wasp_channel_t *ch)
+{
+    size_t n = 0;
+
+    for (const ch_frame_t *f = ch->head; f != NULL; f = f->next) {
+        n++;
+    }
+    return n;
+}
+
 void wasp_channel_flush_blocking(wasp_channel_t *ch)
 {
     /* Bounded: at most ~2 s, for shutdown paths where the loop is gone. */

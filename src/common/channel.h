@@ -108,6 +108,8 @@ size_t wasp_channel_queued(const wasp_channel_t *ch);
 void wasp_channel_pause(wasp_channel_t *ch, bool paused);
 /* Blocking send of everything queued (shutdown paths only). */
 void wasp_channel_flush_blocking(wasp_channel_t *ch);
+/* Frames still waiting to be written (0 once everything left). */
+size_t wasp_channel_pending(const wasp_channel_t *ch);
 
 /* ---- payload encoding: u16/u32/u64 little-endian, str = u32 len + bytes --- */
 typedef struct wasp_enc {

@@ -14,5 +14,7 @@ const wasp_builtin_module_t wasp_builtin_modules[] = {
     {"DirectoryListingModule", "dirlist.dll", wasp_directory_listing_register},
     {"CustomErrorModule", "custerr.dll", wasp_custom_error_register},
     {"RewriteModule", "rewrite.dll", wasp_url_rewrite_register},
+    {"CgiModule", "cgi.dll", wasp_cgi_register},
+    {"FastCgiModule", "iisfcgi.dll", wasp_fastcgi_register},
     {NULL, NULL, NULL},
 };

@@ -26,5 +26,7 @@ int wasp_default_document_register(wasp_registration_t *reg, uint32_t server_abi
 int wasp_directory_listing_register(wasp_registration_t *reg, uint32_t server_abi);
 int wasp_custom_error_register(wasp_registration_t *reg, uint32_t server_abi);
 int wasp_url_rewrite_register(wasp_registration_t *reg, uint32_t server_abi);
+int wasp_cgi_register(wasp_registration_t *reg, uint32_t server_abi);
+int wasp_fastcgi_register(wasp_registration_t *reg, uint32_t server_abi);
 
 #endif

@@ -8,6 +8,7 @@
  * is missing, else 404.4.
  */
 #include <fnmatch.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,28 +145,59 @@ static bool verb_matches(const char *list, const wasp_str_t *method)
     return false;
 }
 
-/* path="*", "*.ext", "*." (no extension), "name", or a wildcard pattern,
- * against the last URL segment, case-insensitively.  A pattern with '/' is
- * matched against the whole path. */
-static bool path_matches(const char *pattern, const char *url_path)
+static bool name_matches(const char *pattern, const char *name)
 {
-    const char *last = strrchr(url_path, '/');
-    const char *name = last ? last + 1 : url_path;
-
-    if (pattern == NULL) {
-        return false;
-    }
-    if (strcmp(pattern, "*") == 0) {
-        return true;
-    }
     if (strcmp(pattern, "*.") == 0) {
         return name[0] != '\0' && strchr(name, '.') == NULL;
     }
-    if (strchr(pattern, '/') != NULL) {
-        return fnmatch(pattern, url_path, FNM_CASEFOLD) == 0;
-    }
     return fnmatch(pattern, name, FNM_CASEFOLD | FNM_PERIOD) == 0 ||
            fnmatch(pattern, name, FNM_CASEFOLD) == 0;
+}
+
+/* path="*", "*.ext", "*." (no extension), "name", or a wildcard pattern,
+ * against the last URL segment, case-insensitively; a pattern with '/' is
+ * matched against the whole path.  Returns how much of url_path the
+ * mapping covers: all of it, 0 for no match, or, for an extension pattern
+ * that matches an earlier segment ("/index.php/extra/path"), the length of
+ * the path up to the end of that segment: the rest is PATH_INFO, as IIS'
+ * script maps work (the first such segment wins). */
+static size_t path_matches(const char *pattern, const char *url_path)
+{
+    const char *last = strrchr(url_path, '/');
+    const char *name = last ? last + 1 : url_path;
+    size_t len = strlen(url_path);
+
+    if (pattern == NULL) {
+        return 0;
+    }
+    if (strcmp(pattern, "*") == 0) {
+        return len;
+    }
+    if (strchr(pattern, '/') != NULL) {
+        return fnmatch(pattern, url_path, FNM_CASEFOLD) == 0 ? len : 0;
+    }
+    if (pattern[0] == '*' && pattern[1] == '.' && strcmp(pattern, "*.") != 0) {
+        /* Earlier segments first: /a.php/b.php runs a.php with /b.php. */
+        for (const char *seg = url_path; seg < name;) {
+            const char *slash = strchr(seg + 1, '/');
+            char part[NAME_MAX + 1];
+            size_t n;
+
+            if (slash == NULL || slash > name) {
+                break;
+            }
+            n = (size_t)(slash - seg - 1);
+            if (n > 0 && n < sizeof(part)) {
+                memcpy(part, seg + 1, n);
+                part[n] = '\0';
+                if (name_matches(pattern, part)) {
+                    return (size_t)(slash - url_path);
+                }
+            }
+            seg = slash;
+        }
+    }
+    return name_matches(pattern, name) ? len : 0;
 }
 
 /* 0 ok, 1 missing */
@@ -242,18 +274,32 @@ int handler_map(wasp_request_t *req)
     req->current = NULL;
     for (size_t i = 0; hs != NULL && i < wasp_section_item_count(hs); i++) {
         const wasp_section_t *h = wasp_section_item(hs, i);
+        size_t covered;
+        char script_phys[sizeof(req->physical_path)];
+        const char *phys = req->physical_path;
 
         if (!precondition_holds(wasp_section_attr(h, "preCondition")) ||
             wasp_section_attr(h, "type") != NULL ||
             !access_granted(wasp_section_attr(h, "requireAccess"), policy) ||
-            !path_matches(wasp_section_attr(h, "path"), req->path_z)) {
+            (covered = path_matches(wasp_section_attr(h, "path"), req->path_z)) == 0) {
             continue;
+        }
+        if (covered < strlen(req->path_z)) {
+            /* Path info: the resource that must exist is the script. */
+            char prefix[sizeof(req->physical_path)];
+
+            snprintf(prefix, sizeof(prefix), "%.*s", (int)covered, req->path_z);
+            if (wasp_config_map_url(worker_cfg, req->site, prefix, NULL, NULL, script_phys,
+                                    sizeof(script_phys)) != 0) {
+                continue;
+            }
+            phys = script_phys;
         }
         if (!verb_matches(wasp_section_attr(h, "verb"), &req->method)) {
             verb_refused = true;
             continue;
         }
-        if (resource_check(wasp_section_attr(h, "resourceType"), req->physical_path) != 0) {
+        if (resource_check(wasp_section_attr(h, "resourceType"), phys) != 0) {
             if (!missing) {
                 missing_entry = h;
             }

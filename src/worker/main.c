@@ -84,14 +84,29 @@ static void worker_status_reply(void)
     wasp_buf_free(&e.buf);
 }
 
+static void worker_exit_if_drained(void);
+
+static void drain_tick(wasp_loop_t *loop, void *data)
+{
+    worker_exit_if_drained();
+}
+
+/* Stopping: exit once no request is left AND every response frame has
+ * left the channel.  A listener slow to read (a loaded machine) must not
+ * see responses cut off by our exit: the loop keeps writing them, however
+ * long it takes; waspd's shutdownTimeLimit bounds the wait. */
 static void worker_exit_if_drained(void)
 {
-    if (draining && live_count == 0) {
-        wasp_info("pool '%s': drained; exiting", worker_pool);
-        wasp_channel_flush_blocking(worker_ch);
-        worker_modules_exit();
-        exit(0);
+    if (!draining || live_count != 0) {
+        return;
     }
+    if (wasp_channel_pending(worker_ch) > 0 && !listener_lost) {
+        wasp_loop_timer(worker_loop, 5, drain_tick, NULL); /* the loop writes meanwhile */
+        return;
+    }
+    wasp_info("pool '%s': drained; exiting", worker_pool);
+    worker_modules_exit();
+    exit(0);
 }
 
 static void worker_abort(wasp_request_t *req)
@@ -396,7 +411,8 @@ static int api_fd_cap;
 
 static void api_fd_fire(wasp_loop_t *loop, int fd, uint32_t events, void *data)
 {
-    api_fd_t *w = data;
+    /* Looked up by fd, not through data: api_fds moves when it grows. */
+    api_fd_t *w = &api_fds[fd];
 
     w->fn(fd, events, w->data);
 }
@@ -423,7 +439,7 @@ int wasp_fd_watch(int fd, uint32_t events, wasp_fd_fn fn, void *data)
     }
     api_fds[fd].fn = fn;
     api_fds[fd].data = data;
-    if (wasp_loop_add(worker_loop, fd, events, api_fd_fire, &api_fds[fd]) != 0) {
+    if (wasp_loop_add(worker_loop, fd, events, api_fd_fire, NULL) != 0) {
         return wasp_loop_mod(worker_loop, fd, events);
     }
     return 0;

@@ -158,6 +158,16 @@ wasp_str_t wasp_request_query(const wasp_request_t *req) { return req->query; }
 int wasp_request_http_minor(const wasp_request_t *req) { return req->minor; }
 bool wasp_request_is_local(const wasp_request_t *req) { return req->is_local; }
 const char *wasp_request_physical_path(const wasp_request_t *req) { return req->physical_path; }
+
+int wasp_request_map_path(const wasp_request_t *req, const char *url_path, char *phys,
+                          size_t phys_size)
+{
+    if (req->site == NULL || url_path == NULL || phys == NULL || phys_size == 0) {
+        return -1;
+    }
+    return wasp_config_map_url(worker_cfg, req->site, url_path, NULL, NULL, phys, phys_size);
+}
+
 const char *wasp_request_handler_name(const wasp_request_t *req) { return req->handler_name; }
 const char *wasp_request_script_processor(const wasp_request_t *req)
 {
@@ -312,6 +322,13 @@ wasp_str_t wasp_request_server_variable(wasp_request_t *req, const char *name)
 
         if (host.ptr == NULL) {
             return str_dup(req, req->local_ip);
+        }
+        if (host.len > 0 && host.ptr[0] == '[') {
+            /* An IPv6 literal keeps its brackets; the port follows "]:". */
+            while (n < host.len && host.ptr[n] != ']') {
+                n++;
+            }
+            return (wasp_str_t){host.ptr, n < host.len ? n + 1 : n};
         }
         while (n < host.len && host.ptr[n] != ':') {
             n++;
@@ -557,6 +574,16 @@ void wasp_response_clear(wasp_request_t *req)
 bool wasp_response_has_body(const wasp_request_t *req)
 {
     return req->body_len > 0;
+}
+
+size_t wasp_response_queued(const wasp_request_t *req)
+{
+    size_t n = 0;
+
+    for (const resp_part_t *p = req->parts; p != NULL; p = p->next) {
+        n += (size_t)(p->fd >= 0 ? p->len : p->len - p->off);
+    }
+    return n;
 }
 
 int wasp_response_flush(wasp_request_t *req)

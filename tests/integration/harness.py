@@ -631,6 +631,8 @@ class WaspServer:
         self.extra_args = []        # more waspd options, e.g. --allow-localsystem
         self.extra_sections = []    # XML after </system.webServer> (e.g. <wasp>)
         self.config_text = None     # a whole applicationHost.config instead of the model's
+        self.extra_modules = []     # more built-in modules installed and enabled
+        self.handlers_xml = []      # handler mappings placed before the harness' own
 
     # -- building -----------------------------------------------------------
     def port(self, key="main"):
@@ -773,17 +775,19 @@ class WaspServer:
         x.append("  </system.applicationHost>")
         x.append("  <system.webServer>")
         x.append("    <globalModules>")
-        for m in BUILTIN_MODULES:
+        for m in BUILTIN_MODULES + self.extra_modules:
             x.append('      <add name="%s" image="builtin" />' % m)
         if self.use_test_module:
             x.append('      <add name="TestModule" image=%s />'
                      % quoteattr(self.test_module_image()))
         x.append("    </globalModules>")
         x.append("    <modules>")
-        for m in BUILTIN_MODULES + (["TestModule"] if self.use_test_module else []):
+        for m in (BUILTIN_MODULES + self.extra_modules +
+                  (["TestModule"] if self.use_test_module else [])):
             x.append('      <add name="%s" />' % m)
         x.append("    </modules>")
         x.append('    <handlers accessPolicy="Read, Script">')
+        x.extend("      " + h for h in self.handlers_xml)
         if self.use_test_module:
             x.append('      <add name="TestHandler" path="*.wtest" verb="*" modules="TestModule" '
                      'resourceType="Unspecified" requireAccess="None" />')

@@ -1456,10 +1456,10 @@ static void test_stock_apphost(void **state)
                         "StaticFileModule,DefaultDocumentModule,DirectoryListingModule");
     const wasp_section_t *m =
         wasp_config_section(cfg, "Default Web Site", "/", "system.webServer/modules");
-    assert_int_equal(wasp_section_item_count(m), 5);
+    assert_int_equal(wasp_section_item_count(m), 7);
     const wasp_section_t *g =
         wasp_config_section(cfg, NULL, NULL, "system.webServer/globalModules");
-    assert_int_equal(wasp_section_item_count(g), 5);
+    assert_int_equal(wasp_section_item_count(g), 7);
     assert_string_equal(item_attr(g, 0, "image"), "builtin");
     const wasp_section_t *dd =
         wasp_config_section(cfg, "Default Web Site", "/", "system.webServer/defaultDocument");
