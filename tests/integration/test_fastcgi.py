@@ -296,3 +296,74 @@ def test_slow_client_does_not_grow_the_worker(make_server):
     assert r.status == 200 and len(r.body) == 40 << 20
     assert rss_kb < 30 * 1024 or harness.SANITIZED, "worker RSS %d KB while the client " \
         "did not read: the response was buffered" % rss_kb
+
+
+def test_queue_full_is_503_4(make_server):
+    s, port = php_server(make_server, "fcgi-queue",
+                         app_attrs={"maxInstances": "1", "queueLength": "1"})
+    results = []
+
+    def slow():
+        results.append(get(port, "/sleep.php?ms=1500", timeout=scaled(20)))
+
+    threads = [threading.Thread(target=slow) for _ in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.3)  # the first runs, the second waits in the queue
+    r = get(port, "/pid.php")
+    for t in threads:
+        t.join(scaled(20))
+    assert r.status == 503, r
+    assert [x.status for x in results] == [200, 200]
+    assert re.search(r"503\.4|FastCGI queue full", s.log_text() + r.text), s.log_tail()
+
+
+def test_rapid_fails_per_minute_stops_the_application(make_server):
+    s, port = php_server(make_server, "fcgi-rapid", app_attrs={"maxInstances": "1",
+                                                                "rapidFailsPerMinute": "1"})
+    for _ in range(2):
+        get(port, "/crash.php")
+    r = get(port, "/pid.php")
+    assert r.status == 500 and b"rapidFailsPerMinute" in r.body, r
+    assert re.search(r"FastCGI application /usr/bin/php-cgi failed 2 times within a minute "
+                     r"\(rapidFailsPerMinute=1, .*applicationHost\.config:\d+\)", s.log_text())
+
+
+@pytest.mark.slow
+def test_idle_processes_are_stopped(make_server):
+    s, port = php_server(make_server, "fcgi-idle", app_attrs={"maxInstances": "1",
+                                                               "idleTimeout": "10"})
+    pid = int(get(port, "/pid.php").body)
+    assert harness.proc_alive(pid)
+    wait_until(lambda: not harness.proc_alive(pid), scaled(20), interval=0.5,
+               what="the idle php-cgi to be stopped")
+    assert int(get(port, "/pid.php").body) != pid
+
+
+def test_crash_under_load_costs_only_the_crashed_request(make_server):
+    s, port = php_server(make_server, "fcgi-crash-load", app_attrs={"maxInstances": "2",
+                                                                     "instanceMaxRequests": "25"})
+    stop = threading.Event()
+    statuses, errors = [], []
+
+    def load():
+        while not stop.is_set():
+            try:
+                statuses.append(get(port, "/pid.php", timeout=scaled(20)).status)
+            except Exception as e:  # a lost request is what must not happen
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    crashed = []
+    for _ in range(3):
+        time.sleep(0.5)
+        crashed.append(get(port, "/crash.php", timeout=scaled(20)).status)
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(scaled(30))
+    assert not errors, errors[:3]
+    assert statuses and set(statuses) == {200}, {x: statuses.count(x) for x in set(statuses)}
+    assert len(statuses) > 50  # and processes were recycled every 25 requests meanwhile
