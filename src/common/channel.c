@@ -159,6 +159,14 @@ static void ch_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data)
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
                 break;
             }
+            if (errno == ECONNRESET) {
+                /* The peer closed with frames of ours still unread in its
+                 * socket (a stopping worker, requests it never took): the
+                 * kernel reports that once, ahead of the frames the peer
+                 * sent before closing.  Those are still here, and they are
+                 * its last responses: read them; end of stream follows. */
+                continue;
+            }
             ch_fail(ch);
             break;
         }
