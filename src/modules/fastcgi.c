@@ -96,6 +96,7 @@ struct fcgi_proc {
     unsigned served;
     bool retire;             /* exit after the current request */
     bool paused;             /* not read while its client is slow */
+    bool want_out;           /* watched for EPOLLOUT: a request is half written */
     wasp_timer_t *backlog_timer;
     bool dead;
     wasp_timer_t *idle_timer;
@@ -548,20 +549,34 @@ static void activity_arm(fcgi_proc_t *p)
     p->activity_timer = wasp_timer_start(p->app->activity_timeout_s * 1000ull, activity_timeout, p);
 }
 
+/* Write what is pending.  The watch changes only when a request does not
+ * fit the socket at once (a large body): the common request costs no
+ * epoll_ctl. */
 static int proc_write(fcgi_proc_t *p)
 {
     while (wasp_buf_size(&p->out) > 0) {
         ssize_t n = send(p->fd, wasp_buf_ptr(&p->out), wasp_buf_size(&p->out), MSG_NOSIGNAL);
 
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
-                return wasp_fd_watch(p->fd, EPOLLIN | EPOLLOUT, proc_on_io, p);
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN) {
+                if (!p->want_out) {
+                    p->want_out = true;
+                    return wasp_fd_watch(p->fd, EPOLLIN | EPOLLOUT, proc_on_io, p);
+                }
+                return 0;
             }
             return -1;
         }
         wasp_buf_consume(&p->out, (size_t)n);
     }
-    return wasp_fd_watch(p->fd, EPOLLIN, proc_on_io, p);
+    if (p->want_out) {
+        p->want_out = false;
+        return wasp_fd_watch(p->fd, EPOLLIN, proc_on_io, p);
+    }
+    return 0;
 }
 
 static int proc_send_request(fcgi_proc_t *p, fcgi_req_t *r)
