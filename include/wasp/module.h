@@ -231,7 +231,8 @@ const wasp_section_t *wasp_section_item(const wasp_section_t *s, size_t i);
 const char *wasp_section_file(const wasp_section_t *s, int *line);
 
 /* ---- the response ------------------------------------------------------- */
-/* substatus is logged and shown on error pages, never sent on the wire. */
+/* substatus is logged and shown on error pages, never sent on the wire.
+ * reason NULL or "": the standard reason phrase of the status. */
 void wasp_response_set_status(wasp_request_t *req, int status, int substatus, const char *reason);
 int wasp_response_status(const wasp_request_t *req);
 int wasp_response_substatus(const wasp_request_t *req);

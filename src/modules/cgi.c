@@ -267,75 +267,6 @@ static void cgi_fail(cgi_req_t *c, int status, int substatus, const char *why)
     cgi_finish(c, true);
 }
 
-static const char *cgi_phrase(int status)
-{
-    static const struct {
-        int status;
-        const char *phrase;
-    } phrases[] = {
-        {200, "OK"}, {201, "Created"}, {202, "Accepted"}, {203, "Non-Authoritative Information"},
-        {204, "No Content"}, {205, "Reset Content"}, {206, "Partial Content"},
-        {300, "Multiple Choices"}, {301, "Moved Permanently"}, {302, "Found"},
-        {303, "See Other"}, {304, "Not Modified"}, {307, "Temporary Redirect"},
-        {308, "Permanent Redirect"}, {400, "Bad Request"}, {401, "Unauthorized"},
-        {403, "Forbidden"}, {404, "Not Found"}, {405, "Method Not Allowed"},
-        {406, "Not Acceptable"}, {408, "Request Timeout"}, {409, "Conflict"}, {410, "Gone"},
-        {411, "Length Required"}, {412, "Precondition Failed"}, {413, "Payload Too Large"},
-        {414, "URI Too Long"}, {415, "Unsupported Media Type"},
-        {416, "Range Not Satisfiable"}, {417, "Expectation Failed"},
-        {422, "Unprocessable Content"}, {428, "Precondition Required"},
-        {429, "Too Many Requests"}, {500, "Internal Server Error"}, {501, "Not Implemented"},
-        {502, "Bad Gateway"}, {503, "Service Unavailable"}, {504, "Gateway Timeout"},
-    };
-
-    for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++) {
-        if (phrases[i].status == status) {
-            return phrases[i].phrase;
-        }
-    }
-    return ""; /* an empty reason-phrase is valid (RFC 9112 4) */
-}
-
-static bool cgi_hop_by_hop(const char *name)
-{
-    return strcasecmp(name, "Connection") == 0 || strcasecmp(name, "Keep-Alive") == 0 ||
-           strcasecmp(name, "Transfer-Encoding") == 0;
-}
-
-/* The head is complete: status and headers go to the response. */
-static void cgi_apply_head(cgi_req_t *c)
-{
-    cgi_head_t *h = &c->head;
-    wasp_request_t *req = c->req;
-    bool head = wasp_modutil_method_is(req, "HEAD");
-    int status = h->status;
-
-    if (h->local_redirect && !c->nph) {
-        /* RFC 3875 6.2.2 wants the server to serve that URL itself; the
-         * module API can rewrite a URL only before the handler runs, so the
-         * client is sent there instead. */
-        status = 302;
-        h->reason[0] = '\0';
-        c->discard_body = true;
-    }
-    wasp_response_set_status(req, status, 0, h->reason[0] ? h->reason : cgi_phrase(status));
-    if (h->location != NULL && wasp_response_set_header(req, "Location", h->location) != 0) {
-        wasp_log(req, WASP_LOG_WARN, "CGI %s: Location header refused", c->script);
-    }
-    for (size_t i = 0; i < h->header_count; i++) {
-        const cgi_header_t *hd = &h->headers[i];
-
-        /* Framing is the server's: a script's Content-Length is kept only
-         * for HEAD, where it says what a GET would send. */
-        if (cgi_hop_by_hop(hd->name) || (!head && strcasecmp(hd->name, "Content-Length") == 0)) {
-            continue;
-        }
-        if (wasp_response_add_header(req, hd->name, hd->value) != 0) {
-            wasp_log(req, WASP_LOG_WARN, "CGI %s: header %s refused", c->script, hd->name);
-        }
-    }
-}
-
 /* "HTTP/1.x NNN reason" of an nph- script.  0 ok, -1 invalid. */
 static int cgi_nph_status(cgi_req_t *c)
 {
@@ -473,7 +404,10 @@ static int cgi_output(cgi_req_t *c, const char *data, size_t len)
         }
         case CGI_HEAD_DONE:
             c->head_done = true;
-            cgi_apply_head(c);
+            if (c->nph && c->head.local_redirect) {
+                c->head.local_redirect = false; /* an nph- script says it all itself */
+            }
+            c->discard_body = cgi_head_apply(&c->head, c->req, c->script);
             data += used;
             len -= used;
             break;

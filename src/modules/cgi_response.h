@@ -62,4 +62,11 @@ cgi_head_result_t cgi_head_parse(cgi_head_t *h, const char *data, size_t len, si
 /* The stream ended: CGI_HEAD_ERROR unless the head was complete. */
 cgi_head_result_t cgi_head_finish(cgi_head_t *h);
 
+/* The complete head becomes the response's status and headers (cgi_apply.c,
+ * the one policy of CgiModule and FastCgiModule; script names the program
+ * in log lines).  A local redirect (Location: /path without Status) is
+ * answered 302: true is returned, and the script's body must be dropped. */
+struct wasp_request;
+bool cgi_head_apply(cgi_head_t *h, struct wasp_request *req, const char *script);
+
 #endif

@@ -76,6 +76,8 @@ typedef struct fcgi_req {
     bool head_done;       /* the CGI header block is parsed and applied */
     bool flushed;         /* something reached the listener: status is final */
     bool stderr_seen;
+    bool head_failed;     /* the header block was invalid: the request has failed */
+    bool discard;         /* local redirect: the application's body is not sent */
     cgi_env_t env;
     char script_file[PATH_MAX];
     cgi_head_t head;
@@ -650,26 +652,6 @@ static void proc_kill(fcgi_proc_t *p, const char *why)
     proc_terminate(p);
 }
 
-static void apply_head(fcgi_req_t *r)
-{
-    cgi_head_t *h = &r->head;
-
-    wasp_response_set_status(r->req, h->status, 0, h->reason[0] ? h->reason : NULL);
-    for (size_t i = 0; i < h->header_count; i++) {
-        const char *n = h->headers[i].name;
-
-        /* Framing is the server's business (the listener sets it). */
-        if (strcasecmp(n, "Content-Length") == 0 || strcasecmp(n, "Transfer-Encoding") == 0 ||
-            strcasecmp(n, "Connection") == 0 || strcasecmp(n, "Keep-Alive") == 0) {
-            continue;
-        }
-        wasp_response_add_header(r->req, n, h->headers[i].value);
-    }
-    if (h->location != NULL) {
-        wasp_response_set_header(r->req, "Location", h->location);
-    }
-}
-
 static void on_stdout(fcgi_req_t *r, const char *data, size_t len)
 {
     size_t used = 0;
@@ -686,23 +668,20 @@ static void on_stdout(fcgi_req_t *r, const char *data, size_t len)
             snprintf(why, sizeof(why), "The FastCGI application returned an invalid set of "
                      "headers: %s", r->head.error ? r->head.error : "malformed");
             r->head_done = true;
-            r->flushed = false;
+            r->head_failed = true;
             wasp_request_fail(r->req, 500, 0, why);
-            r->head.status = -1; /* remember: the rest is discarded */
             return;
         }
         r->head_done = true;
-        if (r->head.local_redirect && r->head.location != NULL) {
-            /* RFC 3875 6.2.2: the server serves that URL instead; here as a
-             * client redirect (the handler has already run). */
-            r->head.status = 302;
-        }
-        apply_head(r);
+        r->discard = cgi_head_apply(&r->head, r->req, r->script_file);
         data += used;
         len -= used;
     }
-    if (r->head.status < 0) {
-        return; /* a failed head: the body is not sent */
+    if (r->head_failed) {
+        return; /* the body of a failed head is not sent */
+    }
+    if (r->discard) {
+        len = 0; /* a local redirect: its headers go out, not the script's body */
     }
     if (r->stderr_seen && r->app->stderr_mode != STDERR_IGNORE && !r->flushed) {
         return; /* the 500 with stderr wins; the body is dropped */
@@ -754,14 +733,15 @@ static void on_end(fcgi_proc_t *p, fcgi_req_t *r)
         req_fail(r, 500, 0, "The FastCGI process wrote to stderr");
         return;
     }
+    if (r->head_failed) {
+        proc_release(p);
+        req_finish(r); /* already failed, with the parser's reason */
+        return;
+    }
     if (!r->head_done || cgi_head_finish(&r->head) == CGI_HEAD_ERROR) {
         proc_release(p);
-        if (r->head.status >= 0) {
-            req_fail(r, 500, 0, "The FastCGI application ended without a valid response "
-                     "header block");
-        } else {
-            req_finish(r);
-        }
+        req_fail(r, 500, 0, "The FastCGI application ended without a valid response "
+                 "header block");
         return;
     }
     proc_release(p);

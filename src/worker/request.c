@@ -409,6 +409,41 @@ void wasp_log(wasp_request_t *req, wasp_log_level_t level, const char *fmt, ...)
 
 /* ---- public API: response ------------------------------------------------ */
 
+/* The one table of reason phrases of the worker: what a response gets when
+ * its module names no reason (IIS' wording where IIS has its own, e.g. 413
+ * "Request Entity Too Large").  "" for a status not listed. */
+static const char *status_phrase(int status)
+{
+    static const struct {
+        int status;
+        const char *phrase;
+    } phrases[] = {
+        {100, "Continue"}, {101, "Switching Protocols"}, {200, "OK"}, {201, "Created"},
+        {202, "Accepted"}, {203, "Non-Authoritative Information"}, {204, "No Content"},
+        {205, "Reset Content"}, {206, "Partial Content"}, {300, "Multiple Choices"},
+        {301, "Moved Permanently"}, {302, "Found"}, {303, "See Other"},
+        {304, "Not Modified"}, {307, "Temporary Redirect"}, {308, "Permanent Redirect"},
+        {400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
+        {405, "Method Not Allowed"}, {406, "Not Acceptable"}, {408, "Request Timeout"},
+        {409, "Conflict"}, {410, "Gone"}, {411, "Length Required"},
+        {412, "Precondition Failed"}, {413, "Request Entity Too Large"},
+        {414, "URI Too Long"}, {415, "Unsupported Media Type"},
+        {416, "Requested Range Not Satisfiable"}, {417, "Expectation Failed"},
+        {422, "Unprocessable Content"}, {428, "Precondition Required"},
+        {429, "Too Many Requests"}, {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"}, {501, "Not Implemented"}, {502, "Bad Gateway"},
+        {503, "Service Unavailable"}, {504, "Gateway Timeout"},
+        {505, "HTTP Version Not Supported"},
+    };
+
+    for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++) {
+        if (phrases[i].status == status) {
+            return phrases[i].phrase;
+        }
+    }
+    return "";
+}
+
 void wasp_response_set_status(wasp_request_t *req, int status, int substatus, const char *reason)
 {
     if (req->head_sent) {
@@ -416,7 +451,8 @@ void wasp_response_set_status(wasp_request_t *req, int status, int substatus, co
     }
     req->status = status;
     req->substatus = substatus;
-    snprintf(req->reason, sizeof(req->reason), "%s", reason ? reason : "");
+    snprintf(req->reason, sizeof(req->reason), "%s",
+             reason != NULL && reason[0] != '\0' ? reason : status_phrase(status));
 }
 
 int wasp_response_status(const wasp_request_t *req) { return req->status; }
@@ -597,21 +633,10 @@ int wasp_response_flush(wasp_request_t *req)
 
 wasp_status_t wasp_request_fail(wasp_request_t *req, int status, int substatus, const char *why)
 {
-    static const struct {
-        int status;
-        const char *reason;
-    } reasons[] = {{400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"},
-                   {404, "Not Found"}, {405, "Method Not Allowed"}, {406, "Not Acceptable"},
-                   {412, "Precondition Failed"}, {413, "Request Entity Too Large"},
-                   {416, "Requested Range Not Satisfiable"}, {500, "Internal Server Error"},
-                   {501, "Not Implemented"}, {502, "Bad Gateway"},
-                   {503, "Service Unavailable"}};
-    const char *reason = "Error";
+    const char *reason = status_phrase(status);
 
-    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
-        if (reasons[i].status == status) {
-            reason = reasons[i].reason;
-        }
+    if (reason[0] == '\0') {
+        reason = "Error";
     }
     wasp_response_set_status(req, status, substatus, reason);
     response_free_parts(req);

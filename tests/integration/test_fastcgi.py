@@ -160,6 +160,11 @@ def test_status_redirect_and_cookies(make_server):
     s, port = php_server(make_server, "fcgi-headers")
     r = get(port, "/status.php")
     assert r.status == 418 and r.body == b"short and stout\n", r
+    assert r.reason == "I am a teapot", r.status_line
+    r = get(port, "/pid.php")
+    assert r.status_line == "HTTP/1.1 200 OK", "no Status: the standard phrase"
+    r = get(port, "/redirect.php")
+    assert r.status_line == "HTTP/1.1 302 Found", r.status_line
     r = get(port, "/redirect.php")
     assert r.status == 302 and r.header("Location") == "http://example.com/elsewhere?x=1", r
     r = get(port, "/cookies.php")
