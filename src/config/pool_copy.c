@@ -57,8 +57,8 @@ typedef struct pc_frame {
     size_t start;     /* offset of the start tag's '<' */
     pc_role_t role;
     bool blank;       /* blank the element when its end tag is reached */
-    bool stub;        /* another pool's <add>: keep the tag and its name, blank the rest */
-    size_t content;   /* stub: offset just after the start tag's '>' */
+    bool by_name;     /* another pool's <add>: keep the tag and its name, blank the rest */
+    size_t content;   /* by_name: offset just after the start tag's '>' */
     bool kept_app;    /* PC_SITE: an application of the pool stays */
     char *site_name;  /* PC_SITE: decoded name attribute (malloc'd), or NULL */
 } pc_frame_t;
@@ -318,7 +318,7 @@ static void pc_close(pc_scan_t *s, pc_frame_t *f, size_t end_tag, size_t end)
 {
     if (f->role == PC_SITE && !f->kept_app)
         f->blank = true;
-    if (f->stub && end_tag > f->content)
+    if (f->by_name && end_tag > f->content)
         pc_blank(s, f->content, end_tag); /* its children: settings, variables */
     if (f->blank && f->role != PC_OTHER)
         pc_blank(s, f->start, end);
@@ -423,7 +423,7 @@ static int pc_start_tag(pc_scan_t *s)
              * only: that site's applications (kept, below) still load,
              * and none of the pool's settings (identity, environment) is
              * visible. */
-            f->stub = true;
+            f->by_name = true;
             for (size_t i = 0; i < attr_count; i++)
                 pc_blank(s, attr_from[i], attr_to[i]);
         } else {
@@ -458,7 +458,7 @@ static int pc_start_tag(pc_scan_t *s)
         pc_close(s, f, p, p);
         return 0;
     }
-    if (f->blank || f->stub)
+    if (f->blank || f->by_name)
         s->blanked++;
     s->depth++;
     return 0;
@@ -483,7 +483,7 @@ static int pc_end_tag(pc_scan_t *s)
     if (f->name_len != name_len || memcmp(f->name, name, name_len) != 0)
         return pc_fail(s, lt, "an end tag that does not match its start tag");
     s->depth--;
-    if (f->blank || f->stub)
+    if (f->blank || f->by_name)
         s->blanked--;
     pc_close(s, f, lt, p);
     s->pos = p;

@@ -21,16 +21,20 @@ import pytest
 
 import harness
 
-requests = pytest.importorskip("requests")
+import requests  # python3-requests, installed by scripts/deps.sh test
 
 PHP = "/usr/bin/php-cgi"
 DOKU = "/usr/share/dokuwiki"
 POOL = "WikiPool"
 USER = "www-data"  # the package's own identity for its files
 
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(PHP) and os.path.exists(DOKU + "/doku.php")),
-    reason="php-cgi and dokuwiki not installed (scripts/deps.sh test installs them)")
+
+
+@pytest.fixture(autouse=True)
+def dokuwiki_installed():
+    """Missing packages are a broken set-up, not a reason to skip."""
+    assert os.path.exists(PHP) and os.path.exists(DOKU + "/doku.php"), \
+        "php-cgi or dokuwiki is missing: scripts/deps.sh test installs them"
 
 
 def prepare_wiki(root):

@@ -311,10 +311,10 @@ static void test_copy_keeps_only_the_pool(void **state)
     const wasp_pool_cfg_t *p = wasp_config_find_pool(pc, "A");
     assert_non_null(p);
     assert_string_equal(p->name, "A");
-    const wasp_pool_cfg_t *stub = wasp_config_find_pool(pc, "B");
-    assert_non_null(stub);
-    assert_int_equal(stub->env_count, 0);
-    assert_string_equal(stub->user_name, "");
+    const wasp_pool_cfg_t *b_by_name = wasp_config_find_pool(pc, "B");
+    assert_non_null(b_by_name);
+    assert_int_equal(b_by_name->env_count, 0);
+    assert_string_equal(b_by_name->user_name, "");
     assert_int_equal(p->queue_length, 2000);
     assert_int_equal(p->start_mode, WASP_START_ALWAYS_RUNNING);
     assert_int_equal(p->idle_timeout_s, 600);
