@@ -149,7 +149,22 @@ wasp_str_t wasp_request_header(const wasp_request_t *req, const char *name);
 size_t wasp_request_header_count(const wasp_request_t *req);
 int wasp_request_header_at(const wasp_request_t *req, size_t i, wasp_str_t *name,
                            wasp_str_t *value);
-/* The whole request body (de-chunked).  len 0 when there is none. */
+/* The request body, de-chunked.  It is complete before the pipeline starts:
+ * the listener reads it first, keeping bodies over 64 KiB in an unlinked
+ * temporary file rather than in anyone's memory.
+ *   wasp_request_body_length: its size in bytes (0 when there is none);
+ *   wasp_request_body_read:   copy up to len bytes from offset into buf;
+ *                             returns the count (0 at the end), or -1;
+ *   wasp_request_body_fd:     the body's file, or -1 when the body is in
+ *                             memory.  The request owns it; read it with
+ *                             pread(), or give it to one child process as its
+ *                             stdin after lseek(fd, 0, SEEK_SET);
+ *   wasp_request_body:        the whole body as one string.  A body in a file
+ *                             is mapped (address space, not heap); modules that
+ *                             pass bodies on should stream with the calls above. */
+uint64_t wasp_request_body_length(const wasp_request_t *req);
+ssize_t wasp_request_body_read(const wasp_request_t *req, uint64_t offset, void *buf, size_t len);
+int wasp_request_body_fd(const wasp_request_t *req);
 wasp_str_t wasp_request_body(const wasp_request_t *req);
 
 /* Where the URL maps on disk: vdir physicalPath + rest of the URL (NUL-terminated). */

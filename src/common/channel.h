@@ -40,6 +40,8 @@ typedef enum wasp_msg_type {
     /* listener -> worker */
     WASP_MSG_REQ_HEAD = 20,
     WASP_MSG_REQ_BODY = 21,  /* raw bytes; flag END on the last */
+    WASP_MSG_REQ_BODY_FILE = 26, /* fd: the whole body, spooled to an unlinked
+                                    file by the listener; u64 length.  Always END. */
     WASP_MSG_PING = 22,
     WASP_MSG_ABORT = 23,     /* stream: the client is gone */
     WASP_MSG_WINDOW = 24,    /* stream, u32: bytes written to the client */
@@ -55,7 +57,10 @@ typedef enum wasp_msg_type {
                                   Pushed again for a known pool: new settings, fd ignored. */
     WASP_MSG_CFG_SITE = 43,    /* u32 id, str name, u32 started, u32 connectionTimeout ms */
     WASP_MSG_CFG_BINDING = 44, /* u32 site, str ip, u16 port, str host */
-    WASP_MSG_CFG_APP = 45,     /* u32 site, str path, str pool */
+    WASP_MSG_CFG_APP = 45,     /* u32 site, str path, str pool, and the
+                                  requestFiltering/requestLimits in force at the
+                                  application root: u64 maxAllowedContentLength,
+                                  u32 maxUrl, u32 maxQueryString */
     WASP_MSG_CFG_END = 46,
     WASP_MSG_POOL_STATE = 47,  /* str pool, u8 started, str reason (HTTPERR, e.g. AppOffline) */
     WASP_MSG_QUERY_REQUESTS = 48, /* u32 minimum elapsed ms: answer with REQUESTS */

@@ -49,9 +49,7 @@ struct lsn_conn {
     bool close_after; /* close once the current response is written */
     bool closing;     /* nothing more to send but out queue, then linger */
     bool peer_eof;
-    bool body_chunked;
-    wasp_chunked_t chunked;
-    uint64_t body_remaining;
+    lsn_body_reader_t body;
     int version_major; /* -1 until parsed */
     int version_minor;
     uint32_t events;
@@ -376,6 +374,30 @@ static bool conn_token_eq(const char *p, size_t len, const char *lit)
     return strlen(lit) == len && memcmp(p, lit, len) == 0;
 }
 
+/* Request filtering refuses the request: it still goes to its pool (the
+ * worker's pipeline answers with the site's error pages and logs it), but
+ * without its body, which is never read: the connection closes after the
+ * answer, lingering to drop what the client still sends. */
+static void conn_filter_refuse(lsn_conn_t *c, uint16_t status, uint16_t sub)
+{
+    c->req->refuse_status = status;
+    c->req->refuse_sub = sub;
+    lsn_body_drop(c->req);
+    c->keep_alive = false;
+    c->state = C_WAIT;
+}
+
+/* The body cannot be read (bad chunked coding, or no memory/disk for it):
+ * HTTP.sys' answer, no worker involved. */
+static void conn_refuse_body(lsn_conn_t *c, wasp_httpsys_error_t e)
+{
+    lsn_request_t *req = c->req;
+
+    c->req = NULL;
+    lsn_request_free(req);
+    conn_refuse(c, e, NULL, 0, NULL, 0, false);
+}
+
 /* A head is parsed: canonicalise, route, and start the request. */
 static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
 {
@@ -430,11 +452,6 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
                     h->target_len, conn_token_eq(h->method, h->method_len, "HEAD"));
         return;
     }
-    if (h->content_length > (int64_t)LSN_MAX_BODY) {
-        conn_refuse(c, WASP_HTTPSYS_ENTITY_TOO_LARGE, h->method, h->method_len, h->target,
-                    h->target_len, false);
-        return;
-    }
     req = calloc(1, sizeof(*req));
     if (req == NULL) {
         conn_refuse(c, WASP_HTTPSYS_SERVICE_UNAVAILABLE, h->method, h->method_len, h->target,
@@ -442,6 +459,7 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
         return;
     }
     req->conn = c;
+    req->body_fd = -1;
     req->pool = app->pool;
     req->queue_timeout_ms = site->connection_timeout_ms;
     req->is_head = conn_token_eq(h->method, h->method_len, "HEAD");
@@ -476,13 +494,19 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
                     h->target_len, false);
         return;
     }
-    if (has_body) {
+    /* Request filtering's limits (IIS checks them at BeginRequest, before
+     * reading the body): the worker answers, without the body. */
+    if (url.path_len > app->limits.max_url) {
+        conn_filter_refuse(c, 404, 14);
+    } else if (url.query != NULL && url.query_len > app->limits.max_query) {
+        conn_filter_refuse(c, 404, 15);
+    } else if (!h->chunked && h->content_length > 0 &&
+               (uint64_t)h->content_length > app->limits.max_content_length) {
+        conn_filter_refuse(c, 413, 1);
+    } else if (has_body) {
         c->state = C_BODY;
-        c->body_chunked = h->chunked;
-        c->body_remaining = h->chunked ? 0 : (uint64_t)h->content_length;
-        if (h->chunked) {
-            wasp_chunked_init(&c->chunked);
-        }
+        lsn_body_begin(&c->body, h->chunked, h->chunked ? 0 : (uint64_t)h->content_length,
+                       app->limits.max_content_length);
         /* RFC 9110 10.1.1: answer 100-continue only if the body is not already here. */
         if (h->expect_continue && h->version_minor == 1 &&
             wasp_buf_size(&c->rbuf) == h->head_len) {
@@ -500,6 +524,9 @@ static void conn_submit(lsn_conn_t *c)
 {
     lsn_request_t *req = c->req;
 
+    /* The last fields of REQ_HEAD: request filtering's verdict. */
+    wasp_enc_u16(&req->head, req->refuse_status);
+    wasp_enc_u16(&req->head, req->refuse_sub);
     c->state = C_WAIT;
     if (c->timer != NULL) {
         wasp_loop_timer_cancel(lsn_loop, c->timer);
@@ -507,55 +534,6 @@ static void conn_submit(lsn_conn_t *c)
     }
     conn_update_events(c);
     lsn_pool_submit(req->pool, req);
-}
-
-/* Move body bytes from the read buffer into the request.  true = complete. */
-static bool conn_take_body(lsn_conn_t *c, bool *failed)
-{
-    lsn_request_t *req = c->req;
-    size_t avail = wasp_buf_size(&c->rbuf);
-
-    *failed = false;
-    if (!c->body_chunked) {
-        size_t n = avail < c->body_remaining ? avail : (size_t)c->body_remaining;
-
-        if (wasp_buf_append(&req->body, wasp_buf_ptr(&c->rbuf), n) != 0) {
-            *failed = true;
-            return false;
-        }
-        wasp_buf_consume(&c->rbuf, n);
-        c->body_remaining -= n;
-        return c->body_remaining == 0;
-    }
-    while (avail > 0) {
-        size_t consumed = 0, out_len = 0;
-        int rc;
-
-        if (wasp_buf_reserve(&req->body, avail) != 0) {
-            *failed = true;
-            return false;
-        }
-        rc = wasp_chunked_decode(&c->chunked, wasp_buf_ptr(&c->rbuf), avail, &consumed,
-                                 req->body.data + req->body.len, &out_len);
-        if (rc < 0) {
-            *failed = true;
-            return false;
-        }
-        req->body.len += out_len;
-        wasp_buf_consume(&c->rbuf, consumed);
-        avail = wasp_buf_size(&c->rbuf);
-        if (wasp_buf_size(&req->body) > LSN_MAX_BODY) {
-            *failed = true;
-            return false;
-        }
-        if (rc == 1) {
-            return true;
-        }
-        if (consumed == 0) {
-            break;
-        }
-    }
-    return false;
 }
 
 static void conn_process(lsn_conn_t *c)
@@ -597,23 +575,26 @@ static void conn_process(lsn_conn_t *c)
             }
         }
         if (c->state == C_BODY) {
-            bool failed;
-
             /* EntityBody timer: connectionTimeout counted from the last data. */
             conn_arm_timer(c, CONN_IDLE_MS);
 
-            if (conn_take_body(c, &failed)) {
+            switch (lsn_body_take(&c->body, c->req, &c->rbuf)) {
+            case LSN_BODY_MORE:
+                break;
+            case LSN_BODY_DONE:
                 conn_submit(c);
-                return;
-            }
-            if (failed) {
-                bool too_big = wasp_buf_size(&c->req->body) > LSN_MAX_BODY;
-                lsn_request_t *req = c->req;
-
-                c->req = NULL;
-                lsn_request_free(req);
-                conn_refuse(c, too_big ? WASP_HTTPSYS_ENTITY_TOO_LARGE : WASP_HTTPSYS_BAD_REQUEST,
-                            NULL, 0, NULL, 0, false);
+                break;
+            case LSN_BODY_TOO_LARGE:
+                /* A chunked body grew past maxAllowedContentLength. */
+                conn_filter_refuse(c, 413, 1);
+                conn_submit(c);
+                break;
+            case LSN_BODY_BAD:
+                conn_refuse_body(c, WASP_HTTPSYS_BAD_REQUEST);
+                break;
+            case LSN_BODY_FAILED:
+                conn_refuse_body(c, WASP_HTTPSYS_SERVICE_UNAVAILABLE);
+                break;
             }
             return;
         }

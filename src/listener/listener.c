@@ -60,7 +60,7 @@ void lsn_request_free(lsn_request_t *req)
         wasp_loop_timer_cancel(lsn_loop, req->queue_timer);
     }
     wasp_buf_free(&req->head.buf);
-    wasp_buf_free(&req->body);
+    lsn_body_drop(req);
     free(req);
 }
 
@@ -143,11 +143,19 @@ static int worker_send_request(lsn_worker_t *w, lsn_request_t *req)
 {
     size_t blen = wasp_buf_size(&req->body);
     const char *body = wasp_buf_ptr(&req->body);
-    uint16_t flags = blen == 0 ? WASP_FLAG_END : 0;
+    uint16_t flags = blen == 0 && req->body_fd < 0 ? WASP_FLAG_END : 0;
 
     if (wasp_channel_send(w->ch, WASP_MSG_REQ_HEAD, flags, req->stream,
                           wasp_buf_ptr(&req->head.buf), wasp_buf_size(&req->head.buf), -1) != 0) {
         return -1;
+    }
+    if (req->body_fd >= 0) {
+        /* The file itself travels (the channel dups the descriptor): the
+         * request keeps its own, so a retry on another worker still has it. */
+        uint64_t len = req->body_len;
+
+        return wasp_channel_send(w->ch, WASP_MSG_REQ_BODY_FILE, WASP_FLAG_END, req->stream, &len,
+                                 sizeof(len), req->body_fd);
     }
     while (blen > 0) {
         size_t n = blen > WASP_CH_CHUNK ? WASP_CH_CHUNK : blen;
@@ -858,16 +866,20 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
     }
     case WASP_MSG_CFG_APP: {
         uint32_t site = wasp_dec_u32(&d);
+        lsn_req_limits_t limits;
         lsn_pool_t *pool;
 
         wasp_dec_cstr(&d, a, sizeof(a));
         wasp_dec_cstr(&d, b, sizeof(b));
+        limits.max_content_length = wasp_dec_u64(&d);
+        limits.max_url = wasp_dec_u32(&d);
+        limits.max_query = wasp_dec_u32(&d);
         pool = pool_find(b);
         if (pool == NULL) {
             wasp_alert("configuration: application %s names unknown pool '%s'", a, b);
             break;
         }
-        lsn_route_add_app(site, a, pool);
+        lsn_route_add_app(site, a, pool, &limits);
         break;
     }
     case WASP_MSG_POOL_STATE: {

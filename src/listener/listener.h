@@ -29,7 +29,9 @@
 #include "listener/pool_queue.h"
 #include "listener/url_canon.h"
 
-#define LSN_MAX_BODY 30000000u  /* requestFiltering maxAllowedContentLength default */
+/* Bodies up to this size stay in the listener's memory; larger ones go to a
+ * temporary file (body.c). */
+#define LSN_BODY_MEMORY (64 * 1024)
 #define LSN_WORKER_WINDOW_ACK (256 * 1024)
 
 typedef struct lsn_pool lsn_pool_t;
@@ -51,11 +53,22 @@ typedef struct lsn_binding {
     char host[256]; /* "" = any, lower-case */
 } lsn_binding_t;
 
+/* requestFiltering/requestLimits in force at an application root: the
+ * listener refuses what exceeds them before any body byte reaches a worker
+ * (413.1, 404.14, 404.15 — answered by the worker's pipeline, so the
+ * application's httpErrors and logging see them). */
+typedef struct lsn_req_limits {
+    uint64_t max_content_length; /* maxAllowedContentLength */
+    uint32_t max_url;            /* maxUrl: the decoded path, bytes */
+    uint32_t max_query;          /* maxQueryString: bytes after '?' */
+} lsn_req_limits_t;
+
 typedef struct lsn_app {
     uint32_t site_id;
     char path[1024]; /* "/" or "/app" */
     size_t path_len;
     lsn_pool_t *pool;
+    lsn_req_limits_t limits;
 } lsn_app_t;
 
 struct lsn_pool {
@@ -116,7 +129,10 @@ struct lsn_request {
     uint32_t stream;
     lsn_req_state_t state;
     wasp_enc_t head;      /* encoded REQ_HEAD payload */
-    wasp_buf_t body;
+    wasp_buf_t body;      /* the body, when it fits LSN_BODY_MEMORY ... */
+    int body_fd;          /* ... else its unlinked temporary file; -1 = none */
+    uint64_t body_len;    /* de-chunked bytes, wherever they are */
+    uint16_t refuse_status, refuse_sub; /* request filtering's verdict, 0 = none */
     bool is_head;         /* HEAD: never a body */
     bool chunked_out;     /* response framed with chunked coding */
     bool no_body;         /* 1xx/204/304/HEAD */
@@ -167,13 +183,38 @@ void lsn_route_begin(void);
 void lsn_route_commit(void);
 int lsn_route_add_site(uint32_t id, const char *name, bool started, uint32_t timeout_ms);
 int lsn_route_add_binding(uint32_t site_id, const char *ip, uint16_t port, const char *host);
-int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool);
+int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool,
+                      const lsn_req_limits_t *limits);
 const lsn_site_t *lsn_route_site(const char *local_ip, uint16_t port, const char *host,
                                  size_t host_len);
 const lsn_app_t *lsn_route_app(uint32_t site_id, const char *path, size_t path_len);
 
 /* Accepting failed for lack of resources: pause this socket briefly. */
 void lsn_accept_pause(int listen_fd, int err);
+
+/* body.c: reading a request body (memory, or a temporary file) */
+extern const char *lsn_temp_dir; /* --temp-dir: where bodies are spooled */
+
+typedef struct lsn_body_reader {
+    bool chunked;
+    wasp_chunked_t chunked_state;
+    uint64_t remaining; /* Content-Length bytes still to come */
+    uint64_t limit;     /* maxAllowedContentLength (checked as chunks arrive) */
+} lsn_body_reader_t;
+
+typedef enum lsn_body_result {
+    LSN_BODY_MORE,      /* everything available was taken */
+    LSN_BODY_DONE,      /* the body is complete */
+    LSN_BODY_BAD,       /* malformed chunked coding: 400 */
+    LSN_BODY_TOO_LARGE, /* over the limit: 413.1 */
+    LSN_BODY_FAILED     /* out of memory or disk: 503 */
+} lsn_body_result_t;
+
+void lsn_body_begin(lsn_body_reader_t *r, bool chunked, uint64_t content_length, uint64_t limit);
+/* Move body bytes from the connection's read buffer into the request. */
+lsn_body_result_t lsn_body_take(lsn_body_reader_t *r, lsn_request_t *req, wasp_buf_t *in);
+/* Forget what was read (a refused body). */
+void lsn_body_drop(lsn_request_t *req);
 
 /* conn.c */
 void lsn_conn_accept(int listen_fd);

@@ -1,13 +1,15 @@
 /*
  * wasp-http: the listener process.  Started by waspd only, with the control
- * channel on the descriptor named by --control-fd; everything else (sockets,
- * pools, routes) arrives over that channel.
+ * channel on the descriptor named by --control-fd and the directory for
+ * large request bodies named by --temp-dir; everything else (sockets, pools,
+ * routes) arrives over that channel.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "listener/listener.h"
 
 int wasp_listener_main(int control_fd);
 
@@ -19,6 +21,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--control-fd") == 0 && i + 1 < argc) {
             control_fd = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--temp-dir") == 0 && i + 1 < argc) {
+            lsn_temp_dir = argv[++i]; /* request bodies too large for memory */
         }
     }
     if (control_fd < 0) {

@@ -773,6 +773,7 @@ typedef struct cgi_spawn {
     size_t fail_len;
     pid_t parent;
     int child_fds[3];     /* its stdin, stdout, stderr */
+    bool stdin_is_file;   /* the body's file: read from its start */
 } cgi_spawn_t;
 
 /* Only async-signal-safe calls between fork and exec. */
@@ -826,6 +827,9 @@ static void cgi_child(const cgi_spawn_t *sp)
         if (fds[i] < 3 && (fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3)) < 0) {
             cgi_child_fail(sp, errno);
         }
+    }
+    if (sp->stdin_is_file && lseek(fds[0], 0, SEEK_SET) != 0) {
+        cgi_child_fail(sp, errno);
     }
     for (int i = 0; i < 3; i++) {
         if (dup2(fds[i], i) < 0) {
@@ -886,8 +890,11 @@ static char **cgi_envp(wasp_request_t *req, const cgi_env_t *env)
     return envp;
 }
 
-/* fork + exec with the pipes; fills c's fds and pid.  0, or -1 (errno). */
-static int cgi_start(cgi_req_t *c, const cgi_cmd_t *cmd, char **envp, const char *dir)
+/* fork + exec with the pipes; fills c's fds and pid.  0, or -1 (errno).
+ * A body in a file (body_fd >= 0) is the script's stdin itself: no copy,
+ * and the script sees end-of-file after exactly CONTENT_LENGTH bytes. */
+static int cgi_start(cgi_req_t *c, const cgi_cmd_t *cmd, char **envp, const char *dir,
+                     int body_fd)
 {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
     cgi_spawn_t sp = {.exe = cmd->exe, .argv = cmd->argv, .envp = envp, .dir = dir,
@@ -900,7 +907,8 @@ static int cgi_start(cgi_req_t *c, const cgi_cmd_t *cmd, char **envp, const char
     }
     sp.fail_msg = msg;
     sp.fail_len = strlen(msg);
-    if (cgi_pipe(in, 1) != 0 || cgi_pipe(out, 0) != 0 || cgi_pipe(err, 0) != 0) {
+    if ((body_fd < 0 && cgi_pipe(in, 1) != 0) || cgi_pipe(out, 0) != 0 ||
+        cgi_pipe(err, 0) != 0) {
         int e = errno;
         int *all[] = {&in[0], &in[1], &out[0], &out[1], &err[0], &err[1]};
         for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -911,7 +919,8 @@ static int cgi_start(cgi_req_t *c, const cgi_cmd_t *cmd, char **envp, const char
         errno = e;
         return -1;
     }
-    sp.child_fds[0] = in[0];
+    sp.child_fds[0] = body_fd >= 0 ? body_fd : in[0];
+    sp.stdin_is_file = body_fd >= 0;
     sp.child_fds[1] = out[1];
     sp.child_fds[2] = err[1];
     pid_t pid = fork();
@@ -919,11 +928,15 @@ static int cgi_start(cgi_req_t *c, const cgi_cmd_t *cmd, char **envp, const char
         cgi_child(&sp);
     }
     int e = errno;
-    close(in[0]);
+    if (in[0] >= 0) {
+        close(in[0]);
+    }
     close(out[1]);
     close(err[1]);
     if (pid < 0) {
-        close(in[1]);
+        if (in[1] >= 0) {
+            close(in[1]);
+        }
         close(out[0]);
         close(err[0]);
         errno = e;
@@ -1044,9 +1057,11 @@ static wasp_status_t cgi_execute(wasp_request_t *req, void *state)
 
     c->timeout_s = cgi_timeout(req);
     c->nph = cgi_is_nph(file);
-    c->body = wasp_request_body(req);
+    if (wasp_request_body_fd(req) < 0) {
+        c->body = wasp_request_body(req); /* small: written through a pipe */
+    }
     cgi_head_init(&c->head);
-    if (cgi_start(c, &cmd, envp, dir) != 0) {
+    if (cgi_start(c, &cmd, envp, dir, wasp_request_body_fd(req)) != 0) {
         why = wasp_modutil_printf(req, "0x80004005 Starting the CGI program %s failed (%s).",
                                   cmd.exe, strerror(errno));
         return wasp_request_fail(req, 500, 0, why ? why : "fork failed");
@@ -1056,7 +1071,7 @@ static wasp_status_t cgi_execute(wasp_request_t *req, void *state)
         c->deadline_ms = cgi_now_ms() + c->timeout_s * 1000;
         c->timeout_timer = wasp_timer_start(c->timeout_s * 1000, cgi_on_timeout, c);
     }
-    if (c->body.len == 0) {
+    if (c->body.len == 0 && c->in_fd >= 0) {
         cgi_close(&c->in_fd); /* EOF on its stdin at once */
     }
     if ((c->timeout_s > 0 && c->timeout_timer == NULL) ||

@@ -196,9 +196,9 @@ static void cgi_env_document_root(cgi_env_builder_t *b)
 static void cgi_env_content(cgi_env_builder_t *b)
 {
     wasp_request_t *req = b->req;
-    wasp_str_t body = wasp_request_body(req);
 
-    if (body.len > 0 || wasp_request_header(req, "Content-Length").ptr != NULL ||
+    if (wasp_request_body_length(req) > 0 ||
+        wasp_request_header(req, "Content-Length").ptr != NULL ||
         wasp_request_header(req, "Transfer-Encoding").ptr != NULL) {
         cgi_env_sv(b, "CONTENT_LENGTH", "CONTENT_LENGTH");
     }

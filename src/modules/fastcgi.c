@@ -49,6 +49,7 @@
 
 #define FCGI_REQUEST_ID 1
 #define FCGI_READ_CHUNK 65536
+#define FCGI_STDIN_BATCH FCGI_RECORD_CHUNK /* body bytes read from its file at a time */
 #define FCGI_STDERR_MAX (64 * 1024) /* kept for the 500 page; the rest is logged */
 /* Response bytes the client has not taken yet beyond which the process is
  * not read: a slow client slows the script, not the worker's memory. */
@@ -99,6 +100,8 @@ struct fcgi_proc {
     bool retire;             /* exit after the current request */
     bool paused;             /* not read while its client is slow */
     bool want_out;           /* watched for EPOLLOUT: a request is half written */
+    int stdin_fd;            /* a body file still being sent (our own dup), or -1 */
+    uint64_t stdin_off, stdin_len;
     wasp_timer_t *backlog_timer;
     bool dead;
     wasp_timer_t *idle_timer;
@@ -305,6 +308,9 @@ static void proc_terminate(fcgi_proc_t *p)
         }
     }
     wasp_buf_free(&p->out);
+    if (p->stdin_fd >= 0) {
+        close(p->stdin_fd);
+    }
     proc_unlink(p);
     free(p);
 }
@@ -322,6 +328,7 @@ static int proc_spawn(fcgi_app_t *app, fcgi_proc_t **out)
     if (p == NULL) {
         return -1;
     }
+    p->stdin_fd = -1;
     snprintf(p->sock_path, sizeof(p->sock_path), "%s/%u.sock", sock_dir, ++sock_seq);
     strcpy(sun.sun_path, p->sock_path);
     unlink(p->sock_path);
@@ -551,12 +558,50 @@ static void activity_arm(fcgi_proc_t *p)
     p->activity_timer = wasp_timer_start(p->app->activity_timeout_s * 1000ull, activity_timeout, p);
 }
 
-/* Write what is pending.  The watch changes only when a request does not
- * fit the socket at once (a large body): the common request costs no
- * epoll_ctl. */
+/* The next piece of a body that is in a file: one STDIN record read from
+ * it, and the empty record that ends the stream after the last.  The
+ * process owns a duplicate of the descriptor, so the stream completes even
+ * if the client leaves (and its request is freed) half-way. */
+static int proc_fill_stdin(fcgi_proc_t *p)
+{
+    static char chunk[FCGI_STDIN_BATCH];
+    uint64_t left = p->stdin_len - p->stdin_off;
+    ssize_t n = 0;
+
+    if (left > 0) {
+        do {
+            n = pread(p->stdin_fd, chunk, left < sizeof(chunk) ? (size_t)left : sizeof(chunk),
+                      (off_t)p->stdin_off);
+        } while (n < 0 && errno == EINTR);
+        if (n <= 0) {
+            return -1; /* the file is shorter than it was: never send a short body */
+        }
+        if (fcgi_encode_stdin(&p->out, FCGI_REQUEST_ID, chunk, (size_t)n) != 0) {
+            return -1;
+        }
+        p->stdin_off += (uint64_t)n;
+    }
+    if (p->stdin_off == p->stdin_len) {
+        close(p->stdin_fd);
+        p->stdin_fd = -1;
+        return fcgi_encode_stdin(&p->out, FCGI_REQUEST_ID, NULL, 0);
+    }
+    return 0;
+}
+
+/* Write what is pending, refilling from a body file as the socket takes it
+ * (at most one record waits in memory).  The watch changes only when a
+ * request does not fit the socket at once (a large body): the common
+ * request costs no epoll_ctl. */
 static int proc_write(fcgi_proc_t *p)
 {
-    while (wasp_buf_size(&p->out) > 0) {
+    while (wasp_buf_size(&p->out) > 0 || p->stdin_fd >= 0) {
+        if (wasp_buf_size(&p->out) == 0) {
+            if (proc_fill_stdin(p) != 0) {
+                return -1;
+            }
+            continue;
+        }
         ssize_t n = send(p->fd, wasp_buf_ptr(&p->out), wasp_buf_size(&p->out), MSG_NOSIGNAL);
 
         if (n < 0) {
@@ -584,7 +629,8 @@ static int proc_write(fcgi_proc_t *p)
 static int proc_send_request(fcgi_proc_t *p, fcgi_req_t *r)
 {
     fcgi_params_t params = {0};
-    wasp_str_t body = wasp_request_body(r->req);
+    int body_fd = wasp_request_body_fd(r->req);
+    uint64_t body_len = wasp_request_body_length(r->req);
     int rc = 0;
 
     for (size_t i = 0; i < r->env.count && rc == 0; i++) {
@@ -597,11 +643,21 @@ static int proc_send_request(fcgi_proc_t *p, fcgi_req_t *r)
     if (rc == 0) {
         rc = fcgi_encode_params(&p->out, FCGI_REQUEST_ID, &params);
     }
-    if (rc == 0 && body.len > 0) {
-        rc = fcgi_encode_stdin(&p->out, FCGI_REQUEST_ID, body.ptr, body.len);
-    }
-    if (rc == 0) {
-        rc = fcgi_encode_stdin(&p->out, FCGI_REQUEST_ID, NULL, 0);
+    if (rc == 0 && body_fd >= 0 && body_len > 0) {
+        /* A large body: streamed from its file by proc_write. */
+        p->stdin_fd = fcntl(body_fd, F_DUPFD_CLOEXEC, 3);
+        p->stdin_off = 0;
+        p->stdin_len = body_len;
+        rc = p->stdin_fd >= 0 ? 0 : -1;
+    } else if (rc == 0) {
+        wasp_str_t body = wasp_request_body(r->req);
+
+        if (body.len > 0) {
+            rc = fcgi_encode_stdin(&p->out, FCGI_REQUEST_ID, body.ptr, body.len);
+        }
+        if (rc == 0) {
+            rc = fcgi_encode_stdin(&p->out, FCGI_REQUEST_ID, NULL, 0);
+        }
     }
     fcgi_params_free(&params);
     if (rc != 0) {

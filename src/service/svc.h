@@ -78,6 +78,7 @@ typedef struct svc_state {
     wasp_config_t *cfg;
     char config_path[PATH_MAX];
     char runtime_dir[PATH_MAX];
+    char temp_dir[PATH_MAX];     /* --temp-dir: the listener's request-body files */
     char event_log_path[PATH_MAX];
     char http_bin[PATH_MAX];
     char worker_bin[PATH_MAX];

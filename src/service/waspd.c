@@ -448,9 +448,18 @@ void svc_push_config(void)
             svc_send(WASP_MSG_CFG_BINDING, &e, -1);
         }
         for (size_t a = 0; a < site->app_count; a++) {
+            const wasp_section_t *rf = wasp_config_section(
+                svc.cfg, site->name, site->apps[a].path,
+                "system.webServer/security/requestFiltering");
+            const wasp_section_t *lim = rf != NULL ? wasp_section_child(rf, "requestLimits") : NULL;
+
             wasp_enc_u32(&e, site->id);
             wasp_enc_cstr(&e, site->apps[a].path);
             wasp_enc_cstr(&e, site->apps[a].pool);
+            /* IIS' defaults when the section says nothing. */
+            wasp_enc_u64(&e, wasp_section_uint(lim, "maxAllowedContentLength", 30000000));
+            wasp_enc_u32(&e, (uint32_t)wasp_section_uint(lim, "maxUrl", 4096));
+            wasp_enc_u32(&e, (uint32_t)wasp_section_uint(lim, "maxQueryString", 2048));
             svc_send(WASP_MSG_CFG_APP, &e, -1);
         }
     }
@@ -501,7 +510,7 @@ static void svc_spawn_listener(void)
         return;
     }
     if (pid == 0) {
-        char *argv[] = {"wasp-http", "--control-fd", "3", NULL};
+        char *argv[] = {"wasp-http", "--control-fd", "3", "--temp-dir", svc.temp_dir, NULL};
         char *envp[8];
         sigset_t all;
 
@@ -833,6 +842,15 @@ static int svc_prepare(void)
         wasp_info("not started as root: the listener and every worker run as user '%s'",
                   svc.listener_id.user);
     }
+    /* Only the listener writes request bodies here (and only it can read
+     * the directory); workers get each file as a descriptor. */
+    if (wasp_mkdir_p(svc.temp_dir, 0700) != 0 ||
+        chown(svc.temp_dir, svc.listener_id.uid, svc.listener_id.gid) != 0 ||
+        chmod(svc.temp_dir, 0700) != 0) {
+        wasp_error("cannot prepare the temporary directory %s: %s (choose another with "
+                   "--temp-dir DIR)", svc.temp_dir, strerror(errno));
+        return -1;
+    }
     for (size_t i = 0; i < wasp_config_pool_count(svc.cfg); i++) {
         if (svc_pool_add(wasp_config_pool(svc.cfg, i)) == NULL) {
             return -1;
@@ -1133,13 +1151,16 @@ static void svc_raise_fd_limit(void)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: waspd --config FILE [--runtime-dir DIR] [--event-log FILE] "
+            "usage: waspd --config FILE [--runtime-dir DIR] [--event-log FILE] [--temp-dir DIR] "
             "[--allow-localsystem]\n"
             "  Runs in the foreground and logs to stderr.\n"
             "  --config FILE         applicationHost.config to serve\n"
             "  --runtime-dir DIR     sockets and pid files (default /run/wasp)\n"
             "  --event-log FILE      the event log (default /var/log/wasp/events.log with the\n"
             "                        default runtime directory, else DIR/events.log)\n"
+            "  --temp-dir DIR        request bodies over 64 KiB while they wait for a worker\n"
+            "                        (default /var/tmp/wasp with the default runtime\n"
+            "                        directory, else DIR/temp; files there have no name)\n"
             "  --allow-localsystem   let pools with identityType=\"LocalSystem\" run as root\n");
 }
 
@@ -1157,6 +1178,8 @@ int main(int argc, char **argv)
             config = argv[++i];
         } else if (strcmp(argv[i], "--runtime-dir") == 0 && i + 1 < argc) {
             snprintf(svc.runtime_dir, sizeof(svc.runtime_dir), "%s", argv[++i]);
+        } else if (strcmp(argv[i], "--temp-dir") == 0 && i + 1 < argc) {
+            snprintf(svc.temp_dir, sizeof(svc.temp_dir), "%s", argv[++i]);
         } else if (strcmp(argv[i], "--event-log") == 0 && i + 1 < argc) {
             snprintf(svc.event_log_path, sizeof(svc.event_log_path), "%s", argv[++i]);
         } else if (strcmp(argv[i], "--allow-localsystem") == 0) {
@@ -1183,6 +1206,14 @@ int main(int argc, char **argv)
         } else {
             snprintf(svc.event_log_path, sizeof(svc.event_log_path), "%s/events.log",
                      svc.runtime_dir);
+        }
+    }
+    if (svc.temp_dir[0] == '\0') {
+        /* Disk, not /run's tmpfs: a big upload must not live in RAM. */
+        if (strcmp(svc.runtime_dir, "/run/wasp") == 0) {
+            snprintf(svc.temp_dir, sizeof(svc.temp_dir), "/var/tmp/wasp");
+        } else {
+            snprintf(svc.temp_dir, sizeof(svc.temp_dir), "%s/temp", svc.runtime_dir);
         }
     }
     signal(SIGPIPE, SIG_IGN);

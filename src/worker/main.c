@@ -245,8 +245,9 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
 {
     wasp_request_t *req;
 
-    if (fd >= 0) {
-        close(fd); /* nothing the listener sends carries a descriptor */
+    if (fd >= 0 && hdr->type != WASP_MSG_REQ_BODY_FILE) {
+        close(fd); /* only a spooled body comes with a descriptor */
+        fd = -1;
     }
     switch (hdr->type) {
     case WASP_MSG_REQ_HEAD:
@@ -279,6 +280,27 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
             worker_start(req);
         }
         break;
+    case WASP_MSG_REQ_BODY_FILE: {
+        uint64_t len;
+
+        req = live_find(hdr->stream);
+        if (req == NULL || req->body_complete || fd < 0 || hdr->length != sizeof(len)) {
+            if (fd >= 0) {
+                close(fd);
+            }
+            break;
+        }
+        memcpy(&len, payload, sizeof(len));
+        if (request_set_body_file(req, fd, len) != 0) {
+            /* Cannot map it: a protocol-level failure, as for a bad head. */
+            wasp_alert("cannot map the request body of stream %u: %s", hdr->stream,
+                       strerror(errno));
+            exit(1);
+        }
+        req->body_complete = true;
+        worker_start(req);
+        break;
+    }
     case WASP_MSG_WINDOW:
         req = live_find(hdr->stream);
         if (req != NULL && hdr->length == sizeof(uint32_t)) {

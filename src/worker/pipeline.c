@@ -184,12 +184,37 @@ void pipeline_after_send(wasp_request_t *req)
     pipeline_run(req);
 }
 
+/* IIS' detailed-page reasons for the limits the listener enforces. */
+static const char *pipeline_refusal_reason(int status, int sub)
+{
+    if (status == 404 && sub == 14) {
+        return "The request filtering module is configured to deny a request where the URL is "
+               "too long (requestLimits maxUrl).";
+    }
+    if (status == 404 && sub == 15) {
+        return "The request filtering module is configured to deny a request where the query "
+               "string is too long (requestLimits maxQueryString).";
+    }
+    return "The request filtering module is configured to deny a request that exceeds the "
+           "request content length (requestLimits maxAllowedContentLength).";
+}
+
 void pipeline_start(wasp_request_t *req)
 {
     req->phase = PH_PIPELINE;
     req->event = WASP_EVENT_BEGIN_REQUEST;
     req->post = 0;
     req->idx = 0;
+    if (req->refuse_status != 0) {
+        /* The listener refused it for request filtering's limits (and kept
+         * the body from us): answer as RequestFilteringModule would at
+         * BeginRequest, through the rest of the pipeline (custom errors,
+         * logging). */
+        wasp_request_fail(req, req->refuse_status, req->refuse_sub,
+                          pipeline_refusal_reason(req->refuse_status, req->refuse_sub));
+        req->fail_module = "RequestFilteringModule";
+        step_finish(req);
+    }
     pipeline_run(req);
 }
 

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -27,6 +29,7 @@ wasp_request_t *request_new(uint32_t stream, const char *payload, size_t len)
         return NULL;
     }
     req->stream = stream;
+    req->body_fd = -1;
     req->status = 200;
     snprintf(req->reason, sizeof(req->reason), "OK");
     req->head = malloc(len ? len : 1);
@@ -72,6 +75,8 @@ wasp_request_t *request_new(uint32_t stream, const char *payload, size_t len)
         p = wasp_dec_str(&d, &n);
         req->hvalues[i] = (wasp_str_t){p, n};
     }
+    req->refuse_status = wasp_dec_u16(&d);
+    req->refuse_sub = wasp_dec_u16(&d);
     if (d.error) {
         wasp_alert("malformed request headers (stream %u)", stream);
         request_free(req);
@@ -115,6 +120,12 @@ void request_free(wasp_request_t *req)
     }
     free(req->rh);
     wasp_buf_free(&req->body);
+    if (req->body_map != NULL) {
+        munmap(req->body_map, req->body_file_len);
+    }
+    if (req->body_fd >= 0) {
+        close(req->body_fd);
+    }
     free(req->hnames);
     free(req->hvalues);
     free(req->state);
@@ -202,8 +213,56 @@ int wasp_request_header_at(const wasp_request_t *req, size_t i, wasp_str_t *name
     return 0;
 }
 
+int request_set_body_file(wasp_request_t *req, int fd, uint64_t len)
+{
+    void *map = len > 0 ? mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0) : NULL;
+
+    if (len > 0 && map == MAP_FAILED) {
+        return -1;
+    }
+    req->body_fd = fd;
+    req->body_file_len = len;
+    req->body_map = map;
+    return 0;
+}
+
+uint64_t wasp_request_body_length(const wasp_request_t *req)
+{
+    return req->body_fd >= 0 ? req->body_file_len : wasp_buf_size(&req->body);
+}
+
+ssize_t wasp_request_body_read(const wasp_request_t *req, uint64_t offset, void *buf, size_t len)
+{
+    uint64_t total = wasp_request_body_length(req);
+
+    if (offset >= total) {
+        return 0;
+    }
+    if (len > total - offset) {
+        len = (size_t)(total - offset);
+    }
+    if (req->body_fd >= 0) {
+        ssize_t n;
+
+        do {
+            n = pread(req->body_fd, buf, len, (off_t)offset);
+        } while (n < 0 && errno == EINTR);
+        return n;
+    }
+    memcpy(buf, wasp_buf_ptr(&req->body) + offset, len);
+    return (ssize_t)len;
+}
+
+int wasp_request_body_fd(const wasp_request_t *req)
+{
+    return req->body_fd;
+}
+
 wasp_str_t wasp_request_body(const wasp_request_t *req)
 {
+    if (req->body_fd >= 0) {
+        return (wasp_str_t){req->body_map ? req->body_map : "", req->body_file_len};
+    }
     return (wasp_str_t){req->body.data ? wasp_buf_ptr(&req->body) : "", wasp_buf_size(&req->body)};
 }
 
@@ -342,7 +401,7 @@ wasp_str_t wasp_request_server_variable(wasp_request_t *req, const char *name)
         return str_dup(req, "0");
     }
     if (strcasecmp(name, "CONTENT_LENGTH") == 0) {
-        return str_fmt(req, "%zu", wasp_buf_size(&req->body));
+        return str_fmt(req, "%llu", (unsigned long long)wasp_request_body_length(req));
     }
     if (strcasecmp(name, "CONTENT_TYPE") == 0) {
         wasp_str_t v = wasp_request_header(req, "Content-Type");

@@ -101,8 +101,12 @@ struct wasp_request {
     uint16_t client_port, local_port;
     wasp_str_t *hnames, *hvalues;
     size_t hcount;
-    wasp_buf_t body;
+    wasp_buf_t body;          /* a body the listener sent in frames (<= 64 KiB) */
+    int body_fd;              /* or the file it spooled a larger one to; -1 = none */
+    uint64_t body_file_len;
+    void *body_map;           /* body_fd mapped read-only, for wasp_request_body() */
     bool body_complete;
+    uint16_t refuse_status, refuse_sub; /* the listener's request filtering verdict */
     char physical_path[4096];
 
     /* pipeline position */
@@ -162,6 +166,8 @@ int handler_map(wasp_request_t *req);
 /* request.c */
 wasp_request_t *request_new(uint32_t stream, const char *payload, size_t len);
 void request_free(wasp_request_t *req);
+/* The listener spooled the body to a file: take its descriptor. */
+int request_set_body_file(wasp_request_t *req, int fd, uint64_t len);
 
 /* response.c */
 void response_send(wasp_request_t *req);   /* start or continue sending */

@@ -95,6 +95,11 @@ wasp_str_t wasp_request_body(const wasp_request_t *req)
     return (wasp_str_t){req->body ? req->body : "", req->body ? strlen(req->body) : 0};
 }
 
+uint64_t wasp_request_body_length(const wasp_request_t *req)
+{
+    return wasp_request_body(req).len;
+}
+
 int wasp_request_map_path(const wasp_request_t *req, const char *url_path, char *phys,
                           size_t phys_size)
 {
