@@ -226,6 +226,18 @@ const wasp_section_t *wasp_request_section_at(const wasp_request_t *req, const c
  *   500    called too late, url not an absolute path, out of memory. */
 wasp_status_t wasp_request_rewrite_url(wasp_request_t *req, const char *url);
 
+/* A local redirect (CGI's "Location: /path" without Status, RFC 3875
+ * 6.2.2): once the calling handler completes, whatever it answered is
+ * dropped and the request starts over for url (an absolute path, optionally
+ * with "?query", encoded as for wasp_request_rewrite_url): as a GET (HEAD
+ * stays HEAD) without a body, through the whole pipeline of the new URL —
+ * request filtering, authentication and authorization judge it as they
+ * would a client's request for it; the server variables follow it as after
+ * a rewrite.  At most 10 times per request, then 500.  Call it from
+ * ExecuteRequestHandler before anything is flushed; 0, or -1 when it cannot
+ * be done (nothing changes then). */
+int wasp_request_redirect_local(wasp_request_t *req, const char *url);
+
 /* The handler mapping chosen at MapRequestHandler (<handlers><add name>), or NULL. */
 const char *wasp_request_handler_name(const wasp_request_t *req);
 /* The scriptProcessor attribute of that mapping (NUL-terminated), or NULL. */

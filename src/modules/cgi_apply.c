@@ -16,9 +16,15 @@ bool cgi_head_apply(cgi_head_t *h, wasp_request_t *req, const char *script)
     int status = h->status;
 
     if (h->local_redirect) {
-        /* RFC 3875 6.2.2 wants the server to serve that URL itself; the
-         * module API can rewrite a URL only before the handler runs, so the
-         * client is sent there instead, without the script's body. */
+        /* RFC 3875 6.2.2: the server answers as if the client had asked for
+         * that URL; the script's headers and body are dropped. */
+        if (wasp_request_redirect_local(req, h->location) == 0) {
+            return true;
+        }
+        /* Too late (the script flushed) or not a path we can serve: the
+         * client goes there itself. */
+        wasp_log(req, WASP_LOG_WARN, "%s: local redirect to %s sent to the client as 302",
+                 script, h->location);
         status = 302;
         h->reason[0] = '\0';
         discard = true;

@@ -737,7 +737,10 @@ static void on_stdout(fcgi_req_t *r, const char *data, size_t len)
         return; /* the body of a failed head is not sent */
     }
     if (r->discard) {
-        len = 0; /* a local redirect: its headers go out, not the script's body */
+        /* A local redirect: the request starts over once this one ends
+         * (nothing may be flushed), or a 302 whose headers go out without
+         * the script's body. */
+        return;
     }
     if (r->stderr_seen && r->app->stderr_mode != STDERR_IGNORE && !r->flushed) {
         return; /* the 500 with stderr wins; the body is dropped */

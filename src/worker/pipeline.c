@@ -124,6 +124,14 @@ static void pipeline_run(wasp_request_t *req)
         wasp_module_t *const *list;
         size_t count;
 
+        if (req->local_redirect != NULL && !req->aborted) {
+            /* The handler is done and asked for another URL: the request
+             * starts over, its whole pipeline judging the new URL. */
+            if (request_restart_for_redirect(req) != WASP_CONTINUE) {
+                step_finish(req);
+            }
+            continue;
+        }
         if (req->event == WASP_EVENT_END_REQUEST && req->post == 1 &&
             req->idx >= req->pipe->steps[WASP_EVENT_END_REQUEST][1].count) {
             req->phase = PH_DONE;

@@ -228,6 +228,9 @@ int request_set_body_file(wasp_request_t *req, int fd, uint64_t len)
 
 uint64_t wasp_request_body_length(const wasp_request_t *req)
 {
+    if (req->body_dropped) {
+        return 0;
+    }
     return req->body_fd >= 0 ? req->body_file_len : wasp_buf_size(&req->body);
 }
 
@@ -255,11 +258,14 @@ ssize_t wasp_request_body_read(const wasp_request_t *req, uint64_t offset, void 
 
 int wasp_request_body_fd(const wasp_request_t *req)
 {
-    return req->body_fd;
+    return req->body_dropped ? -1 : req->body_fd;
 }
 
 wasp_str_t wasp_request_body(const wasp_request_t *req)
 {
+    if (req->body_dropped) {
+        return (wasp_str_t){"", 0};
+    }
     if (req->body_fd >= 0) {
         return (wasp_str_t){req->body_map ? req->body_map : "", req->body_file_len};
     }
@@ -950,4 +956,85 @@ wasp_status_t wasp_request_rewrite_url(wasp_request_t *req, const char *url)
         }
     }
     return WASP_CONTINUE;
+}
+
+/* ---- public API: local redirects ------------------------------------------ */
+
+int wasp_request_redirect_local(wasp_request_t *req, const char *url)
+{
+    char *copy;
+
+    if (url == NULL || url[0] != '/' || url[1] == '/' || req->head_sent ||
+        req->event != WASP_EVENT_EXECUTE_REQUEST_HANDLER) {
+        return -1;
+    }
+    copy = wasp_request_alloc(req, strlen(url) + 1);
+    if (copy == NULL) {
+        return -1;
+    }
+    memcpy(copy, url, strlen(url) + 1);
+    req->local_redirect = copy;
+    return 0;
+}
+
+/* Drop a request header (every field of that name). */
+static void request_drop_header(wasp_request_t *req, const char *name)
+{
+    size_t n = strlen(name), out = 0;
+
+    for (size_t i = 0; i < req->hcount; i++) {
+        if (req->hnames[i].len == n && strncasecmp(req->hnames[i].ptr, name, n) == 0) {
+            continue;
+        }
+        req->hnames[out] = req->hnames[i];
+        req->hvalues[out] = req->hvalues[i];
+        out++;
+    }
+    req->hcount = out;
+}
+
+/* The request becomes a GET (HEAD stays HEAD) of its local redirect's URL,
+ * without body, answer, handler or module state: pipeline.c then runs it
+ * from BeginRequest.  Returns WASP_CONTINUE, or WASP_FINISH when it failed
+ * (status set). */
+wasp_status_t request_restart_for_redirect(wasp_request_t *req)
+{
+    const char *url = req->local_redirect;
+    wasp_status_t st;
+
+    req->local_redirect = NULL;
+    /* From the top: a failure below then skips to SendResponse as usual. */
+    req->event = WASP_EVENT_BEGIN_REQUEST;
+    req->post = 0;
+    req->idx = 0;
+    wasp_response_clear(req);
+    wasp_response_set_status(req, 200, 0, "OK");
+    req->fail_reason = req->fail_module = req->fail_event = NULL;
+    req->current = NULL;
+    if (++req->local_redirects > 10) {
+        return wasp_request_fail(req, 500, 0, "More than 10 local redirects (CGI Location "
+                                 "headers without Status) for one request.");
+    }
+    if (!(req->method.len == 4 && memcmp(req->method.ptr, "HEAD", 4) == 0)) {
+        req->method = (wasp_str_t){"GET", 3};
+    }
+    req->body_dropped = true;
+    request_drop_header(req, "Content-Length");
+    request_drop_header(req, "Transfer-Encoding");
+    request_drop_header(req, "Content-Type");
+    req->handler = NULL;
+    req->handler_name = NULL;
+    req->script_processor = NULL;
+    req->handler_mod_count = 0;
+    memset(req->state, 0, WORKER_MAX_MODULES * sizeof(void *));
+    st = wasp_request_rewrite_url(req, url);
+    if (st == WASP_CONTINUE) {
+        const pipeline_t *pipe =
+            worker_pipeline_for(wasp_request_section(req, "system.webServer/modules"));
+
+        if (pipe != NULL) {
+            req->pipe = pipe; /* the new URL's <modules> */
+        }
+    }
+    return st;
 }

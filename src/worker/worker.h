@@ -94,6 +94,9 @@ struct wasp_request {
     /* wasp_request_rewrite_url: path, query, app, vdir and physical_path
      * are the rewritten URL's; raw_url stays the original as sent. */
     bool rewritten;
+    const char *local_redirect; /* wasp_request_redirect_local: restart for this URL */
+    unsigned local_redirects;
+    bool body_dropped;          /* restarted as a GET: the body is not the new request's */
     wasp_str_t current_url; /* HTTP_URL: the rewritten request-target */
     int minor;
     bool is_local;
@@ -168,6 +171,8 @@ wasp_request_t *request_new(uint32_t stream, const char *payload, size_t len);
 void request_free(wasp_request_t *req);
 /* The listener spooled the body to a file: take its descriptor. */
 int request_set_body_file(wasp_request_t *req, int fd, uint64_t len);
+/* A handler asked for a local redirect: make the request the new URL's. */
+wasp_status_t request_restart_for_redirect(wasp_request_t *req);
 
 /* response.c */
 void response_send(wasp_request_t *req);   /* start or continue sending */

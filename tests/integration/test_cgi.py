@@ -61,7 +61,15 @@ print "Location: http://example.com/elsewhere?x=1\\r\\n\\r\\n";
 """
 
 LOCAL_PL = """#!/usr/bin/perl
-print "Location: /static.txt\\n\\nignored body\\n";
+print "Location: /static.txt\\nSet-Cookie: dropped=1\\n\\nignored body\\n";
+"""
+
+LOCAL_ENV_PL = """#!/usr/bin/perl
+print "Location: /cgi-bin/env.pl/more?from=local\\n\\n";
+"""
+
+LOCAL_LOOP_PL = """#!/usr/bin/perl
+print "Location: /cgi-bin/loop.pl\\n\\n";
 """
 
 COOKIES_PL = """#!/usr/bin/perl
@@ -135,7 +143,8 @@ print "never\\n";
 
 ALLOWED = ["env.pl", "echo.pl", "status.pl", "redirect.pl", "local.pl", "cookies.pl",
            "flush.pl", "sleep3.pl", "bad.pl", "nothing.sh", "nph-test.pl", "stderr.pl",
-           "timeout/slow.sh", "forever.pl", "ok.sh", "noexec.sh", "big.pl"]
+           "timeout/slow.sh", "forever.pl", "ok.sh", "noexec.sh", "big.pl", "local_env.pl",
+           "loop.pl"]
 
 
 def enable_cgi(s, www):
@@ -187,6 +196,7 @@ def server():
         "nothing.sh": "#!/bin/sh\nexit 0\n", "nph-test.pl": NPH_PL, "stderr.pl": STDERR_PL,
         "timeout/slow.sh": slow_sh(piddir), "forever.pl": forever_pl(piddir), "ok.sh": SH_OK,
         "restricted.sh": SH_OK, "denied.sh": SH_OK, "big.pl": BIG_PL,
+        "local_env.pl": LOCAL_ENV_PL, "loop.pl": LOCAL_LOOP_PL,
     }
     for name, text in scripts.items():
         s.file("www/cgi-bin/" + name, text, mode=0o755)
@@ -404,13 +414,32 @@ def test_client_redirect(port):
     assert r.header("Location") == "http://example.com/elsewhere?x=1"
 
 
-def test_local_redirect_is_sent_to_the_client(port):
-    # The URL cannot be rewritten once the handler runs: 302 to the local
-    # path, without the body the script wrote.
+def test_local_redirect_is_served_by_the_server(port):
+    # RFC 3875 6.2.2: the answer is the one for the new URL; the script's
+    # headers and body are dropped.
     r = get(port, "/cgi-bin/local.pl")
-    assert r.status == 302, r
-    assert r.header("Location") == "/static.txt"
-    assert b"ignored body" not in r.body
+    assert r.status == 200, r
+    assert r.body == b"static\n"
+    assert r.header("Location") is None and r.header("Set-Cookie") is None, r
+    assert r.header("Content-Type").startswith("text/plain"), r
+
+
+def test_local_redirect_to_a_script_is_a_get_without_body(port):
+    r = request(port, "POST", "/cgi-bin/local_env.pl", body=b"a=1&b=2",
+                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 200, r
+    env, _ = env_of(r)
+    assert env["REQUEST_METHOD"] == "GET"
+    assert env["SCRIPT_NAME"] == "/cgi-bin/env.pl"
+    assert env["PATH_INFO"] == "/more"
+    assert env["QUERY_STRING"] == "from=local"
+    assert "CONTENT_LENGTH" not in env and "CONTENT_TYPE" not in env, env
+
+
+def test_local_redirect_loop_ends_in_500(port):
+    r = get(port, "/cgi-bin/loop.pl")
+    assert r.status == 500, r
+    assert b"More than 10 local redirects" in r.body, r.body[:400]
 
 
 def test_repeated_set_cookie(port):

@@ -48,6 +48,12 @@ echo "short and stout\n";
     "redirect.php": r"""<?php
 header('Location: http://example.com/elsewhere?x=1');
 """,
+    "local.php": r"""<?php
+// Location without a Status line (PHP writes none for 200): a local redirect.
+header('Location: ' . ($_GET['to'] ?? '/static.txt'));
+http_response_code(200);
+echo "dropped body\n";
+""",
     "cookies.php": r"""<?php
 setcookie('a', '1');
 setcookie('b', '2');
@@ -174,6 +180,20 @@ def test_status_redirect_and_cookies(make_server):
     r = get(port, "/cookies.php")
     assert sorted(r.header_all("Set-Cookie")) == ["a=1", "b=2"], r
     assert r.header_all("X-Multi") == ["one", "two"]
+
+
+def test_local_redirect_is_served_by_the_server(make_server):
+    s, port = php_server(make_server, "fcgi-local")
+    r = get(port, "/local.php")
+    assert r.status == 200 and r.body == b"static\n", r
+    assert r.header("Location") is None, r
+    # To another script: a fresh GET, without the POST's body.
+    r = request(port, "POST", "/local.php?to=/info.php%3Fq%3D1", body=b"a=1",
+                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 200, r
+    d = json.loads(r.body)
+    assert d["server"]["REQUEST_METHOD"] == "GET", d["server"]
+    assert d["get"] == {"q": "1"} and d["post"] == [] and d["body"] == "", d
 
 
 def test_flush_streams_to_the_client(make_server):
