@@ -48,7 +48,7 @@ typedef enum wasp_msg_type {
     WASP_MSG_STATUS_QUERY = 25, /* where is each request in the pipeline? */
     /* waspd -> listener */
     WASP_MSG_CFG_BEGIN = 40,
-    WASP_MSG_CFG_LISTEN = 41,  /* fd, str ip, u16 port */
+    WASP_MSG_CFG_LISTEN = 41,  /* fd, str ip, u16 port, u8 tls (an https port) */
     WASP_MSG_CFG_POOL = 42,    /* fd, str name, u32 uid, u32 queue_length,
                                   u32 ping interval ms (0 = no pinging), u32 ping response ms,
                                   u32 periodicRestart requests (0 = never),

@@ -27,13 +27,15 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "listener/listener.h"
+#include "listener/tls.h"
 
 #define CONN_READ_CHUNK 16384
 #define CONN_IDLE_MS 120000u   /* connectionTimeout default, 2 min */
 #define CONN_LINGER_MS 2000u
 #define CONN_WAIT_BUFFER 65536u /* bytes read ahead while a request runs */
+#define CONN_TLS_RECORD 16384u  /* plaintext per TLS record */
 
-typedef enum conn_state { C_HEAD, C_BODY, C_WAIT, C_LINGER } conn_state_t;
+typedef enum conn_state { C_HANDSHAKE, C_HEAD, C_BODY, C_WAIT, C_LINGER } conn_state_t;
 
 struct lsn_conn {
     lsn_conn_t *next, *prev;
@@ -54,6 +56,10 @@ struct lsn_conn {
     int version_minor;
     uint32_t events;
     wasp_ltimer_t *timer;
+    lsn_tls_t *tls;          /* an https binding's connection, else NULL */
+    bool hs_want_write;      /* the handshake waits for the socket to be writable */
+    char *tls_wbuf;          /* plaintext gathered for the next TLS record(s) */
+    size_t tls_wlen, tls_woff;
 };
 
 static lsn_conn_t *conns;
@@ -99,6 +105,10 @@ static void conn_update_events(lsn_conn_t *c)
     /* Once the client has half-closed, RDHUP would fire forever. */
     uint32_t ev = c->peer_eof ? 0 : EPOLLRDHUP;
 
+    if (c->state == C_HANDSHAKE) {
+        conn_set_events(c, ev | (c->hs_want_write ? EPOLLOUT : EPOLLIN));
+        return;
+    }
     if (c->state == C_HEAD || c->state == C_BODY || c->state == C_LINGER) {
         ev |= EPOLLIN;
     } else if (c->state == C_WAIT && !c->peer_eof && !c->closing &&
@@ -108,7 +118,8 @@ static void conn_update_events(lsn_conn_t *c)
          * registration then stays as it is, one epoll_ctl fewer each way. */
         ev |= EPOLLIN;
     }
-    if (c->out_head != NULL) {
+    if (c->out_head != NULL || c->tls_wlen > 0 ||
+        (c->tls != NULL && lsn_tls_wants_write(c->tls))) {
         ev |= EPOLLOUT;
     }
     conn_set_events(c, ev);
@@ -133,7 +144,7 @@ static void conn_arm_timer(lsn_conn_t *c, uint64_t ms)
     c->timer = wasp_loop_timer(lsn_loop, ms, conn_on_timer, c);
 }
 
-void lsn_conn_accept(int listen_fd)
+void lsn_conn_accept(int listen_fd, bool tls)
 {
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage peer, local;
@@ -171,6 +182,15 @@ void lsn_conn_accept(int listen_fd)
          * this machine connecting to one of its own addresses. */
         c->is_local = wasp_sockaddr_is_loopback(&peer) || strcmp(c->peer_ip, c->local_ip) == 0;
         c->state = C_HEAD;
+        if (tls) {
+            c->tls = lsn_tls_new(fd, c->local_ip, c->local_port);
+            if (c->tls == NULL) {
+                close(fd);
+                free(c);
+                return;
+            }
+            c->state = C_HANDSHAKE;
+        }
         c->version_major = -1;
         c->events = EPOLLIN | EPOLLRDHUP;
         if (wasp_loop_add(lsn_loop, fd, c->events, conn_on_io, c) != 0) {
@@ -222,6 +242,11 @@ static void conn_close(lsn_conn_t *c)
         wasp_loop_timer_cancel(lsn_loop, c->timer);
     }
     wasp_loop_del(lsn_loop, c->fd);
+    if (c->tls != NULL) {
+        lsn_tls_shutdown(c->tls); /* close_notify, if the socket takes it */
+        lsn_tls_free(c->tls);
+        free(c->tls_wbuf);
+    }
     close(c->fd);
     wasp_buf_free(&c->rbuf);
     if (c->prev != NULL) {
@@ -252,6 +277,9 @@ static void conn_linger(lsn_conn_t *c)
         (errno == EAGAIN || errno == EWOULDBLOCK)) {
         conn_close(c);
         return;
+    }
+    if (c->tls != NULL) {
+        lsn_tls_shutdown(c->tls);
     }
     shutdown(c->fd, SHUT_WR);
     c->state = C_LINGER;
@@ -602,6 +630,33 @@ static void conn_process(lsn_conn_t *c)
     }
 }
 
+/* Read into buf: > 0 bytes, 0 = end of stream, -1 = nothing now, -2 = failed.
+ * A lingering TLS connection is drained raw: its bytes are dropped anyway. */
+static ssize_t conn_recv(lsn_conn_t *c, char *buf, size_t room)
+{
+    if (c->tls != NULL && c->state != C_LINGER) {
+        ssize_t n = lsn_tls_read(c->tls, buf, room);
+
+        if (n > 0) {
+            return n;
+        }
+        if (n == LSN_TLS_WANT_READ || n == LSN_TLS_WANT_WRITE) {
+            return -1;
+        }
+        return n == LSN_TLS_CLOSED ? 0 : -2;
+    }
+    for (;;) {
+        ssize_t n = read(c->fd, buf, room);
+
+        if (n >= 0) {
+            return n;
+        }
+        if (errno != EINTR) {
+            return (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : -2;
+        }
+    }
+}
+
 static void conn_read(lsn_conn_t *c)
 {
     for (int i = 0; i < 8; i++) {
@@ -623,14 +678,11 @@ static void conn_read(lsn_conn_t *c)
                 room = CONN_WAIT_BUFFER - have;
             }
         }
-        n = read(c->fd, c->rbuf.data + c->rbuf.len, room);
+        n = conn_recv(c, c->rbuf.data + c->rbuf.len, room);
+        if (n == -1) {
+            break;
+        }
         if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                break;
-            }
-            if (errno == EINTR) {
-                continue;
-            }
             conn_close(c);
             return;
         }
@@ -657,9 +709,28 @@ static void conn_read(lsn_conn_t *c)
     }
     if (c->state == C_HEAD || c->state == C_BODY) {
         conn_process(c);
-    } else if (c->state == C_WAIT) {
+    } else if (c->state == C_WAIT || c->tls != NULL) {
         conn_update_events(c); /* stop reading when the read-ahead is full */
     }
+}
+
+static void conn_handshake(lsn_conn_t *c)
+{
+    int rc = lsn_tls_handshake(c->tls);
+
+    if (rc == 1) {
+        c->state = C_HEAD;
+        conn_update_events(c);
+        conn_read(c); /* the first request may have come with the Finished message */
+        return;
+    }
+    if (rc == LSN_TLS_WANT_READ || rc == LSN_TLS_WANT_WRITE) {
+        c->hs_want_write = rc == LSN_TLS_WANT_WRITE;
+        conn_update_events(c);
+        return;
+    }
+    /* A failed handshake ends silently, as with HTTP.sys. */
+    conn_close(c);
 }
 
 static void conn_request_finished(lsn_conn_t *c)
@@ -678,8 +749,16 @@ static void conn_request_finished(lsn_conn_t *c)
         return;
     }
     c->state = C_HEAD;
+    if (c->tls != NULL) {
+        free(c->tls_wbuf); /* idle keep-alive connections hold no record buffer */
+        c->tls_wbuf = NULL;
+    }
     conn_update_events(c);
     conn_arm_timer(c, CONN_IDLE_MS);
+    if (c->tls != NULL && lsn_tls_pending(c->tls)) {
+        conn_read(c); /* decrypted bytes the socket will not announce again */
+        return;
+    }
     conn_process(c); /* a pipelined request may already be buffered */
 }
 
@@ -765,9 +844,100 @@ static int conn_write_file(lsn_conn_t *c)
     return 1;
 }
 
+/* TLS: move up to one record's worth of output items (memory, or file
+ * bytes read with pread: no sendfile through TLS) into the record buffer,
+ * retiring what was taken.  0, or -1 when a file ended early. */
+static int conn_tls_gather(lsn_conn_t *c)
+{
+    size_t len = 0;
+
+    if (c->tls_wbuf == NULL && (c->tls_wbuf = malloc(CONN_TLS_RECORD)) == NULL) {
+        return -1;
+    }
+    while (c->out_head != NULL && len < CONN_TLS_RECORD) {
+        lsn_out_t *o = c->out_head;
+        size_t room = CONN_TLS_RECORD - len;
+
+        if (o->kind == OUT_MEM) {
+            size_t n = o->len - o->off < room ? o->len - o->off : room;
+
+            memcpy(c->tls_wbuf + len, o->data + o->off, n);
+            o->off += n;
+            len += n;
+            if (o->off < o->len) {
+                break;
+            }
+            if (o->req != NULL) {
+                lsn_window_ack(o->req, o->ack_len);
+            }
+        } else {
+            size_t want = (size_t)(o->fend - o->foff) < room ? (size_t)(o->fend - o->foff) : room;
+            ssize_t n;
+
+            do {
+                n = pread(o->fd, c->tls_wbuf + len, want, o->foff);
+            } while (n < 0 && errno == EINTR);
+            if (n <= 0) {
+                wasp_warn("file ended early while sending to %s:%u", c->peer_ip, c->peer_port);
+                return -1;
+            }
+            o->foff += n;
+            len += (size_t)n;
+            if (o->foff < o->fend) {
+                continue;
+            }
+            close(o->fd);
+        }
+        c->out_head = o->next;
+        if (c->out_head == NULL) {
+            c->out_tail = NULL;
+        }
+        free(o);
+    }
+    c->tls_wlen = len;
+    c->tls_woff = 0;
+    return 0;
+}
+
+/* 1 = everything written, 0 = would block, -1 = connection failed */
+static int conn_write_tls(lsn_conn_t *c)
+{
+    for (;;) {
+        ssize_t n;
+
+        if (c->tls_wlen == 0) {
+            if (c->out_head == NULL) {
+                return 1;
+            }
+            if (conn_tls_gather(c) != 0) {
+                return -1;
+            }
+        }
+        n = lsn_tls_write(c->tls, c->tls_wbuf + c->tls_woff, c->tls_wlen - c->tls_woff);
+        if (n == LSN_TLS_WANT_READ || n == LSN_TLS_WANT_WRITE) {
+            return 0;
+        }
+        if (n < 0) {
+            return -1;
+        }
+        c->tls_woff += (size_t)n;
+        if (c->tls_woff == c->tls_wlen) {
+            c->tls_wlen = c->tls_woff = 0;
+        }
+    }
+}
+
 static void conn_flush(lsn_conn_t *c)
 {
-    while (c->out_head != NULL) {
+    if (c->tls != NULL) {
+        int rc = conn_write_tls(c);
+
+        if (rc < 0) {
+            conn_close(c);
+            return;
+        }
+    }
+    while (c->tls == NULL && c->out_head != NULL) {
         int rc = c->out_head->kind == OUT_MEM ? conn_write_mem(c) : conn_write_file(c);
 
         if (rc < 0) {
@@ -778,7 +948,7 @@ static void conn_flush(lsn_conn_t *c)
             break;
         }
     }
-    if (c->out_head == NULL) {
+    if (c->out_head == NULL && c->tls_wlen == 0) {
         if (c->req != NULL && c->req->state == REQ_DONE) {
             conn_request_finished(c);
             return;
@@ -795,7 +965,16 @@ static void conn_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data)
 {
     lsn_conn_t *c = data;
 
+    if (c->state == C_HANDSHAKE) {
+        conn_handshake(c);
+        return;
+    }
     if (events & EPOLLOUT) {
+        if (c->tls != NULL && lsn_tls_wants_write(c->tls) && c->out_head == NULL &&
+            c->tls_wlen == 0) {
+            conn_read(c); /* a TLS read was waiting to write (e.g. a key update) */
+            return;
+        }
         conn_flush(c);
         return; /* c may be gone; input is handled on the next turn */
     }

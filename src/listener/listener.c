@@ -33,6 +33,7 @@ typedef struct lsn_listen {
     int fd;
     char ip[64];
     uint16_t port;
+    bool tls;       /* an https port: connections start with a TLS handshake */
     bool confirmed; /* named by the configuration push being applied */
 } lsn_listen_t;
 
@@ -714,7 +715,14 @@ static lsn_pool_t *pool_find(const char *name)
 
 static void listen_on_accept(wasp_loop_t *loop, int fd, uint32_t events, void *data)
 {
-    lsn_conn_accept(fd);
+    bool tls = false;
+
+    for (size_t i = 0; i < listen_count; i++) {
+        if (listens[i].fd == fd) {
+            tls = listens[i].tls;
+        }
+    }
+    lsn_conn_accept(fd, tls);
 }
 
 static void accept_resume(wasp_loop_t *loop, void *data)
@@ -763,10 +771,12 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         break;
     case WASP_MSG_CFG_LISTEN: {
         uint16_t port;
+        bool tls;
         lsn_listen_t *p = NULL;
 
         wasp_dec_cstr(&d, a, sizeof(a));
         port = wasp_dec_u16(&d);
+        tls = wasp_dec_u8(&d) != 0;
         if (fd < 0 || d.error) {
             wasp_alert("configuration: LISTEN without a socket");
             break;
@@ -778,6 +788,7 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         }
         if (p != NULL) {
             p->confirmed = true; /* already listening: the copy is not needed */
+            p->tls = tls;        /* a binding may have changed protocol */
             break;
         }
         p = realloc(listens, (listen_count + 1) * sizeof(*p));
@@ -789,10 +800,11 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         p->fd = fd;
         snprintf(p->ip, sizeof(p->ip), "%s", a);
         p->port = port;
+        p->tls = tls;
         p->confirmed = true;
         wasp_set_nonblock(fd);
         wasp_loop_add(lsn_loop, fd, EPOLLIN, listen_on_accept, NULL);
-        wasp_info("listening on %s:%u", a, port);
+        wasp_info("listening on %s:%u%s", a, port, tls ? " (https)" : "");
         fd = -1;
         break;
     }

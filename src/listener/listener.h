@@ -217,7 +217,8 @@ lsn_body_result_t lsn_body_take(lsn_body_reader_t *r, lsn_request_t *req, wasp_b
 void lsn_body_drop(lsn_request_t *req);
 
 /* conn.c */
-void lsn_conn_accept(int listen_fd);
+/* Accept what waits on a listening socket; tls: an https binding's port. */
+void lsn_conn_accept(int listen_fd, bool tls);
 /* HTTP.sys' registry limits (wasp/httpSys), for requests parsed from now on. */
 void lsn_conn_set_limits(uint32_t max_field, uint32_t max_request, uint32_t seg_len,
                          uint32_t seg_count, bool restricted, bool percent_u);

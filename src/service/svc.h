@@ -70,6 +70,7 @@ typedef struct svc_listen {
     char ip[64];
     uint16_t port;
     int fd;
+    bool tls;  /* an https binding's port */
     bool keep; /* still wanted by the configuration being applied */
 } svc_listen_t;
 

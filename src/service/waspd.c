@@ -419,6 +419,7 @@ void svc_push_config(void)
 
         wasp_enc_cstr(&e, svc.listens[i].ip);
         wasp_enc_u16(&e, svc.listens[i].port);
+        wasp_enc_u8(&e, svc.listens[i].tls);
         svc_send(WASP_MSG_CFG_LISTEN, &e, svc.listens[i].fd);
     }
     for (size_t i = 0; i < svc.pool_count; i++) {
