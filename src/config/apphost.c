@@ -533,11 +533,20 @@ static int cfg_pool_values(wasp_config_t *cfg, const wasp_section_t *own,
                                             "webengine4.dll", false, NULL);
     p->clr_config_file = cfg_get_str(cfg, own, dflt, "CLRConfigFile", "", true, NULL);
 
-    /* processModel.  password (encrypted, Windows' logon) and
-     * requestQueueDelegatorIdentity are strings with nothing to check. */
+    /* processModel.  requestQueueDelegatorIdentity is a string with nothing
+     * to check.  The password is a SpecificUser pool's only: wasp switches
+     * to the user with setuid and needs no password, but a value waspd
+     * could not decrypt is reported now (load flags), not silently kept.
+     * A password left on a pool of another identity is not used, so not
+     * checked (IIS does not use it either). */
     if (cfg_get_enum(pm, dpm, "identityType", cfg_identity_types, 4, what, &e, diag))
         return -1;
     p->identity_type = (char *)cfg_identity_types[e];
+    if (e == 3) {
+        const wasp_section_t *from = cfg_node_attr_line(pm, "password", NULL) ? pm : dpm;
+        if (cfg_check_encrypted_attr(cfg, from, "password", diag))
+            return -1;
+    }
     p->user_name = cfg_get_str(cfg, pm, dpm, "userName", "", false, NULL);
     if (cfg_get_bool(pm, dpm, "loadUserProfile", false, what, &p->load_user_profile, diag) ||
         cfg_get_bool(pm, dpm, "setProfileEnvironment", true, what, &p->set_profile_environment,

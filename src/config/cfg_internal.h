@@ -153,6 +153,8 @@ struct wasp_config {
 
     wasp_diag_t *warnings;
     size_t warning_count, warning_cap;
+
+    struct wasp_protect_key *key; /* WASP_CONFIG_DECRYPT: read when needed (encrypted.c) */
 };
 
 /* ---- diagnostics ---------------------------------------------------------- */
@@ -193,6 +195,14 @@ bool cfg_parse_bool(const char *s, bool *out);
  * number of an entry; returns the index or -1. */
 int cfg_parse_enum(const char *s, const char *const *names);
 const char *cfg_node_attr_line(const wasp_section_t *s, const char *name, int *line);
+
+/* ---- encrypted values (encrypted.c) -------------------------------------- */
+/* Check attribute `name` of node as the load flags ask: nothing, the form
+ * (WASP_CONFIG_CHECK_ENCRYPTED) or a full decryption (WASP_CONFIG_DECRYPT,
+ * the text wiped at once).  0, or -1 with diag. */
+int cfg_check_encrypted_attr(wasp_config_t *cfg, const wasp_section_t *node, const char *name,
+                             wasp_diag_t *diag);
+void cfg_free_key(wasp_config_t *cfg);
 
 /* Segment-wise, case-insensitive: is prefix ("/a/b", "/" = everything) a
  * prefix of path?  *rest receives the remainder ("" or "/..."). */

@@ -91,6 +91,9 @@ wasp_config_t *wasp_config_load_as(const char *path, const char *display_path, u
         *diag = cfg->warnings[0];
         goto fail;
     }
+    /* The key is not kept in memory between uses: a later
+     * wasp_config_decrypt_attr() reads the file again. */
+    cfg_free_key(cfg);
     return cfg;
 fail:
     wasp_config_free(cfg);
@@ -118,6 +121,7 @@ void wasp_config_free(wasp_config_t *cfg)
     cfg_map_free(&cfg->memo);
     cfg_vec_free(&cfg->levels);
     free(cfg->warnings);
+    cfg_free_key(cfg);
     cfg_arena_free(&cfg->arena);
     free(cfg);
 }

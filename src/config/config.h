@@ -201,6 +201,16 @@ wasp_config_t *wasp_config_load(const char *path, wasp_diag_t *diag);
 
 /* Flags of wasp_config_load_ex(). */
 #define WASP_CONFIG_STRICT 0x1u /* treat warnings (below) as errors: for "waspctl check" */
+/* Encrypted values ("[enc:Provider:DATA:enc]", src/config/protect.h) that
+ * wasp uses (the processModel password of a SpecificUser pool) are plain
+ * strings to a load without these flags, as they are to IIS' configuration
+ * system.  CHECK_ENCRYPTED refuses, without the key, one wasp can never
+ * read: a Windows or unknown provider's, a damaged one (waspctl).
+ * DECRYPT also decrypts each with the key of wasp_protect_key_file(), so a
+ * changed value or another key's is refused too (waspd, which holds the
+ * key; the key file is read when the first such value needs it). */
+#define WASP_CONFIG_CHECK_ENCRYPTED 0x2u
+#define WASP_CONFIG_DECRYPT 0x4u
 
 wasp_config_t *wasp_config_load_ex(const char *path, unsigned flags, wasp_diag_t *diag);
 
@@ -274,6 +284,18 @@ typedef enum wasp_timespan_format {
     WASP_TIMESPAN_MINUTES
 } wasp_timespan_format_t;
 bool wasp_config_parse_timespan(const char *text, wasp_timespan_format_t format, int64_t *ms);
+
+/* The value of attribute `name` of node, decrypted when it is encrypted
+ * ("[enc:...:enc]"): out receives the plain text ("" when the attribute is
+ * absent or "[enc:ANY::enc]").  A WaspAesProvider value needs a
+ * configuration loaded with WASP_CONFIG_DECRYPT (only waspd holds the key).
+ * Returns 0, or -1 with diag naming the attribute, the file and the line:
+ * "Attribute 'password' (applicationHost.config line 12) is encrypted with
+ * the Windows provider ...".  out is secret: wipe it after use
+ * (wasp_protect_wipe) and never log it.  Other attributes are read raw with
+ * wasp_section_attr(). */
+int wasp_config_decrypt_attr(wasp_config_t *cfg, const wasp_section_t *node, const char *name,
+                             char *out, size_t size, wasp_diag_t *diag);
 
 /* HTTP.sys' registry parameters (KB 820129), from wasp's own section
  * <wasp><httpSys MaxFieldLength="..." .../></wasp>: registry value names,

@@ -1381,7 +1381,10 @@ static int ce_write_tmp(struct wasp_config_edit *ed, int fd, const char *tmp, ch
 static int ce_validate(struct wasp_config_edit *ed, const char *tmp, char *err, size_t errsz)
 {
     wasp_diag_t d;
-    wasp_config_t *cfg = wasp_config_load(tmp, &d);
+    /* Messages name the real file, also inside the sentence.  Encrypted
+     * values are checked as far as the key is not needed: a Windows
+     * provider's value, which waspd would refuse, is refused here. */
+    wasp_config_t *cfg = wasp_config_load_as(tmp, ed->path, WASP_CONFIG_CHECK_ENCRYPTED, &d);
     char buf[2048];
 
     if (cfg != NULL) {

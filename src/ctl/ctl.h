@@ -4,7 +4,8 @@
  *   waspctl.c     command line, help, dispatch
  *   ctl_list.c    list apppool / site / app / vdir / wp / requests / events
  *   ctl_change.c  add / set / delete apppool (config_edit), start / stop /
- *                 recycle apppool, start / stop site (control socket)
+ *                 recycle apppool, start / stop site (control socket),
+ *                 encrypt (and the encrypted attributes of set / add)
  *   ctl_client.c  the control socket
  */
 #ifndef WASP_CTL_H
@@ -72,5 +73,7 @@ int ctl_set_apppool(ctl_cmd_t *cmd);
 int ctl_delete_apppool(ctl_cmd_t *cmd);
 int ctl_run_apppool(ctl_cmd_t *cmd); /* start / stop / recycle */
 int ctl_run_site(ctl_cmd_t *cmd);    /* start / stop */
+/* Print text (NULL: standard input) as a WaspAesProvider value. */
+int ctl_encrypt(const char *text);
 
 #endif /* WASP_CTL_H */

@@ -6,6 +6,13 @@
  * waspd runs, ask it to reload and wait for its answer, so the change is in
  * force when waspctl returns.
  *
+ * An attribute IIS' schema marks encrypted (processModel.password) is
+ * written as IIS' tools write it: encrypted, here with WaspAesProvider and
+ * the key file of wasp_protect_key_file() (made on first use).  A value
+ * given already encrypted is written as it is, once checked: "[enc:X::enc]"
+ * (empty), or a WaspAesProvider value this key decrypts.  encrypt prints
+ * such a value for an administrator to paste.
+ *
  * start / stop / recycle apppool and start / stop site ask waspd over the
  * control socket, print its progress on stderr and appcmd's sentence on
  * stdout.  start / stop also write autoStart / serverAutoStart, as IIS
@@ -18,6 +25,7 @@
 #include <strings.h>
 
 #include "config/config_edit.h"
+#include "config/protect.h"
 #include "ctl/ctl.h"
 #include "ctl/ctl_client.h"
 
@@ -68,6 +76,90 @@ static int reload(const ctl_cmd_t *cmd)
     return rc;
 }
 
+/* ---- encrypted values ----------------------------------------------------------- */
+
+/* plain as a WaspAesProvider value (malloc'd in *out); the key file is
+ * made when it does not exist yet.  what names the value in messages. */
+static int encrypt_text(const char *what, const char *plain, char **out)
+{
+    wasp_protect_key_t key;
+    char err[1024];
+    size_t size = strlen(plain) / 3 * 4 + 128;
+    int rc;
+
+    *out = malloc(size);
+    if (*out == NULL) {
+        return ctl_error(CTL_EXIT_FAILED, "out of memory");
+    }
+    rc = wasp_protect_key_load(wasp_protect_key_file(), true, &key, err, sizeof(err));
+    if (rc == 0) {
+        rc = wasp_protect_encrypt(&key, plain, *out, size, err, sizeof(err));
+    }
+    wasp_protect_key_wipe(&key);
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+        return ctl_error(CTL_EXIT_FAILED, "%s could not be encrypted: %s", what, err);
+    }
+    return 0;
+}
+
+/* A value given already encrypted: 0 when waspd will read it (empty, or
+ * WaspAesProvider data this key decrypts). */
+static int check_encrypted(const char *what, const char *value)
+{
+    wasp_protect_kind_t kind;
+    wasp_protect_key_t key;
+    char err[1024], *plain;
+    int rc;
+
+    if (wasp_protect_classify(value, &kind, err, sizeof(err)) != 0) {
+        return ctl_error(CTL_EXIT_USAGE, "The value of %s %s", what, err);
+    }
+    if (kind != WASP_PROTECT_WASP) {
+        return 0;
+    }
+    plain = malloc(strlen(value) + 1);
+    if (plain == NULL) {
+        return ctl_error(CTL_EXIT_FAILED, "out of memory");
+    }
+    rc = wasp_protect_key_load(wasp_protect_key_file(), false, &key, err, sizeof(err));
+    if (rc == 0) {
+        rc = wasp_protect_decrypt(&key, value, plain, strlen(value) + 1, err, sizeof(err));
+    }
+    wasp_protect_wipe(plain, strlen(value) + 1);
+    free(plain);
+    wasp_protect_key_wipe(&key);
+    return rc == 0 ? 0 : ctl_error(CTL_EXIT_USAGE, "The value of %s %s", what, err);
+}
+
+/* The text to write for pool attribute a: value itself, or, for an
+ * encrypted attribute, its encryption (*owned receives what to free). */
+static int pool_value(const ctl_param_t *p, const wasp_edit_attr_t *a, const char **value,
+                      char **owned)
+{
+    const char *element = a != NULL ? strrchr(a->element, '.') : NULL;
+    char what[128];
+
+    *owned = NULL;
+    *value = p->value;
+    element = element != NULL ? element + 1 : a != NULL ? a->element : "";
+    if (a == NULL || !*p->value ||
+        !wasp_protect_attr_encrypted("system.applicationHost/applicationPools", element,
+                                     a->name)) {
+        return 0;
+    }
+    snprintf(what, sizeof(what), "/%s", p->name);
+    if (wasp_protect_is_encrypted(p->value)) {
+        return check_encrypted(what, p->value);
+    }
+    if (encrypt_text(what, p->value, owned) != 0) {
+        return CTL_EXIT_FAILED;
+    }
+    *value = *owned;
+    return 0;
+}
+
 /* Every /attribute:value left on the command line, set on the pool.  A
  * /name:NEW renames it, and later attributes follow the new name. */
 static int set_attrs(ctl_cmd_t *cmd, wasp_config_edit_t *ed, const char *pool, size_t *count)
@@ -78,6 +170,8 @@ static int set_attrs(ctl_cmd_t *cmd, wasp_config_edit_t *ed, const char *pool, s
     for (size_t i = 0; i < cmd->param_count; i++) {
         ctl_param_t *p = &cmd->params[i];
         const wasp_edit_attr_t *a;
+        const char *value;
+        char *owned;
         int rc;
 
         if (p->used || ctl_general_param(p->name)) {
@@ -86,11 +180,16 @@ static int set_attrs(ctl_cmd_t *cmd, wasp_config_edit_t *ed, const char *pool, s
         if (p->value == NULL) {
             return ctl_error(CTL_EXIT_USAGE, "/%s needs a value: /%s:VALUE", p->name, p->name);
         }
-        rc = wasp_config_edit_pool_set(ed, pool, p->name, p->value, err, sizeof(err));
+        a = wasp_edit_pool_attr_find(p->name);
+        rc = pool_value(p, a, &value, &owned);
+        if (rc != 0) {
+            return rc;
+        }
+        rc = wasp_config_edit_pool_set(ed, pool, p->name, value, err, sizeof(err));
+        free(owned);
         if (rc != WASP_EDIT_OK) {
             return edit_error(rc, err);
         }
-        a = wasp_edit_pool_attr_find(p->name);
         if (a != NULL && strcmp(a->name, "name") == 0 && !*a->element) {
             pool = p->value;
         }
@@ -228,6 +327,75 @@ int ctl_delete_apppool(ctl_cmd_t *cmd)
         ctl_warning("%s", warn);
     }
     return reload(cmd);
+}
+
+/* Standard input, one final line break dropped, in *out (malloc'd;
+ * wipe it).  Standard input keeps a secret out of the process list and the
+ * shell's history. */
+static int read_stdin_text(char **out, size_t *len)
+{
+    size_t cap = 256, n = 0;
+    char *buf = malloc(cap);
+    int c;
+
+    if (buf == NULL) {
+        return ctl_error(CTL_EXIT_FAILED, "out of memory");
+    }
+    while ((c = getchar()) != EOF) {
+        if (c == '\0' || n + 1 >= 65536) {
+            wasp_protect_wipe(buf, n);
+            free(buf);
+            return ctl_error(CTL_EXIT_USAGE, "%s",
+                             c == '\0' ? "the text to encrypt contains a NUL byte"
+                                       : "the text to encrypt is too long (64 KB at most)");
+        }
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+
+            if (nb == NULL) {
+                wasp_protect_wipe(buf, n);
+                free(buf);
+                return ctl_error(CTL_EXIT_FAILED, "out of memory");
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        buf[n++] = (char)c;
+    }
+    if (n && buf[n - 1] == '\n') {
+        n--;
+    }
+    if (n && buf[n - 1] == '\r') {
+        n--;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = cap;
+    return 0;
+}
+
+int ctl_encrypt(const char *text)
+{
+    char *buf = NULL, *out;
+    size_t cap = 0;
+    int rc;
+
+    if (text == NULL) {
+        rc = read_stdin_text(&buf, &cap);
+        if (rc != 0) {
+            return rc;
+        }
+        text = buf;
+    }
+    rc = encrypt_text("the text", text, &out);
+    wasp_protect_wipe(buf, cap);
+    free(buf);
+    if (rc != 0) {
+        return rc;
+    }
+    printf("%s\n", out);
+    free(out);
+    return fflush(stdout) == 0 ? 0 : CTL_EXIT_FAILED;
 }
 
 /* ---- run-time commands ------------------------------------------------------------ */

@@ -388,7 +388,9 @@ static int emit(ctl_cmd_t *cmd, ctl_out_t *out, ctl_obj_t *o)
 static wasp_config_t *load_config(const ctl_cmd_t *cmd)
 {
     wasp_diag_t d;
-    wasp_config_t *cfg = wasp_config_load(cmd->config, &d);
+    /* The encrypted values waspd would refuse without even trying its key
+     * (a Windows provider's) are reported here too. */
+    wasp_config_t *cfg = wasp_config_load_ex(cmd->config, WASP_CONFIG_CHECK_ENCRYPTED, &d);
     char buf[2048];
 
     if (cfg == NULL) {

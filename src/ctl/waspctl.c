@@ -12,7 +12,12 @@
  * Configuration comes from applicationHost.config (FILE: --config, else
  * $WASP_CONFIG, else /etc/wasp/applicationHost.config); run-time state and
  * actions from waspd's control socket in DIR (--runtime-dir, else
- * $WASP_RUNTIME_DIR, else /run/wasp).
+ * $WASP_RUNTIME_DIR, else /run/wasp).  Encrypted values use the key file
+ * KEY (--config-key, else $WASP_CONFIG_KEY, else /etc/wasp/config.key).
+ *
+ * "waspctl encrypt [TEXT]" is wasp's own (appcmd has no such verb): it
+ * prints TEXT, or standard input, as a WaspAesProvider value to paste into
+ * the file by hand.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -21,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/protect.h"
 #include "ctl/ctl.h"
 #include "ctl/ctl_client.h"
 
@@ -108,13 +114,15 @@ static void usage(FILE *f)
 {
     fputs("waspctl: wasp's appcmd.\n"
           "\n"
-          "usage: waspctl [--config FILE] [--runtime-dir DIR] COMMAND OBJECT [ID]\n"
-          "               [/parameter:value ...]\n"
+          "usage: waspctl [--config FILE] [--runtime-dir DIR] [--config-key KEY]\n"
+          "               COMMAND OBJECT [ID] [/parameter:value ...]\n"
           "\n"
           "  FILE  applicationHost.config; default $WASP_CONFIG, else\n"
           "        /etc/wasp/applicationHost.config\n"
           "  DIR   waspd's runtime directory (its control.sock); default\n"
           "        $WASP_RUNTIME_DIR, else /run/wasp\n"
+          "  KEY   the key of encrypted values (made on first use, mode 0600); default\n"
+          "        $WASP_CONFIG_KEY, else " WASP_PROTECT_KEY_DEFAULT "\n"
           "  Parameters are written /name:value or -name:value; commands and objects\n"
           "  are case-insensitive and may be plural (list apppools).\n"
           "\n"
@@ -136,6 +144,10 @@ static void usage(FILE *f)
           "      e.g. /queueLength:2000 /processModel.idleTimeout:00:05:00\n"
           "           /recycling.periodicRestart.time:1.00:00:00\n"
           "  delete apppool NAME\n"
+          "  /processModel.password:TEXT is written encrypted (WaspAesProvider), as\n"
+          "  IIS writes it; a value already written [enc:...:enc] is kept as given.\n"
+          "  encrypt [TEXT]  print TEXT (else standard input, one final newline\n"
+          "                  dropped) as an [enc:WaspAesProvider:...:enc] value\n"
           "\n"
           "Run time (needs waspd; start and stop also save autoStart or\n"
           "serverAutoStart in the file, so the state outlives a restart).\n"
@@ -248,10 +260,25 @@ static int parse_args(int argc, char **argv, ctl_cmd_t *cmd, const char **pos, s
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 
+        if (*npos >= 1 && strcasecmp(pos[0], "encrypt") == 0) {
+            /* The text is data: "/x" or "-h" is a password, not a parameter. */
+            if (*npos >= 2) {
+                return ctl_error(CTL_EXIT_USAGE,
+                                 "encrypt takes one text (quote it; options go before the "
+                                 "command)");
+            }
+            pos[(*npos)++] = a;
+            continue;
+        }
         if (is_help(a)) {
             return -1;
         }
-        if (strcmp(a, "--config") == 0 || strcmp(a, "--runtime-dir") == 0) {
+        if (strcmp(a, "--config-key") == 0 || strncmp(a, "--config-key=", 13) == 0) {
+            if (a[12] == '\0' && i + 1 >= argc) {
+                return ctl_error(CTL_EXIT_USAGE, "%s needs a value", a);
+            }
+            wasp_protect_set_key_file(a[12] == '=' ? a + 13 : argv[++i]);
+        } else if (strcmp(a, "--config") == 0 || strcmp(a, "--runtime-dir") == 0) {
             if (i + 1 >= argc) {
                 return ctl_error(CTL_EXIT_USAGE, "%s needs a value", a);
             }
@@ -324,6 +351,8 @@ int main(int argc, char **argv)
     if (rc == -1) {
         usage(stdout);
         rc = 0;
+    } else if (rc == 0 && npos >= 1 && strcasecmp(pos[0], "encrypt") == 0) {
+        rc = ctl_encrypt(npos > 1 ? pos[1] : NULL);
     } else if (rc == 0 && npos < 2) {
         usage(stderr);
         rc = ctl_error(CTL_EXIT_USAGE, "give a command and an object, e.g. waspctl list apppool");

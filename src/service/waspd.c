@@ -37,6 +37,7 @@
 #include "common/loop.h"
 #include "common/util.h"
 #include "config/config.h"
+#include "config/protect.h"
 #include "service/identity.h"
 #include "service/svc.h"
 
@@ -183,6 +184,7 @@ static int svc_bind_all(void)
             p = &svc.listens[svc.listen_count];
             snprintf(p->ip, sizeof(p->ip), "%s", bd->ip);
             p->port = bd->port;
+            p->tls = false;
             p->keep = true;
             p->fd = svc_bind_tcp(bd->ip, bd->port, err, sizeof(err));
             if (p->fd < 0) {
@@ -897,7 +899,8 @@ int svc_reload(char *summary, size_t size)
 {
     wasp_diag_t diag;
     char buf[2048];
-    wasp_config_t *next = wasp_config_load(svc.config_path, &diag), *old = svc.cfg;
+    wasp_config_t *next = wasp_config_load_ex(svc.config_path, WASP_CONFIG_DECRYPT, &diag);
+    wasp_config_t *old = svc.cfg;
     svc_pool_t **changed;
     size_t changed_count = 0, added = 0, removed = 0;
     bool *site_stopped;
@@ -1152,10 +1155,12 @@ static void svc_raise_fd_limit(void)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: waspd --config FILE [--runtime-dir DIR] [--event-log FILE] [--temp-dir DIR] "
-            "[--allow-localsystem]\n"
+            "usage: waspd --config FILE [--runtime-dir DIR] [--event-log FILE] [--temp-dir DIR]\n"
+            "             [--config-key FILE] [--allow-localsystem]\n"
             "  Runs in the foreground and logs to stderr.\n"
             "  --config FILE         applicationHost.config to serve\n"
+            "  --config-key FILE     the key of encrypted values (WaspAesProvider); default\n"
+            "                        $WASP_CONFIG_KEY, else " WASP_PROTECT_KEY_DEFAULT "\n"
             "  --runtime-dir DIR     sockets and pid files (default /run/wasp)\n"
             "  --event-log FILE      the event log (default /var/log/wasp/events.log with the\n"
             "                        default runtime directory, else DIR/events.log)\n"
@@ -1183,6 +1188,8 @@ int main(int argc, char **argv)
             snprintf(svc.temp_dir, sizeof(svc.temp_dir), "%s", argv[++i]);
         } else if (strcmp(argv[i], "--event-log") == 0 && i + 1 < argc) {
             snprintf(svc.event_log_path, sizeof(svc.event_log_path), "%s", argv[++i]);
+        } else if (strcmp(argv[i], "--config-key") == 0 && i + 1 < argc) {
+            wasp_protect_set_key_file(argv[++i]);
         } else if (strcmp(argv[i], "--allow-localsystem") == 0) {
             svc.allow_local_system = true;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -1219,7 +1226,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     svc_raise_fd_limit();
-    svc.cfg = wasp_config_load(svc.config_path, &diag);
+    svc.cfg = wasp_config_load_ex(svc.config_path, WASP_CONFIG_DECRYPT, &diag);
     if (svc.cfg == NULL) {
         wasp_error("%s", wasp_diag_format(&diag, buf, sizeof(buf)));
         return 1;
