@@ -164,6 +164,12 @@ void cfg_warn(wasp_config_t *cfg, const char *file, int line, const char *fmt, .
 
 /* ---- per-file steps of wasp_config_load (each returns 0 or -1 + diag) ----- */
 int cfg_xml_read(wasp_config_t *cfg, const char *path, wasp_diag_t *diag);
+/* The XML file at path → a node tree in arena whose nodes name `file`; the
+ * root element must be <root_name> (`what` names the kind of file in the
+ * message, e.g. "a schema file").  cfg_xml_read() is this for
+ * applicationHost.config. */
+int cfg_xml_parse(cfg_arena_t *arena, const char *path, const char *file, const char *root_name,
+                  const char *what, cfg_node_t **root, wasp_diag_t *diag);
 /* The whole file, NUL-terminated (malloc'd), within the loader's size limit. */
 int cfg_read_file(const char *path, char **buf, size_t *len, wasp_diag_t *diag);
 void cfg_builtin_declarations(wasp_config_t *cfg);

@@ -164,7 +164,7 @@ static bool cfg_lex_next(cfg_lex_t *lx)
 /* ---- libxml2 tree → cfg_node_t tree ---------------------------------------- */
 
 typedef struct cfg_xml_ctx {
-    wasp_config_t *cfg;
+    cfg_arena_t *arena;
     const char *file;
     cfg_lex_t lex;
 } cfg_xml_ctx_t;
@@ -178,7 +178,7 @@ static const char *cfg_qname(cfg_arena_t *a, const xmlNs *ns, const xmlChar *nam
 
 static cfg_node_t *cfg_xml_convert(cfg_xml_ctx_t *x, xmlNode *el)
 {
-    cfg_arena_t *a = &x->cfg->arena;
+    cfg_arena_t *a = x->arena;
     cfg_node_t *n = cfg_arena_alloc(a, sizeof(*n));
     wasp_section_t *s = &n->pub;
     s->name = (char *)cfg_qname(a, el->ns, el->name);
@@ -303,7 +303,8 @@ int cfg_read_file(const char *path, char **buf, size_t *len, wasp_diag_t *diag)
     return 0;
 }
 
-int cfg_xml_read(wasp_config_t *cfg, const char *path, wasp_diag_t *diag)
+int cfg_xml_parse(cfg_arena_t *arena, const char *path, const char *file, const char *root_name,
+                  const char *what, cfg_node_t **root_out, wasp_diag_t *diag)
 {
     char *buf;
     size_t len;
@@ -344,20 +345,19 @@ int cfg_xml_read(wasp_config_t *cfg, const char *path, wasp_diag_t *diag)
         goto out;
     }
     xmlNode *root = xmlDocGetRootElement(doc);
-    if (!root || strcmp((const char *)root->name, "configuration") != 0) {
+    if (!root || strcmp((const char *)root->name, root_name) != 0) {
         cfg_diag(diag, path, root ? (int)xmlGetLineNo(root) : 0,
-                 "the root element is <%s>, but a configuration file must have <configuration> "
-                 "as its root element",
-                 root ? (const char *)root->name : "");
+                 "the root element is <%s>, but %s must have <%s> as its root element",
+                 root ? (const char *)root->name : "", what, root_name);
         goto out;
     }
 
-    cfg_xml_ctx_t x = { .cfg = cfg, .file = cfg->path };
+    cfg_xml_ctx_t x = { .arena = arena, .file = file };
     x.lex.p = buf;
     x.lex.end = buf + len;
     x.lex.line = 1;
     x.lex.ok = true;
-    cfg->root = cfg_xml_convert(&x, root);
+    *root_out = cfg_xml_convert(&x, root);
     rc = 0;
 out:
     if (doc)
@@ -365,4 +365,10 @@ out:
     xmlFreeParserCtxt(ctxt);
     free(buf);
     return rc;
+}
+
+int cfg_xml_read(wasp_config_t *cfg, const char *path, wasp_diag_t *diag)
+{
+    return cfg_xml_parse(&cfg->arena, path, cfg->path, "configuration", "a configuration file",
+                         &cfg->root, diag);
 }
