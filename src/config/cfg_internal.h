@@ -170,13 +170,24 @@ int cfg_xml_read(wasp_config_t *cfg, const char *path, wasp_diag_t *diag);
  * applicationHost.config. */
 int cfg_xml_parse(cfg_arena_t *arena, const char *path, const char *file, const char *root_name,
                   const char *what, cfg_node_t **root, wasp_diag_t *diag);
+/* The same for XML already in memory (buf NUL-terminated at buf[len]);
+ * path names it in messages. */
+int cfg_xml_parse_buf(cfg_arena_t *arena, const char *buf, size_t len, const char *path,
+                      const char *file, const char *root_name, const char *what,
+                      cfg_node_t **root, wasp_diag_t *diag);
 /* The whole file, NUL-terminated (malloc'd), within the loader's size limit. */
 int cfg_read_file(const char *path, char **buf, size_t *len, wasp_diag_t *diag);
 void cfg_builtin_declarations(wasp_config_t *cfg);
 int cfg_read_config_sections(wasp_config_t *cfg, wasp_diag_t *diag);
 int cfg_find_sections(wasp_config_t *cfg, wasp_diag_t *diag);
 const cfg_decl_t *cfg_lookup_decl(const wasp_config_t *cfg, const char *path);
-void cfg_builtin_collections(wasp_config_t *cfg);
+/* The collections of the compiled-in schema (the schema directory).  0, or -1 with
+ * diag if the build's schema is broken. */
+int cfg_schema_collections(wasp_config_t *cfg, wasp_diag_t *diag);
+/* validate.c: every section instance against the schema (0x8007000d). */
+int cfg_validate_sections(wasp_config_t *cfg, wasp_diag_t *diag);
+/* One section element (as read from a file) against the schema. */
+int cfg_validate_node(const char *section, const wasp_section_t *node, wasp_diag_t *diag);
 /* Make cs the schema of its collection (replacing an earlier one): the entry
  * point for the built-in table now and for schema files later. */
 void cfg_register_collection(wasp_config_t *cfg, const cfg_coll_schema_t *cs);
@@ -188,6 +199,8 @@ int cfg_collection_apply(wasp_config_t *cfg, const cfg_coll_schema_t *cs, cfg_no
                          wasp_diag_t *diag);
 bool cfg_is_directive(const cfg_coll_schema_t *cs, const char *name);
 bool cfg_is_add(const cfg_coll_schema_t *cs, const char *name);
+/* Is name one of the comma-separated names in list ("allow,deny")? */
+bool cfg_name_in_list(const char *list, const char *name);
 int cfg_build_levels(wasp_config_t *cfg, wasp_diag_t *diag);
 int cfg_compute_effective(wasp_config_t *cfg, wasp_diag_t *diag);
 int cfg_apphost_build(wasp_config_t *cfg, wasp_diag_t *diag);

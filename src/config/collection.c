@@ -263,3 +263,49 @@ int cfg_compute_items(wasp_config_t *cfg, wasp_diag_t *diag)
     }
     return 0;
 }
+
+/* ---- the collection schema (registered from the schema files) ------------- */
+
+void cfg_register_collection(wasp_config_t *cfg, const cfg_coll_schema_t *cs)
+{
+    const char *key = cfg_arena_printf(&cfg->arena, "%s|%s", cs->section, cs->element);
+    cfg_map_put(&cfg->colls, 0, key, strlen(key), (void *)cs);
+}
+
+const cfg_coll_schema_t *cfg_collection_schema(const wasp_config_t *cfg, const char *section,
+                                               const char *element)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof(buf), "%s|%s", section, element);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        return NULL;
+    return cfg_map_get(&cfg->colls, 0, buf, (size_t)n);
+}
+
+bool cfg_name_in_list(const char *list, const char *name)
+{
+    if (!list)
+        return false;
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && memcmp(p, name, n) == 0)
+            return true;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return false;
+}
+
+bool cfg_is_add(const cfg_coll_schema_t *cs, const char *name)
+{
+    return cfg_name_in_list(cs->add, name);
+}
+
+bool cfg_is_directive(const cfg_coll_schema_t *cs, const char *name)
+{
+    return cs && (cfg_name_in_list(cs->add, name) || (cs->remove && strcmp(cs->remove, name) == 0) ||
+                  (cs->clear && strcmp(cs->clear, name) == 0));
+}

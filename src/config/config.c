@@ -3,8 +3,9 @@
  *
  *   1. XML → node tree with file and line (xml_reader.c)
  *   2. section declarations: built-in, then <configSections> (sections.c)
- *   3. collection schema: built-in table (schema_table.c)
- *   4. every element resolved to a section at its level (sections.c)
+ *   3. collection schema: the schema files, compiled in (schema.c)
+ *   4. every element resolved to a section at its level (sections.c), and
+ *      checked against the schema (validate.c)
  *   5. the items of every collection element, one level at a time
  *      (collection.c) — duplicate keys within a level are caught here
  *   6. application pools and sites, with defaults and checks (apphost.c)
@@ -82,8 +83,8 @@ wasp_config_t *wasp_config_load_as(const char *path, const char *display_path, u
     }
     cfg->dir = cfg_abs_dir(cfg, cfg->path);
     cfg_builtin_declarations(cfg);
-    cfg_builtin_collections(cfg);
-    if (cfg_read_config_sections(cfg, diag) != 0 || cfg_find_sections(cfg, diag) != 0 ||
+    if (cfg_schema_collections(cfg, diag) != 0 || cfg_read_config_sections(cfg, diag) != 0 ||
+        cfg_find_sections(cfg, diag) != 0 || cfg_validate_sections(cfg, diag) != 0 ||
         cfg_compute_items(cfg, diag) != 0 || cfg_apphost_build(cfg, diag) != 0 ||
         cfg_compute_effective(cfg, diag) != 0)
         goto fail;

@@ -670,13 +670,17 @@ void cfg_schema_free(cfg_schema_t *s)
     free(s);
 }
 
-static int cfg_sch_file(cfg_sch_ld_t *L, const char *path)
+/* One schema file, from disk (text NULL) or from memory. */
+static int cfg_sch_file(cfg_sch_ld_t *L, const char *path, const cfg_schema_text_t *text)
 {
     cfg_schema_t *s = L->s;
     const char *file = cfg_arena_strdup(&s->arena, path);
     cfg_arena_t tmp = { 0 };
     cfg_node_t *root = NULL;
-    int rc = cfg_xml_parse(&tmp, path, file, "configSchema", "a schema file", &root, L->diag);
+    int rc = text ? cfg_xml_parse_buf(&tmp, text->text, text->len, path, file, "configSchema",
+                                      "a schema file", &root, L->diag)
+                  : cfg_xml_parse(&tmp, path, file, "configSchema", "a schema file", &root,
+                                  L->diag);
     for (size_t i = 0; rc == 0 && i < root->pub.child_count; i++) {
         const wasp_section_t *c = root->pub.children[i];
         if (!strcmp(c->name, "sectionSchema"))
@@ -691,8 +695,8 @@ static int cfg_sch_file(cfg_sch_ld_t *L, const char *path)
     return rc;
 }
 
-int cfg_schema_load_files(const char *const *paths, size_t count, cfg_schema_t **out,
-                          wasp_diag_t *diag)
+static int cfg_sch_load(const char *const *paths, const cfg_schema_text_t *texts, size_t count,
+                        cfg_schema_t **out, wasp_diag_t *diag)
 {
     wasp_diag_t scratch;
     if (!diag)
@@ -709,7 +713,7 @@ int cfg_schema_load_files(const char *const *paths, size_t count, cfg_schema_t *
     cfg_map_init(&s->attrs, false);
     cfg_sch_ld_t L = { .s = s, .diag = diag };
     for (size_t i = 0; i < count; i++) {
-        if (cfg_sch_file(&L, paths[i]) != 0) {
+        if (cfg_sch_file(&L, texts ? texts[i].name : paths[i], texts ? &texts[i] : NULL) != 0) {
             cfg_schema_free(s);
             return -1;
         }
@@ -722,6 +726,47 @@ int cfg_schema_load_files(const char *const *paths, size_t count, cfg_schema_t *
     }
     *out = s;
     return 0;
+}
+
+int cfg_schema_load_files(const char *const *paths, size_t count, cfg_schema_t **out,
+                          wasp_diag_t *diag)
+{
+    return cfg_sch_load(paths, NULL, count, out, diag);
+}
+
+int cfg_schema_load_texts(const cfg_schema_text_t *texts, size_t count, cfg_schema_t **out,
+                          wasp_diag_t *diag)
+{
+    return cfg_sch_load(NULL, texts, count, out, diag);
+}
+
+int cfg_schema_collections(wasp_config_t *cfg, wasp_diag_t *diag)
+{
+    const cfg_schema_t *s = cfg_schema_builtin(diag);
+
+    if (!s)
+        return -1;
+    cfg_schema_register_collections(cfg, s);
+    return 0;
+}
+
+const cfg_schema_t *cfg_schema_builtin(wasp_diag_t *diag)
+{
+    /* Loaded once per process: a few milliseconds, then every configuration
+     * load (reloads, waspctl, web.config files) shares it. */
+    static cfg_schema_t *builtin;
+    static wasp_diag_t failure;
+    static bool tried;
+
+    if (!tried) {
+        tried = true;
+        if (cfg_schema_load_texts(cfg_schema_builtin_files, cfg_schema_builtin_count, &builtin,
+                                  &failure) != 0)
+            builtin = NULL;
+    }
+    if (!builtin && diag)
+        *diag = failure;
+    return builtin;
 }
 
 static int cfg_sch_name_cmp(const void *a, const void *b)

@@ -171,6 +171,24 @@ typedef struct cfg_section_schema {
 typedef struct cfg_schema cfg_schema_t;
 
 /* ---- loading ---------------------------------------------------------------- */
+/* A schema file in memory. */
+typedef struct cfg_schema_text {
+    const char *name; /* for messages: "schema/wasp_schema.xml" */
+    const char *text; /* NUL-terminated */
+    size_t len;
+} cfg_schema_text_t;
+
+/* wasp's schema files (schema/NAME.xml), compiled in (scripts/embed_schema.py), in name order. */
+extern const cfg_schema_text_t cfg_schema_builtin_files[];
+extern const size_t cfg_schema_builtin_count;
+
+/* The compiled-in schema, loaded at the first call and kept for the life of
+ * the process.  NULL (with diag) only if a schema file of the build is
+ * broken, which test_schema_files.py and the unit tests rule out. */
+const cfg_schema_t *cfg_schema_builtin(wasp_diag_t *diag);
+int cfg_schema_load_texts(const cfg_schema_text_t *texts, size_t count, cfg_schema_t **out,
+                          wasp_diag_t *diag);
+
 /* Read every *.xml file of dir (not dot files), in byte order of their names
  * (so "10_iis.xml" before "20_rewrite.xml"), into a new schema.  Returns 0
  * and *out, or -1 with diag naming the file and line at fault. */

@@ -310,10 +310,17 @@ int cfg_xml_parse(cfg_arena_t *arena, const char *path, const char *file, const 
     size_t len;
     if (cfg_read_file(path, &buf, &len, diag) != 0)
         return -1;
+    int rc = cfg_xml_parse_buf(arena, buf, len, path, file, root_name, what, root_out, diag);
+    free(buf);
+    return rc;
+}
 
+int cfg_xml_parse_buf(cfg_arena_t *arena, const char *buf, size_t len, const char *path,
+                      const char *file, const char *root_name, const char *what,
+                      cfg_node_t **root_out, wasp_diag_t *diag)
+{
     xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
     if (!ctxt) {
-        free(buf);
         cfg_diag(diag, path, 0, "out of memory creating the XML parser");
         return -1;
     }
@@ -363,7 +370,6 @@ out:
     if (doc)
         xmlFreeDoc(doc);
     xmlFreeParserCtxt(ctxt);
-    free(buf);
     return rc;
 }
 

@@ -465,7 +465,7 @@ def test_set_refused_by_the_loader_leaves_the_file(cfg, rundir):
     assert r.returncode == 1
     assert r.stdout == ""
     assert r.stderr.startswith("ERROR ( message:the change was refused")
-    assert "%s:6: queueLength=\"5\"" % cfg in r.stderr
+    assert "%s:6: Invalid value: <add name=\"DefaultAppPool\" queueLength=\"5\">" % cfg in r.stderr, r.stderr
     assert "between 10 and 65535" in r.stderr
     assert "%s is unchanged" % cfg in r.stderr
     assert cfg.read_bytes() == before and os.stat(cfg).st_ino == inode

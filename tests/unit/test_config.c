@@ -666,7 +666,7 @@ static void test_bad_queue_length(void **state)
                                       SITE("S", 1, 80), ""));
     assert_int_equal(d.line, 6);
     assert_contains(d.message, "queueLength=\"5\"");
-    assert_contains(d.message, "'DefaultAppPool'");
+    assert_contains(d.message, "name=\"DefaultAppPool\"");
     assert_contains(d.message, "between 10 and 65535");
 
     d = load_fail(
@@ -676,7 +676,7 @@ static void test_bad_queue_length(void **state)
 
     d = load_fail(
         apphost("<add name=\"DefaultAppPool\" queueLength=\"many\" />\n", SITE("S", 1, 80), ""));
-    assert_contains(d.message, "not a valid unsigned integer");
+    assert_contains(d.message, "Integer value must be a whole number");
 }
 
 static void test_bad_values(void **state)
@@ -692,7 +692,7 @@ static void test_bad_values(void **state)
     d = load_fail(
         apphost("<add name=\"DefaultAppPool\"><processModel pingInterval=\"soon\" /></add>\n",
                 SITE("S", 1, 80), ""));
-    assert_contains(d.message, "not a valid timeSpan");
+    assert_contains(d.message, "Timespan value must be written");
     d = load_fail(apphost("<add name=\"Bad:Name\" />\n", SITE("S", 1, 80), ""));
     assert_contains(d.message, "application pool name");
     d = load_fail(apphost(POOL, "<site name=\"S\" id=\"x\" />\n", ""));
@@ -704,7 +704,7 @@ static void test_bad_values(void **state)
                 "<site name=\"S\" id=\"1\"><application path=\"/a/\">"
                 "<virtualDirectory path=\"/\" physicalPath=\"/x\" /></application></site>\n",
                 ""));
-    assert_contains(d.message, "application path \"/a/\"");
+    assert_contains(d.message, "Invalid application path");
 }
 
 static void test_pool_schema_defaults(void **state)
@@ -917,7 +917,7 @@ static void test_pool_schedule(void **state)
                           "<add value=\"1.00:00:00\" /></schedule></periodicRestart></recycling>"
                           "</add>\n",
                           "", ""));
-    assert_contains(d.message, "between 00:00:00 and 23:59:59 inclusive");
+    assert_contains(d.message, "between 00:00:00 and 23:59:59 seconds inclusive");
     d = load_fail(apphost("<add name=\"A\"><recycling><periodicRestart><schedule>\n"
                           "<add value=\"03:00:00\" />\n"
                           "<add value=\"3:00:00\" />\n"
@@ -930,7 +930,7 @@ static void test_pool_schedule(void **state)
                           "</schedule></periodicRestart></recycling></add>\n",
                           "", ""));
     assert_int_equal(d.line, 6);
-    assert_contains(d.message, "has no value");
+    assert_contains(d.message, "Missing required attribute 'value'");
 }
 
 static void test_pool_environment_variables(void **state)
@@ -982,13 +982,13 @@ static void test_pool_environment_variables(void **state)
                           "</environmentVariables></add>\n",
                           "", ""));
     assert_int_equal(d.line, 6);
-    assert_contains(d.message, "has no value");
+    assert_contains(d.message, "Missing required attribute 'value'");
     d = load_fail(apphost("<add name=\"A\"><environmentVariables>\n"
                           "<add name=\"\" value=\"1\" />\n"
                           "</environmentVariables></add>\n",
                           "", ""));
     assert_int_equal(d.line, 6);
-    assert_contains(d.message, "environment variable name \"\"");
+    assert_contains(d.message, "String must not be empty");
 }
 
 static void test_pool_expanded_strings(void **state)
@@ -1026,7 +1026,7 @@ static void test_pool_bad_child_values(void **state)
                                       "", ""));
     assert_int_equal(d.line, 7);
     assert_contains(d.message, "rapidFailProtectionMaxCrashes=\"0\"");
-    assert_contains(d.message, "'DefaultAppPool'");
+    assert_contains(d.message, "name=\"DefaultAppPool\"");
     assert_contains(d.message, "Integer value must be between 1 and 2147483647 inclusive");
     char buf[2048];
     assert_contains(wasp_diag_format(&d, buf, sizeof buf), ":7: ");
@@ -1039,7 +1039,7 @@ static void test_pool_bad_child_values(void **state)
     assert_contains(d.message, "time=\"00:00:30\"");
     assert_contains(d.message, "<applicationPoolDefaults>");
     assert_contains(d.message, "Timespan value must be between 00:00:00 and 300.00:00:00 "
-                               "inclusive, with a granularity of 60 seconds");
+                               "seconds inclusive, with a granularity of 60 seconds");
     d = load_fail(apphost(
         "<add name=\"A\"><failure rapidFailProtectionInterval=\"00:00:00\" /></add>\n", "", ""));
     assert_contains(d.message, "between 00:01:00 and 100.00:00:00");
@@ -1049,7 +1049,7 @@ static void test_pool_bad_child_values(void **state)
     assert_contains(d.message, "between 00:00:00 and 1.00:00:00");
     d = load_fail(apphost("<add name=\"A\"><cpu smpProcessorAffinityMask=\"4294967296\" /></add>\n",
                           "", ""));
-    assert_contains(d.message, "not a valid unsigned integer");
+    assert_contains(d.message, "Integer value must be between 0 and 4294967295 inclusive");
     d = load_fail(apphost("<add name=\"A\"><cpu processorGroup=\"-1\" /></add>\n", "", ""));
     assert_contains(d.message, "processorGroup=\"-1\"");
 
@@ -1409,13 +1409,15 @@ static void test_timespan(void **state)
 static void test_section_accessors(void **state)
 {
     (void)state;
-    wasp_config_t *cfg = load_ok("<configuration><system.webServer>\n"
-                                 "<directoryBrowse enabled=\"TRUE\" showFlags=\"12\" bad=\"yes\" "
+    /* A section no schema describes keeps its values as written, so the
+     * accessors' handling of malformed ones can be seen. */
+    wasp_config_t *cfg = load_ok("<configuration><configSections>"
+                                 "<section name=\"accessorTest\" /></configSections>\n"
+                                 "<accessorTest enabled=\"TRUE\" showFlags=\"12\" bad=\"yes\" "
                                  "big=\"99999999999999999999\">\n"
-                                 "</directoryBrowse>\n"
-                                 "</system.webServer></configuration>\n");
-    const wasp_section_t *s =
-        wasp_config_section(cfg, NULL, NULL, "system.webServer/directoryBrowse");
+                                 "</accessorTest>\n"
+                                 "</configuration>\n");
+    const wasp_section_t *s = wasp_config_section(cfg, NULL, NULL, "accessorTest");
     assert_true(wasp_section_bool(s, "enabled", false));
     assert_true(wasp_section_bool(s, "bad", true));
     assert_false(wasp_section_bool(s, "missing", false));
@@ -1506,6 +1508,23 @@ static bool name_has_applicationhost(const char *name)
     return strstr(low, "applicationhost") && n > 7 && strcmp(low + n - 7, ".config") == 0;
 }
 
+/* Corpus files that IIS would not load either (schema/README.md, and the
+ * schema's own test): the reason wasp must give. */
+static const char *corpus_invalid_reason(const char *name)
+{
+    static const char *const known[][2] = {
+        /* <dynamicCompression> is not an element of httpCompression */
+        {"3pillarlabs__core-microservices-template__src_.vs_config_applicationhost.config",
+         "Unrecognized element 'dynamicCompression'"},
+        /* overrideMode belongs on <location> or <section>, not on a section element */
+        {"amundead__lab__applicationHost.config", "Unrecognized attribute 'overrideMode'"},
+    };
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(name, known[i][0]) == 0)
+            return known[i][1];
+    return NULL;
+}
+
 static void test_corpus_applicationhost_files(void **state)
 {
     (void)state;
@@ -1524,7 +1543,15 @@ static void test_corpus_applicationhost_files(void **state)
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         wasp_diag_t d;
         wasp_config_t *cfg = wasp_config_load(path, &d);
+        const char *why = corpus_invalid_reason(e->d_name);
         count++;
+        if (why) {
+            /* A file IIS itself refuses: wasp must refuse it, for that reason. */
+            char buf[2048];
+            assert_null(cfg);
+            assert_non_null(strstr(wasp_diag_format(&d, buf, sizeof buf), why));
+            continue;
+        }
         if (!cfg) {
             char buf[2048];
             fprintf(stderr, "corpus file failed: %s\n", wasp_diag_format(&d, buf, sizeof buf));
