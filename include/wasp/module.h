@@ -294,6 +294,23 @@ const char *wasp_request_fail_reason(const wasp_request_t *req);
 const char *wasp_request_fail_module(const wasp_request_t *req);
 const char *wasp_request_fail_event(const wasp_request_t *req);
 
+/* A configuration error (iis-hosting.md 6.11): a configuration file that
+ * applies to the request's URL is invalid (not well-formed, an unknown
+ * section, a lock or allowDefinition broken, a duplicate collection key), so
+ * the core failed the request with 500.19 at BeginRequest, before any module
+ * ran, and the modules' sections are applicationHost.config's alone.  The
+ * strings live as long as the worker. */
+typedef struct wasp_config_error {
+    uint32_t hresult;    /* Error Code: 0x8007000d, 0x80070021, 0x800700b7, ... */
+    const char *message; /* Config Error: what is wrong and how to fix it */
+    const char *file;    /* Config File */
+    int line;            /* 0 when not tied to a line */
+    const char *source;  /* Config Source: the lines around `line`, each
+                            "%5d: text\n"; "" when there are none */
+} wasp_config_error_t;
+/* The configuration error this request was failed for, or NULL. */
+const wasp_config_error_t *wasp_request_config_error(const wasp_request_t *req);
+
 /* Complete a request that went WASP_PENDING: next is CONTINUE or FINISH. */
 void wasp_request_resume(wasp_request_t *req, wasp_status_t next);
 

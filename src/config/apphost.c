@@ -382,7 +382,7 @@ static int cfg_pool_collection(wasp_config_t *cfg, const wasp_section_t *own,
         return 0;
     }
     cfg_node_t *merged = cfg_arena_alloc(&cfg->arena, sizeof(*merged));
-    if (cfg_collection_apply(cfg, cs, merged, dc, oc, diag) != 0)
+    if (cfg_collection_apply(&cfg->arena, cs, merged, dc, oc, diag) != 0)
         return -1;
     *items = (const wasp_section_t *const *)merged->pub.items;
     *count = merged->pub.item_count;
@@ -976,6 +976,17 @@ static int cfg_build_vdirs(wasp_config_t *cfg, const cfg_site_ctx_t *sc, const w
         }
         wasp_vdir_cfg_t *out = &app->vdirs[app->vdir_count++];
         out->path = (char *)path;
+        cfg_val_t sd = cfg_get(vd, d1, "allowSubDirConfig");
+        if (!sd.value)
+            sd = cfg_get(d2, d3, "allowSubDirConfig");
+        out->allow_sub_dir_config = true;
+        if (sd.value && !cfg_parse_bool(sd.value, &out->allow_sub_dir_config)) {
+            cfg_diag(diag, sd.file, sd.line,
+                     "allowSubDirConfig=\"%s\" of virtual directory '%s' (application '%s', "
+                     "site '%s') is not valid; use true or false",
+                     sd.value, path, app->path, site);
+            return -1;
+        }
         char undef[128];
         out->physical_path = cfg_resolve_physical(cfg, v.value, undef, sizeof(undef));
         out->line = vd->line;
@@ -1051,7 +1062,7 @@ static int cfg_build_site(wasp_config_t *cfg, const cfg_site_ctx_t *sc, const wa
     const wasp_section_t *sb = wasp_section_child(st, "bindings");
     const wasp_section_t *db = wasp_section_child(sc->site_defaults, "bindings");
     cfg_node_t merged = { 0 };
-    if (cfg_collection_apply(cfg, sc->bindings_schema, &merged, db, sb, diag) != 0)
+    if (cfg_collection_apply(&cfg->arena, sc->bindings_schema, &merged, db, sb, diag) != 0)
         return -1;
     s->bindings = merged.pub.item_count ? cfg_arena_alloc(&cfg->arena, merged.pub.item_count *
                                                                            sizeof(*s->bindings))

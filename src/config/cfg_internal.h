@@ -22,6 +22,7 @@
 typedef struct cfg_arena_chunk cfg_arena_chunk_t;
 typedef struct cfg_arena {
     cfg_arena_chunk_t *head;
+    size_t chunk; /* bytes per chunk; 0 = 64 KiB (small arenas set less) */
 } cfg_arena_t;
 
 void *cfg_arena_alloc(cfg_arena_t *a, size_t size); /* zeroed; aborts on OOM */
@@ -100,10 +101,19 @@ typedef struct cfg_coll_schema {
     bool heuristic; /* not in the table: add/remove/clear seen, keys = remove's attributes */
 } cfg_coll_schema_t;
 
+/* Granular locks (iis-hosting.md 6.8) carried by merged web.config nodes
+ * (locking.c): what a level wrote, at which file depth, so that only the
+ * files below it are held to it. */
+typedef struct cfg_lock cfg_lock_t;
+typedef struct cfg_item_lock cfg_item_lock_t;
+
 /* Every node of a configuration is allocated as a cfg_node_t. */
 typedef struct cfg_node {
     wasp_section_t pub;
     const cfg_coll_schema_t *coll; /* set for collection elements */
+    /* Only on nodes merged for web.config files (cfg_merge_ctx_t.locks): */
+    const cfg_lock_t *locks;           /* lockAttributes & co. of this element, every level */
+    const cfg_item_lock_t *item_locks; /* items with lockItem="true" */
 } cfg_node_t;
 
 static inline cfg_node_t *cfg_node(const wasp_section_t *s)
@@ -112,10 +122,19 @@ static inline cfg_node_t *cfg_node(const wasp_section_t *s)
 }
 
 /* ---- levels: server, <location path>s, application roots ------------------ */
+/* <location overrideMode> (legacy allowOverride: true = Allow, false = Deny). */
+typedef enum cfg_override_mode {
+    CFG_OVERRIDE_INHERIT = 0,
+    CFG_OVERRIDE_ALLOW,
+    CFG_OVERRIDE_DENY,
+} cfg_override_mode_t;
+
 typedef struct cfg_instance {
     const cfg_decl_t *decl;
     cfg_node_t *node;
     bool inherit_in_child_apps;
+    cfg_override_mode_t override_mode;
+    const wasp_section_t *location; /* the <location> tag, NULL at the top level */
     struct cfg_instance *next;
 } cfg_instance_t;
 
@@ -175,10 +194,19 @@ int cfg_xml_parse(cfg_arena_t *arena, const char *path, const char *file, const 
 int cfg_xml_parse_buf(cfg_arena_t *arena, const char *buf, size_t len, const char *path,
                       const char *file, const char *root_name, const char *what,
                       cfg_node_t **root, wasp_diag_t *diag);
+/* Parse buf (len bytes) into nodes allocated in arena, each naming file.
+ * Any root element; NULL + diag on error, whose message starts with what
+ * ("malformed XML"). */
+cfg_node_t *cfg_xml_parse_mem(cfg_arena_t *arena, const char *file, const char *buf, size_t len,
+                              const char *what, wasp_diag_t *diag);
 /* The whole file, NUL-terminated (malloc'd), within the loader's size limit. */
 int cfg_read_file(const char *path, char **buf, size_t *len, wasp_diag_t *diag);
 void cfg_builtin_declarations(wasp_config_t *cfg);
 int cfg_read_config_sections(wasp_config_t *cfg, wasp_diag_t *diag);
+/* The attributes of one <section> element c declaring path into nd
+ * (allowDefinition, overrideModeDefault, allowLocation, type; the others
+ * keep what nd holds).  0, or -1 + diag. */
+int cfg_section_decl(const wasp_section_t *c, const char *path, cfg_decl_t *nd, wasp_diag_t *diag);
 int cfg_find_sections(wasp_config_t *cfg, wasp_diag_t *diag);
 const cfg_decl_t *cfg_lookup_decl(const wasp_config_t *cfg, const char *path);
 /* The collections of the compiled-in schema (the schema directory).  0, or -1 with
@@ -188,21 +216,68 @@ int cfg_schema_collections(wasp_config_t *cfg, wasp_diag_t *diag);
 int cfg_validate_sections(wasp_config_t *cfg, wasp_diag_t *diag);
 /* One section element (as read from a file) against the schema. */
 int cfg_validate_node(const char *section, const wasp_section_t *node, wasp_diag_t *diag);
+/* cfg_lookup_decl, plus the children of a .NET section group (declared on
+ * first use). */
+const cfg_decl_t *cfg_resolve_decl(wasp_config_t *cfg, const char *path);
+/* <location overrideMode / allowOverride> of el: 0, or -1 + diag. */
+int cfg_location_mode(const wasp_section_t *el, cfg_override_mode_t *mode, wasp_diag_t *diag);
+/* allowDefinition="MachineToApplication" sections of <location> tags are on
+ * application roots (run after the sites are known). */
+int cfg_check_definitions(wasp_config_t *cfg, wasp_diag_t *diag);
 /* Make cs the schema of its collection (replacing an earlier one): the entry
  * point for the built-in table now and for schema files later. */
 void cfg_register_collection(wasp_config_t *cfg, const cfg_coll_schema_t *cs);
 const cfg_coll_schema_t *cfg_collection_schema(const wasp_config_t *cfg, const char *section,
                                                const char *element);
 int cfg_compute_items(wasp_config_t *cfg, wasp_diag_t *diag);
-int cfg_collection_apply(wasp_config_t *cfg, const cfg_coll_schema_t *cs, cfg_node_t *dst,
+/* The items of every collection element of one section's node tree (what
+ * cfg_compute_items does per section), allocated in arena. */
+int cfg_section_items(const wasp_config_t *cfg, cfg_arena_t *arena, const char *section,
+                      cfg_node_t *n, wasp_diag_t *diag);
+int cfg_collection_apply(cfg_arena_t *arena, const cfg_coll_schema_t *cs, cfg_node_t *dst,
                          const wasp_section_t *inherited, const wasp_section_t *src,
                          wasp_diag_t *diag);
+/* Does the <remove> directive rm name item? */
+bool cfg_remove_matches(const cfg_coll_schema_t *cs, const wasp_section_t *rm,
+                        const wasp_section_t *item);
 bool cfg_is_directive(const cfg_coll_schema_t *cs, const char *name);
 bool cfg_is_add(const cfg_coll_schema_t *cs, const char *name);
 /* Is name one of the comma-separated names in list ("allow,deny")? */
 bool cfg_name_in_list(const char *list, const char *name);
 int cfg_build_levels(wasp_config_t *cfg, wasp_diag_t *diag);
 int cfg_compute_effective(wasp_config_t *cfg, wasp_diag_t *diag);
+
+/* ---- merging two levels of one element (effective.c) ---------------------- */
+/* HRESULTs of configuration errors (iis-hosting.md 6.11). */
+#define CFG_HR_INVALID 0x8007000du   /* malformed, unknown section, bad value */
+#define CFG_HR_LOCKED 0x80070021u    /* locked at a parent level, lock violation */
+#define CFG_HR_DUPLICATE 0x800700b7u /* duplicate collection entry */
+#define CFG_HR_ACCESS 0x80070005u    /* cannot read the file: permissions */
+#define CFG_HR_NOT_FOUND 0x80070003u /* a configSource file is missing */
+
+typedef struct cfg_merge_ctx {
+    cfg_arena_t *arena;
+    /* web.config merges: the result keeps the granular locks of every level
+     * and b (from a file at depth `depth`) is checked against the locks of
+     * the files above it; a may be NULL (b alone, its locks recorded). */
+    bool locks;
+    unsigned depth;
+    uint32_t hresult; /* set when the merge fails */
+} cfg_merge_ctx_t;
+/* a's settings overridden by b's (iis-hosting.md 6.6); NULL + diag. */
+cfg_node_t *cfg_merge(cfg_merge_ctx_t *mc, const wasp_section_t *a, const wasp_section_t *b,
+                      wasp_diag_t *diag);
+
+/* ---- granular locks (locking.c) ------------------------------------------ */
+/* b, written in a file at depth `depth`, against the locks of the levels
+ * above (a's): lockAttributes, lockAllAttributesExcept, lockElements,
+ * lockAllElementsExcept, and lockItem for <remove> / <clear>.  0, or -1 +
+ * diag ("Lock violation ..."). */
+int cfg_locks_check(const cfg_node_t *a, const wasp_section_t *b, unsigned depth,
+                    wasp_diag_t *diag);
+/* The locks of merged node n: b's own (at depth) on top of a's (a may be NULL). */
+void cfg_locks_record(cfg_arena_t *arena, cfg_node_t *n, const cfg_node_t *a,
+                      const wasp_section_t *b, unsigned depth);
 int cfg_apphost_build(wasp_config_t *cfg, wasp_diag_t *diag);
 cfg_level_t *cfg_level_child(wasp_config_t *cfg, cfg_level_t *parent, const char *seg, size_t len,
                              bool create);

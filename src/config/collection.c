@@ -64,8 +64,8 @@ static const char *cfg_item_key(cfg_arena_t *tmp, const cfg_coll_schema_t *cs,
     return buf;
 }
 
-static bool cfg_remove_matches(const cfg_coll_schema_t *cs, const wasp_section_t *rm,
-                               const wasp_section_t *item)
+bool cfg_remove_matches(const cfg_coll_schema_t *cs, const wasp_section_t *rm,
+                        const wasp_section_t *item)
 {
     if (cs->keys[0]) {
         for (size_t k = 0; k < CFG_MAX_KEYS && cs->keys[k]; k++) {
@@ -128,7 +128,7 @@ static void cfg_drop_matching(const cfg_coll_schema_t *cs, cfg_vec_t *v, const w
             v->v[i] = NULL;
 }
 
-int cfg_collection_apply(wasp_config_t *cfg, const cfg_coll_schema_t *cs, cfg_node_t *dst,
+int cfg_collection_apply(cfg_arena_t *arena, const cfg_coll_schema_t *cs, cfg_node_t *dst,
                          const wasp_section_t *inherited, const wasp_section_t *src,
                          wasp_diag_t *diag)
 {
@@ -184,7 +184,7 @@ int cfg_collection_apply(wasp_config_t *cfg, const cfg_coll_schema_t *cs, cfg_no
         n += inh.v[i] != NULL;
     for (size_t i = 0; i < loc.n; i++)
         n += loc.v[i] != NULL;
-    dst->pub.items = n ? cfg_arena_alloc(&cfg->arena, n * sizeof(*dst->pub.items)) : NULL;
+    dst->pub.items = n ? cfg_arena_alloc(arena, n * sizeof(*dst->pub.items)) : NULL;
     dst->pub.item_count = 0;
     cfg_vec_t *first = cs->merge_append ? &inh : &loc, *second = cs->merge_append ? &loc : &inh;
     for (size_t i = 0; i < first->n; i++)
@@ -213,15 +213,16 @@ static bool cfg_looks_like_collection(const wasp_section_t *s)
     return false;
 }
 
-static int cfg_items_walk(wasp_config_t *cfg, const char *section, char *elem, size_t elem_len,
-                          size_t elem_cap, cfg_node_t *n, wasp_diag_t *diag)
+static int cfg_items_walk(const wasp_config_t *cfg, cfg_arena_t *arena, const char *section,
+                          char *elem, size_t elem_len, size_t elem_cap, cfg_node_t *n,
+                          wasp_diag_t *diag)
 {
     const cfg_coll_schema_t *cs = section ? cfg_collection_schema(cfg, section, elem) : NULL;
     if (!cs && cfg_looks_like_collection(&n->pub))
         cs = &cfg_heuristic;
     if (cs) {
         n->coll = cs;
-        if (cfg_collection_apply(cfg, cs, n, NULL, &n->pub, diag) != 0)
+        if (cfg_collection_apply(arena, cs, n, NULL, &n->pub, diag) != 0)
             return -1;
     }
     for (size_t i = 0; i < n->pub.child_count; i++) {
@@ -234,7 +235,8 @@ static int cfg_items_walk(wasp_config_t *cfg, const char *section, char *elem, s
         size_t need = elem_len + (elem_len ? 1 : 0) + cl;
         if (!section || need + 1 > elem_cap) {
             /* Deeper than any schema path: only the heuristic applies below. */
-            if (cfg_items_walk(cfg, NULL, elem, elem_len, elem_cap, cfg_node(c), diag) != 0)
+            if (cfg_items_walk(cfg, arena, NULL, elem, elem_len, elem_cap, cfg_node(c), diag) !=
+                0)
                 return -1;
             continue;
         }
@@ -242,7 +244,7 @@ static int cfg_items_walk(wasp_config_t *cfg, const char *section, char *elem, s
         if (elem_len)
             elem[at++] = '/';
         memcpy(elem + at, c->name, cl + 1);
-        int rc = cfg_items_walk(cfg, section, elem, need, elem_cap, cfg_node(c), diag);
+        int rc = cfg_items_walk(cfg, arena, section, elem, need, elem_cap, cfg_node(c), diag);
         elem[elem_len] = '\0';
         if (rc != 0)
             return -1;
@@ -250,16 +252,20 @@ static int cfg_items_walk(wasp_config_t *cfg, const char *section, char *elem, s
     return 0;
 }
 
+int cfg_section_items(const wasp_config_t *cfg, cfg_arena_t *arena, const char *section,
+                      cfg_node_t *n, wasp_diag_t *diag)
+{
+    char elem[384] = "";
+    return cfg_items_walk(cfg, arena, section, elem, 0, sizeof(elem), n, diag);
+}
+
 int cfg_compute_items(wasp_config_t *cfg, wasp_diag_t *diag)
 {
-    char elem[384];
     for (size_t i = 0; i < cfg->levels.n; i++) {
         cfg_level_t *lv = cfg->levels.v[i];
-        for (cfg_instance_t *in = lv->sections; in; in = in->next) {
-            elem[0] = '\0';
-            if (cfg_items_walk(cfg, in->decl->path, elem, 0, sizeof(elem), in->node, diag) != 0)
+        for (cfg_instance_t *in = lv->sections; in; in = in->next)
+            if (cfg_section_items(cfg, &cfg->arena, in->decl->path, in->node, diag) != 0)
                 return -1;
-        }
     }
     return 0;
 }

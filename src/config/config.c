@@ -8,9 +8,14 @@
  *      checked against the schema (validate.c)
  *   5. the items of every collection element, one level at a time
  *      (collection.c) — duplicate keys within a level are caught here
- *   6. application pools and sites, with defaults and checks (apphost.c)
+ *   6. application pools and sites, with defaults and checks (apphost.c),
+ *      then allowDefinition="MachineToApplication" against the application
+ *      roots (sections.c)
  *   7. the effective sections of every level that matters (effective.c) —
  *      duplicate keys between levels are caught here
+ *
+ * web.config files are not read here: each worker reads those of the URLs
+ * it serves, on demand (webconfig.c, webconfig_cache.c).
  *
  * Every step either succeeds or fills the diag and the half-built
  * configuration is freed: a configuration is all there or not at all.
@@ -86,7 +91,7 @@ wasp_config_t *wasp_config_load_as(const char *path, const char *display_path, u
     if (cfg_schema_collections(cfg, diag) != 0 || cfg_read_config_sections(cfg, diag) != 0 ||
         cfg_find_sections(cfg, diag) != 0 || cfg_validate_sections(cfg, diag) != 0 ||
         cfg_compute_items(cfg, diag) != 0 || cfg_apphost_build(cfg, diag) != 0 ||
-        cfg_compute_effective(cfg, diag) != 0)
+        cfg_check_definitions(cfg, diag) != 0 || cfg_compute_effective(cfg, diag) != 0)
         goto fail;
     if ((flags & WASP_CONFIG_STRICT) && cfg->warning_count) {
         *diag = cfg->warnings[0];

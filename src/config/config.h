@@ -171,6 +171,8 @@ typedef struct wasp_vdir_cfg {
     char *path;          /* relative to the application, "/" = root vdir */
     char *physical_path; /* %VARS% expanded, relative paths resolved against the
                             config file's directory, no trailing '/' */
+    bool allow_sub_dir_config; /* default true; false: web.config files in the
+                                  folders below this vdir's own are not read */
     int line;
 } wasp_vdir_cfg_t;
 
@@ -321,6 +323,55 @@ int wasp_config_httpsys(const wasp_config_t *cfg, wasp_httpsys_cfg_t *out, wasp_
  * section is set nowhere. */
 const wasp_section_t *wasp_config_section(wasp_config_t *cfg, const char *site_name,
                                           const char *url_path, const char *section_path);
+
+/* ---- web.config files (iis-hosting.md 6.1, 6.6-6.11) ----------------------
+ * A process that serves URLs (the worker) keeps one wasp_webcfg_t: the
+ * effective configuration of each (site, URL) it has seen, built from
+ * applicationHost.config and the web.config files along the URL (and their
+ * configSource files), with every lock and allowDefinition rule checked.
+ * Entries are built on first use, kept in an LRU of max_entries, and dropped
+ * as soon as a file they were built from (or a directory where a web.config
+ * was looked for) changes: inotify watches every such directory; the owner
+ * polls wasp_webcfg_fd() for reading and calls wasp_webcfg_process().
+ *
+ * Section pointers stay valid for the life of the wasp_webcfg_t, and the
+ * same content gives the same pointer again after an entry is rebuilt (files
+ * are kept per content, merges are memoised), so modules may cache by
+ * section pointer.  Memory grows with the number of distinct file contents
+ * seen, not with requests. */
+typedef struct wasp_webcfg wasp_webcfg_t;
+typedef struct wasp_dircfg wasp_dircfg_t;
+/* Called once for each configuration error found, until a watched file
+ * changes (then errors still present are reported again). */
+typedef void (*wasp_webcfg_log_fn)(const wasp_config_error_t *err, void *data);
+
+wasp_webcfg_t *wasp_webcfg_new(wasp_config_t *cfg, size_t max_entries, wasp_webcfg_log_fn log,
+                               void *log_data);
+void wasp_webcfg_free(wasp_webcfg_t *wc);
+/* The inotify descriptor (non-blocking), or -1 when inotify is unavailable
+ * (then nothing is cached: every lookup reads the files again). */
+int wasp_webcfg_fd(const wasp_webcfg_t *wc);
+/* Read the pending change events and drop the entries that depend on them. */
+void wasp_webcfg_process(wasp_webcfg_t *wc);
+/* The configuration of url_path (decoded, canonical, starting with '/') of
+ * site (NULL: the server level).  Never NULL; hold it while its sections are
+ * in use and give it back with wasp_dircfg_release(). */
+wasp_dircfg_t *wasp_webcfg_lookup(wasp_webcfg_t *wc, const wasp_site_cfg_t *site,
+                                  const char *url_path);
+void wasp_dircfg_release(wasp_dircfg_t *dc);
+/* The effective section, NULL when it is set nowhere.  For a URL with a
+ * configuration error: applicationHost.config's section for the URL. */
+const wasp_section_t *wasp_dircfg_section(const wasp_dircfg_t *dc, const char *section_path);
+/* The configuration error of the URL (500.19), or NULL. */
+const wasp_config_error_t *wasp_dircfg_error(const wasp_dircfg_t *dc);
+
+typedef struct wasp_webcfg_stats {
+    size_t entries; /* URLs cached */
+    size_t builds;  /* levels built since the start (cache misses) */
+    size_t watches; /* directories watched */
+    size_t files;   /* file versions kept */
+} wasp_webcfg_stats_t;
+void wasp_webcfg_stats(const wasp_webcfg_t *wc, wasp_webcfg_stats_t *st);
 
 /* True when section_path is declared (configSections or built-in). */
 bool wasp_config_section_known(const wasp_config_t *cfg, const char *section_path);

@@ -20,8 +20,9 @@
  * Merge rules: attributes of a deeper level replace the inherited ones;
  * child elements merge recursively by name (an element that repeats, outside
  * a known collection, is taken whole from the deepest level that has it);
- * collections merge per their schema (collection.c).  When web.config files
- * join (a later issue) they become levels of the same tree.
+ * collections merge per their schema (collection.c).  web.config files are
+ * merged per request directory by webconfig.c, on top of the same levels,
+ * with the same cfg_merge (plus granular locks).
  */
 #include <string.h>
 #include <strings.h>
@@ -50,12 +51,11 @@ static bool cfg_skip_child(const cfg_node_t *n, const char *name)
     return n->coll && cfg_is_directive(n->coll, name);
 }
 
-static size_t cfg_count_named(const wasp_section_t *s, const cfg_node_t *n, const char *name,
-                              wasp_section_t **one)
+static size_t cfg_count_named(const wasp_section_t *s, const char *name, wasp_section_t **one)
 {
     size_t k = 0;
-    for (size_t i = 0; i < s->child_count; i++) {
-        if (strcmp(s->children[i]->name, name) == 0 && !cfg_skip_child(n, name)) {
+    for (size_t i = 0; s && i < s->child_count; i++) {
+        if (strcmp(s->children[i]->name, name) == 0 && !cfg_skip_child(cfg_node(s), name)) {
             if (!k && one)
                 *one = s->children[i];
             k++;
@@ -64,21 +64,16 @@ static size_t cfg_count_named(const wasp_section_t *s, const cfg_node_t *n, cons
     return k;
 }
 
-static cfg_node_t *cfg_merge(wasp_config_t *cfg, const wasp_section_t *a, const wasp_section_t *b,
-                             wasp_diag_t *diag);
-
 /* Append the children of a / b that carry the name to out, merged. */
-static int cfg_merge_children(wasp_config_t *cfg, cfg_node_t *out, const wasp_section_t *a,
+static int cfg_merge_children(cfg_merge_ctx_t *mc, cfg_node_t *out, const wasp_section_t *a,
                               const wasp_section_t *b, wasp_diag_t *diag)
 {
-    const cfg_node_t *na = cfg_node(a), *nb = cfg_node(b);
     cfg_vec_t names = { 0 };
     for (int side = 0; side < 2; side++) {
         const wasp_section_t *s = side ? b : a;
-        const cfg_node_t *n = side ? nb : na;
-        for (size_t i = 0; i < s->child_count; i++) {
+        for (size_t i = 0; s && i < s->child_count; i++) {
             const char *name = s->children[i]->name;
-            if (cfg_skip_child(n, name))
+            if (cfg_skip_child(cfg_node(s), name))
                 continue;
             bool seen = false;
             for (size_t j = 0; j < names.n && !seen; j++)
@@ -88,45 +83,60 @@ static int cfg_merge_children(wasp_config_t *cfg, cfg_node_t *out, const wasp_se
         }
     }
     size_t cap = 0;
-    for (size_t j = 0; j < names.n; j++) {
-        cap += cfg_count_named(a, na, names.v[j], NULL);
-        cap += cfg_count_named(b, nb, names.v[j], NULL);
-    }
-    out->pub.children = cap ? cfg_arena_alloc(&cfg->arena, cap * sizeof(wasp_section_t *)) : NULL;
+    for (size_t j = 0; j < names.n; j++)
+        cap += cfg_count_named(a, names.v[j], NULL) + cfg_count_named(b, names.v[j], NULL);
+    out->pub.children = cap ? cfg_arena_alloc(mc->arena, cap * sizeof(wasp_section_t *)) : NULL;
     out->pub.child_count = 0;
     int rc = 0;
     for (size_t j = 0; j < names.n && rc == 0; j++) {
         const char *name = names.v[j];
         wasp_section_t *ca = NULL, *cb = NULL;
-        size_t ka = cfg_count_named(a, na, name, &ca), kb = cfg_count_named(b, nb, name, &cb);
+        size_t ka = cfg_count_named(a, name, &ca), kb = cfg_count_named(b, name, &cb);
         if (ka == 1 && kb == 1) {
-            cfg_node_t *m = cfg_merge(cfg, ca, cb, diag);
+            cfg_node_t *m = cfg_merge(mc, ca, cb, diag);
             if (!m)
                 rc = -1;
             else
                 out->pub.children[out->pub.child_count++] = &m->pub;
             continue;
         }
+        /* Repeated elements (or one side only) are taken whole from the
+         * deepest level that has them; with locks, b's are recorded as
+         * written at b's depth. */
         const wasp_section_t *from = kb ? b : a;
-        const cfg_node_t *nf = kb ? nb : na;
-        for (size_t i = 0; i < from->child_count; i++)
-            if (strcmp(from->children[i]->name, name) == 0 && !cfg_skip_child(nf, name))
-                out->pub.children[out->pub.child_count++] = from->children[i];
+        for (size_t i = 0; i < from->child_count && rc == 0; i++) {
+            wasp_section_t *c = from->children[i];
+            if (strcmp(c->name, name) != 0 || cfg_skip_child(cfg_node(from), name))
+                continue;
+            if (mc->locks && from == b) {
+                cfg_node_t *w = cfg_merge(mc, NULL, c, diag);
+                if (!w) {
+                    rc = -1;
+                    break;
+                }
+                c = &w->pub;
+            }
+            out->pub.children[out->pub.child_count++] = c;
+        }
     }
     cfg_vec_free(&names);
     return rc;
 }
 
-static cfg_node_t *cfg_merge(wasp_config_t *cfg, const wasp_section_t *a, const wasp_section_t *b,
-                             wasp_diag_t *diag)
+cfg_node_t *cfg_merge(cfg_merge_ctx_t *mc, const wasp_section_t *a, const wasp_section_t *b,
+                      wasp_diag_t *diag)
 {
-    cfg_node_t *n = cfg_arena_alloc(&cfg->arena, sizeof(*n));
+    if (mc->locks && a && cfg_locks_check(cfg_node(a), b, mc->depth, diag) != 0) {
+        mc->hresult = CFG_HR_LOCKED;
+        return NULL;
+    }
+    cfg_node_t *n = cfg_arena_alloc(mc->arena, sizeof(*n));
     n->pub.name = b->name;
     n->pub.file = b->file;
     n->pub.line = b->line;
-    size_t cap = a->attr_count + b->attr_count;
-    n->pub.attrs = cap ? cfg_arena_alloc(&cfg->arena, cap * sizeof(wasp_attr_t)) : NULL;
-    for (size_t i = 0; i < a->attr_count; i++)
+    size_t cap = (a ? a->attr_count : 0) + b->attr_count;
+    n->pub.attrs = cap ? cfg_arena_alloc(mc->arena, cap * sizeof(wasp_attr_t)) : NULL;
+    for (size_t i = 0; a && i < a->attr_count; i++)
         n->pub.attrs[n->pub.attr_count++] = a->attrs[i];
     for (size_t i = 0; i < b->attr_count; i++) {
         size_t j = 0;
@@ -136,10 +146,14 @@ static cfg_node_t *cfg_merge(wasp_config_t *cfg, const wasp_section_t *a, const 
         if (j == n->pub.attr_count)
             n->pub.attr_count++;
     }
-    n->coll = cfg_node(b)->coll ? cfg_node(b)->coll : cfg_node(a)->coll;
-    if (n->coll && cfg_collection_apply(cfg, n->coll, n, a, b, diag) != 0)
+    n->coll = cfg_node(b)->coll ? cfg_node(b)->coll : (a ? cfg_node(a)->coll : NULL);
+    if (n->coll && cfg_collection_apply(mc->arena, n->coll, n, a, b, diag) != 0) {
+        mc->hresult = CFG_HR_DUPLICATE;
         return NULL;
-    if (cfg_merge_children(cfg, n, a, b, diag) != 0)
+    }
+    if (mc->locks)
+        cfg_locks_record(mc->arena, n, a ? cfg_node(a) : NULL, b, mc->depth);
+    if (cfg_merge_children(mc, n, a, b, diag) != 0)
         return NULL;
     return n;
 }
@@ -154,7 +168,8 @@ static const wasp_section_t *cfg_fold(wasp_config_t *cfg, cfg_vec_t *chain, wasp
         size_t len = (i + 1) * sizeof(void *);
         const wasp_section_t *m = cfg_map_get(&cfg->memo, 0, key, len);
         if (!m) {
-            cfg_node_t *mn = cfg_merge(cfg, acc, chain->v[i], diag);
+            cfg_merge_ctx_t mc = { .arena = &cfg->arena };
+            cfg_node_t *mn = cfg_merge(&mc, acc, chain->v[i], diag);
             if (!mn)
                 return NULL;
             m = &mn->pub;

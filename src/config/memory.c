@@ -35,13 +35,14 @@ static void *cfg_xmalloc(size_t size)
 void *cfg_arena_alloc(cfg_arena_t *a, size_t size)
 {
     size = (size + 15u) & ~(size_t)15u;
+    size_t chunk = a->chunk ? a->chunk : CFG_ARENA_CHUNK;
     cfg_arena_chunk_t *c = a->head;
     if (!c || c->size - c->used < size) {
-        size_t cap = size > CFG_ARENA_CHUNK / 4 ? size : CFG_ARENA_CHUNK;
+        size_t cap = size > chunk / 4 ? size : chunk;
         c = cfg_xmalloc(sizeof(*c) + cap);
         c->used = 0;
         c->size = cap;
-        if (size > CFG_ARENA_CHUNK / 4 && a->head) {
+        if (size > chunk / 4 && a->head) {
             /* Big blocks get their own chunk behind the current one, so the
              * free space of the current chunk is not wasted. */
             c->next = a->head->next;

@@ -234,6 +234,53 @@ static const char *const cfg_allow_def_names[] = {
     "Everywhere", "MachineOnly", "MachineToRootWeb", "MachineToApplication", "AppHostOnly", NULL
 };
 
+int cfg_section_decl(const wasp_section_t *c, const char *path, cfg_decl_t *nd, wasp_diag_t *diag)
+{
+    nd->path = path;
+    nd->allow_location = true;
+    nd->file = c->file;
+    nd->line = c->line;
+    int aline;
+    const char *v = cfg_node_attr_line(c, "allowDefinition", &aline);
+    if (v) {
+        /* .NET spells it MachineToWebRoot (IIS' administration.config
+         * uses that), IIS documentation MachineToRootWeb: same level. */
+        int k = strcasecmp(v, "MachineToWebRoot") == 0 ? (int)CFG_DEF_MACHINE_TO_ROOT_WEB
+                                                       : cfg_parse_enum(v, cfg_allow_def_names);
+        if (k < 0) {
+            cfg_diag(diag, c->file, aline,
+                     "allowDefinition=\"%s\" of section '%s' is not valid; use "
+                     "Everywhere, MachineOnly, MachineToWebRoot, MachineToApplication or "
+                     "AppHostOnly",
+                     v, path);
+            return -1;
+        }
+        nd->allow_definition = (cfg_allow_def_t)k;
+    }
+    v = cfg_node_attr_line(c, "overrideModeDefault", &aline);
+    if (v) {
+        static const char *const modes[] = { "Allow", "Deny", NULL };
+        int k = cfg_parse_enum(v, modes);
+        if (k < 0) {
+            cfg_diag(diag, c->file, aline,
+                     "overrideModeDefault=\"%s\" of section '%s' is not valid; use Allow or "
+                     "Deny",
+                     v, path);
+            return -1;
+        }
+        nd->override_deny = k == 1;
+    }
+    v = cfg_node_attr_line(c, "allowLocation", &aline);
+    if (v && !cfg_parse_bool(v, &nd->allow_location)) {
+        cfg_diag(diag, c->file, aline,
+                 "allowLocation=\"%s\" of section '%s' is not valid; use true or false", v,
+                 path);
+        return -1;
+    }
+    nd->type = wasp_section_attr(c, "type");
+    return 0;
+}
+
 static int cfg_read_decls(wasp_config_t *cfg, const wasp_section_t *el, const char *prefix,
                           cfg_map_t *seen, wasp_diag_t *diag)
 {
@@ -304,53 +351,12 @@ static int cfg_read_decls(wasp_config_t *cfg, const wasp_section_t *el, const ch
             return -1;
         }
         cfg_decl_t *nd = cfg_arena_alloc(&cfg->arena, sizeof(*nd));
-        nd->path = path;
-        nd->allow_location = true;
-        nd->file = c->file;
-        nd->line = c->line;
         /* A section wasp has no built-in row for is carried, not interpreted. */
         nd->opaque = d ? d->opaque : true;
         nd->allow_definition = d ? d->allow_definition : CFG_DEF_EVERYWHERE;
         nd->override_deny = d ? d->override_deny : false;
-        int aline;
-        const char *v = cfg_node_attr_line(c, "allowDefinition", &aline);
-        if (v) {
-            /* .NET spells it MachineToWebRoot (IIS' administration.config
-             * uses that), IIS documentation MachineToRootWeb: same level. */
-            int k = strcasecmp(v, "MachineToWebRoot") == 0 ? (int)CFG_DEF_MACHINE_TO_ROOT_WEB
-                                                           : cfg_parse_enum(v, cfg_allow_def_names);
-            if (k < 0) {
-                cfg_diag(diag, c->file, aline,
-                         "allowDefinition=\"%s\" of section '%s' is not valid; use "
-                         "Everywhere, MachineOnly, MachineToWebRoot, MachineToApplication or "
-                         "AppHostOnly",
-                         v, path);
-                return -1;
-            }
-            nd->allow_definition = (cfg_allow_def_t)k;
-        }
-        v = cfg_node_attr_line(c, "overrideModeDefault", &aline);
-        if (v) {
-            static const char *const modes[] = { "Allow", "Deny", NULL };
-            int k = cfg_parse_enum(v, modes);
-            if (k < 0) {
-                cfg_diag(diag, c->file, aline,
-                         "overrideModeDefault=\"%s\" of section '%s' is not valid; use Allow or "
-                         "Deny",
-                         v, path);
-                return -1;
-            }
-            nd->override_deny = k == 1;
-        }
-        v = cfg_node_attr_line(c, "allowLocation", &aline);
-        if (v && !cfg_parse_bool(v, &nd->allow_location)) {
-            cfg_diag(diag, c->file, aline,
-                     "allowLocation=\"%s\" of section '%s' is not valid; use true or false", v,
-                     path);
+        if (cfg_section_decl(c, path, nd, diag) != 0)
             return -1;
-        }
-        v = wasp_section_attr(c, "type");
-        nd->type = v;
         if (cfg_declare_groups(cfg, path, diag, c->file, c->line) != 0)
             return -1;
         cfg_map_put(&cfg->decls, 0, path, strlen(path), nd);
@@ -385,7 +391,7 @@ int cfg_read_config_sections(wasp_config_t *cfg, wasp_diag_t *diag)
 
 /* Resolve a section path, creating the declaration of a child of a .NET
  * group (machine.config declares far more of them than wasp needs to list). */
-static const cfg_decl_t *cfg_resolve_decl(wasp_config_t *cfg, const char *path)
+const cfg_decl_t *cfg_resolve_decl(wasp_config_t *cfg, const char *path)
 {
     const cfg_decl_t *d = cfg_lookup_decl(cfg, path);
     if (d)
@@ -424,27 +430,35 @@ bool wasp_config_section_known(const wasp_config_t *cfg, const char *section_pat
 typedef struct cfg_scope {
     cfg_level_t *level;
     bool inherit;
-    bool in_location;
+    cfg_override_mode_t mode;
+    const wasp_section_t *location; /* NULL at the top level */
 } cfg_scope_t;
 
 static int cfg_add_instance(wasp_config_t *cfg, const cfg_scope_t *sc, const cfg_decl_t *d,
                             wasp_section_t *el, wasp_diag_t *diag)
 {
-    /* Where a section may be set (the rest of the locking rules comes with
-     * web.config support). */
-    if (sc->in_location && !d->allow_location) {
+    /* Where a section may be set.  Locks do not apply inside one file
+     * (locking.c); allowDefinition="MachineToApplication" is checked once the
+     * application roots are known (cfg_check_definitions). */
+    if (sc->location && !d->allow_location) {
         cfg_diag(diag, el->file, el->line,
                  "The configuration section '%s' cannot be used in a <location> tag (its "
                  "declaration says allowLocation=\"false\"); move it to the top level",
                  d->path);
         return -1;
     }
-    if (d->allow_definition == CFG_DEF_APPHOST_ONLY && sc->level != cfg->levels.v[0]) {
+    if ((d->allow_definition == CFG_DEF_APPHOST_ONLY ||
+         d->allow_definition == CFG_DEF_MACHINE_ONLY ||
+         d->allow_definition == CFG_DEF_MACHINE_TO_ROOT_WEB) &&
+        sc->level != cfg->levels.v[0]) {
         cfg_diag(diag, el->file, el->line,
                  "The configuration section '%s' can only be set for the whole server "
-                 "(allowDefinition=\"AppHostOnly\"), not for a site or URL; move it out of the "
+                 "(allowDefinition=\"%s\"), not for a site or URL; move it out of the "
                  "<location> tag, to the top level of applicationHost.config",
-                 d->path);
+                 d->path,
+                 d->allow_definition == CFG_DEF_APPHOST_ONLY    ? "AppHostOnly"
+                 : d->allow_definition == CFG_DEF_MACHINE_ONLY ? "MachineOnly"
+                                                               : "MachineToWebRoot");
         return -1;
     }
     cfg_instance_t **tail = &sc->level->sections;
@@ -470,6 +484,8 @@ static int cfg_add_instance(wasp_config_t *cfg, const cfg_scope_t *sc, const cfg
     in->decl = d;
     in->node = cfg_node(el);
     in->inherit_in_child_apps = sc->inherit;
+    in->override_mode = sc->mode;
+    in->location = sc->location;
     *tail = in;
     return 0;
 }
@@ -499,6 +515,69 @@ static int cfg_walk_element(wasp_config_t *cfg, const cfg_scope_t *sc, const cha
     for (size_t i = 0; i < el->child_count; i++)
         if (cfg_walk_element(cfg, sc, path, el->children[i], diag) != 0)
             return -1;
+    return 0;
+}
+
+int cfg_location_mode(const wasp_section_t *el, cfg_override_mode_t *mode, wasp_diag_t *diag)
+{
+    int line, aline;
+    const char *om = cfg_node_attr_line(el, "overrideMode", &line);
+    const char *ao = cfg_node_attr_line(el, "allowOverride", &aline);
+    *mode = CFG_OVERRIDE_INHERIT;
+    if (om && ao) {
+        cfg_diag(diag, el->file, line,
+                 "a <location> may have overrideMode or the older allowOverride, not both; "
+                 "keep overrideMode");
+        return -1;
+    }
+    if (om) {
+        static const char *const modes[] = { "Inherit", "Allow", "Deny", NULL };
+        int k = cfg_parse_enum(om, modes);
+        if (k < 0) {
+            cfg_diag(diag, el->file, line,
+                     "overrideMode=\"%s\" is not valid; use Allow, Deny or Inherit", om);
+            return -1;
+        }
+        *mode = (cfg_override_mode_t)k;
+    } else if (ao) {
+        bool allow;
+        if (!cfg_parse_bool(ao, &allow)) {
+            cfg_diag(diag, el->file, aline,
+                     "allowOverride=\"%s\" is not valid; use true or false (or, better, "
+                     "overrideMode=\"Allow\" / \"Deny\")",
+                     ao);
+            return -1;
+        }
+        *mode = allow ? CFG_OVERRIDE_ALLOW : CFG_OVERRIDE_DENY;
+    }
+    return 0;
+}
+
+int cfg_check_definitions(wasp_config_t *cfg, wasp_diag_t *diag)
+{
+    for (size_t i = 1; i < cfg->levels.n; i++) {
+        const cfg_level_t *lv = cfg->levels.v[i];
+        if (lv->is_app_root)
+            continue;
+        /* Only paths of a site wasp knows (its root level is an application
+         * root); a <location> for another site's paths is never used. */
+        const cfg_level_t *site = lv;
+        while (site->parent && site->parent->parent)
+            site = site->parent;
+        if (!site->is_app_root)
+            continue;
+        for (const cfg_instance_t *in = lv->sections; in; in = in->next) {
+            if (in->decl->allow_definition != CFG_DEF_MACHINE_TO_APPLICATION)
+                continue;
+            cfg_diag(diag, in->node->pub.file, in->node->pub.line,
+                     "The configuration section '%s' can only be set for the server, a site or "
+                     "an application root (allowDefinition=\"MachineToApplication\"), and this "
+                     "<location> names a path below an application; set it at the "
+                     "application's path, or make that path an application",
+                     in->decl->path);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -535,25 +614,11 @@ int cfg_find_sections(wasp_config_t *cfg, wasp_diag_t *diag)
             continue;
         }
         const char *path = wasp_section_attr(el, "path");
-        int line;
-        const char *om = cfg_node_attr_line(el, "overrideMode", &line);
-        const char *ao = wasp_section_attr(el, "allowOverride");
-        if (om && ao) {
-            cfg_diag(diag, el->file, line,
-                     "a <location> may have overrideMode or the older allowOverride, not both; "
-                     "keep overrideMode");
-            return -1;
-        }
-        if (om) {
-            static const char *const modes[] = { "Inherit", "Allow", "Deny", NULL };
-            if (cfg_parse_enum(om, modes) < 0) {
-                cfg_diag(diag, el->file, line,
-                         "overrideMode=\"%s\" is not valid; use Allow, Deny or Inherit", om);
-                return -1;
-            }
-        }
         cfg_scope_t sc = { .level = cfg_location_level(cfg, path ? path : "."), .inherit = true,
-                           .in_location = true };
+                           .location = el };
+        if (cfg_location_mode(el, &sc.mode, diag) != 0)
+            return -1;
+        int line;
         const char *inh = cfg_node_attr_line(el, "inheritInChildApplications", &line);
         if (inh && !cfg_parse_bool(inh, &sc.inherit)) {
             cfg_diag(diag, el->file, line,

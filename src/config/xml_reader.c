@@ -14,6 +14,7 @@
  * element lines are used.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +304,103 @@ int cfg_read_file(const char *path, char **buf, size_t *len, wasp_diag_t *diag)
     return 0;
 }
 
+cfg_node_t *cfg_xml_parse_mem(cfg_arena_t *arena, const char *file, const char *buf, size_t len,
+                              const char *what, wasp_diag_t *diag)
+{
+    xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+    if (!ctxt) {
+        cfg_diag(diag, file, 0, "out of memory creating the XML parser");
+        return NULL;
+    }
+    cfg_xml_err_t err = { 0 };
+    xmlSetStructuredErrorFunc(&err, cfg_xml_error_cb);
+    /* No XML_PARSE_NOENT / DTDLOAD / DTDATTR: entities stay unexpanded and
+     * nothing outside the file is ever read. */
+    int opts = XML_PARSE_NONET | XML_PARSE_BIG_LINES | XML_PARSE_NOCDATA;
+    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, buf, (int)len, file, NULL, opts);
+    xmlSetStructuredErrorFunc(NULL, NULL);
+
+    cfg_node_t *root = NULL;
+    if (!doc || !ctxt->wellFormed) {
+        if (err.have)
+            cfg_diag(diag, file, err.line,
+                     "%s: %s (column %d). Fix the XML syntax at this line or just before it: "
+                     "every element closed, attribute values quoted, '<' and '&' in values "
+                     "written as &lt; and &amp;",
+                     what, err.message, err.column);
+        else
+            cfg_diag(diag, file, 0, "%s; the file could not be parsed", what);
+        goto out;
+    }
+    if (doc->intSubset || doc->extSubset) {
+        xmlDtdPtr dtd = doc->intSubset ? doc->intSubset : doc->extSubset;
+        cfg_diag(diag, file, (int)xmlGetLineNo((xmlNode *)dtd),
+                 "a <!DOCTYPE> declaration is not allowed in a configuration file (entities and "
+                 "DTDs are refused for safety); remove it");
+        goto out;
+    }
+    xmlNode *el = xmlDocGetRootElement(doc);
+    if (!el) {
+        cfg_diag(diag, file, 0, "%s: the file has no root element", what);
+        goto out;
+    }
+    cfg_xml_ctx_t x = { .arena = arena, .file = file };
+    x.lex.p = buf;
+    x.lex.end = buf + len;
+    x.lex.line = 1;
+    x.lex.ok = true;
+    root = cfg_xml_convert(&x, el);
+out:
+    if (doc)
+        xmlFreeDoc(doc);
+    xmlFreeParserCtxt(ctxt);
+    return root;
+}
+
+int cfg_xml_read(wasp_config_t *cfg, const char *path, wasp_diag_t *diag)
+{
+    char *buf;
+    size_t len;
+    if (cfg_read_file(path, &buf, &len, diag) != 0)
+        return -1;
+    cfg_node_t *root = cfg_xml_parse_mem(&cfg->arena, cfg->path, buf, len, "malformed XML", diag);
+    free(buf);
+    if (!root) {
+        /* Messages name the file as given; the display path is put back by
+         * the caller when it differs. */
+        snprintf(diag->file, sizeof(diag->file), "%s", path);
+        return -1;
+    }
+    if (strcmp(root->pub.name, "configuration") != 0) {
+        cfg_diag(diag, path, root->pub.line,
+                 "the root element is <%s>, but a configuration file must have <configuration> "
+                 "as its root element",
+                 root->pub.name);
+        return -1;
+    }
+    cfg->root = root;
+    return 0;
+}
+
+int cfg_xml_parse_buf(cfg_arena_t *arena, const char *buf, size_t len, const char *path,
+                      const char *file, const char *root_name, const char *what,
+                      cfg_node_t **root_out, wasp_diag_t *diag)
+{
+    cfg_node_t *root = cfg_xml_parse_mem(arena, file, buf, len, "malformed XML", diag);
+    if (!root) {
+        snprintf(diag->file, sizeof(diag->file), "%s", path);
+        return -1;
+    }
+    if (strcmp(root->pub.name, root_name) != 0) {
+        cfg_diag(diag, path, root->pub.line,
+                 "the root element is <%s>, but %s must have <%s> as its root element",
+                 root->pub.name, what, root_name);
+        return -1;
+    }
+    *root_out = root;
+    return 0;
+}
+
 int cfg_xml_parse(cfg_arena_t *arena, const char *path, const char *file, const char *root_name,
                   const char *what, cfg_node_t **root_out, wasp_diag_t *diag)
 {
@@ -313,68 +411,4 @@ int cfg_xml_parse(cfg_arena_t *arena, const char *path, const char *file, const 
     int rc = cfg_xml_parse_buf(arena, buf, len, path, file, root_name, what, root_out, diag);
     free(buf);
     return rc;
-}
-
-int cfg_xml_parse_buf(cfg_arena_t *arena, const char *buf, size_t len, const char *path,
-                      const char *file, const char *root_name, const char *what,
-                      cfg_node_t **root_out, wasp_diag_t *diag)
-{
-    xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
-    if (!ctxt) {
-        cfg_diag(diag, path, 0, "out of memory creating the XML parser");
-        return -1;
-    }
-    cfg_xml_err_t err = { 0 };
-    xmlSetStructuredErrorFunc(&err, cfg_xml_error_cb);
-    /* No XML_PARSE_NOENT / DTDLOAD / DTDATTR: entities stay unexpanded and
-     * nothing outside the file is ever read. */
-    int opts = XML_PARSE_NONET | XML_PARSE_BIG_LINES | XML_PARSE_NOCDATA;
-    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, buf, (int)len, path, NULL, opts);
-    xmlSetStructuredErrorFunc(NULL, NULL);
-
-    int rc = -1;
-    if (!doc || !ctxt->wellFormed) {
-        if (err.have)
-            cfg_diag(diag, path, err.line,
-                     "malformed XML: %s (column %d). Fix the XML syntax at this line or just "
-                     "before it: every element closed, attribute values quoted, '<' and '&' in "
-                     "values written as &lt; and &amp;",
-                     err.message, err.column);
-        else
-            cfg_diag(diag, path, 0, "malformed XML; the file could not be parsed");
-        goto out;
-    }
-    if (doc->intSubset || doc->extSubset) {
-        xmlDtdPtr dtd = doc->intSubset ? doc->intSubset : doc->extSubset;
-        cfg_diag(diag, path, (int)xmlGetLineNo((xmlNode *)dtd),
-                 "a <!DOCTYPE> declaration is not allowed in a configuration file (entities and "
-                 "DTDs are refused for safety); remove it");
-        goto out;
-    }
-    xmlNode *root = xmlDocGetRootElement(doc);
-    if (!root || strcmp((const char *)root->name, root_name) != 0) {
-        cfg_diag(diag, path, root ? (int)xmlGetLineNo(root) : 0,
-                 "the root element is <%s>, but %s must have <%s> as its root element",
-                 root ? (const char *)root->name : "", what, root_name);
-        goto out;
-    }
-
-    cfg_xml_ctx_t x = { .arena = arena, .file = file };
-    x.lex.p = buf;
-    x.lex.end = buf + len;
-    x.lex.line = 1;
-    x.lex.ok = true;
-    *root_out = cfg_xml_convert(&x, root);
-    rc = 0;
-out:
-    if (doc)
-        xmlFreeDoc(doc);
-    xmlFreeParserCtxt(ctxt);
-    return rc;
-}
-
-int cfg_xml_read(wasp_config_t *cfg, const char *path, wasp_diag_t *diag)
-{
-    return cfg_xml_parse(&cfg->arena, path, cfg->path, "configuration", "a configuration file",
-                         &cfg->root, diag);
 }

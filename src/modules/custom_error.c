@@ -10,7 +10,10 @@
  *   errorMode Detailed, or DetailedLocalOnly (default) for a local client
  *       → the detailed page: status.substatus, description, likely causes,
  *         things to try, and the module / notification / handler / error code
- *         / URL / physical path / reason recorded by wasp_request_fail().
+ *         / URL / physical path / reason recorded by wasp_request_fail(); for
+ *         a configuration error (500.19, wasp_request_config_error) the
+ *         Config Error, Config File and Config Source (the offending lines)
+ *         as IIS shows them.
  *   errorMode Custom, or DetailedLocalOnly for a remote client
  *       → the <error> entry for status.substatus, else for status with
  *         subStatusCode -1, else defaultPath / defaultResponseMode:
@@ -168,7 +171,7 @@ static const custom_error_detail_t custom_error_details[] = {
               "the page is invalid.",
      {"A configuration file is malformed or uses an unknown section.",
       "A section is locked at a parent level."},
-     {"Fix the file and line given in the reason below."}},
+     {"Fix the file and line given below (Config File, Config Source)."}},
     {500, -1, "The page cannot be displayed because an internal server error has occurred.",
      {"A module failed while processing the request."},
      {"Read the reason below and the worker's log."}},
@@ -352,25 +355,43 @@ static void custom_error_detailed_page(wasp_request_t *req, int status, int sub,
     const char *handler = wasp_request_handler_name(req);
     const char *module = wasp_request_fail_module(req);
     const char *event = wasp_request_fail_event(req);
+    /* A configuration error (500.19) stops the request before a handler
+     * or a logon: IIS says so on its page. */
+    const wasp_config_error_t *ce = wasp_request_config_error(req);
+    const char *undetermined = "Not yet determined";
 
     wasp_modutil_buf_puts(b, "<section><h2>Detailed Error Information:</h2><table>\r\n");
     custom_error_row_str(b, "Module", module ? module : "Web Core");
     custom_error_row_str(b, "Notification", event ? event : "-");
-    custom_error_row_str(b, "Handler", handler ? handler : "-");
+    custom_error_row_str(b, "Handler", handler ? handler : (ce ? undetermined : "-"));
     custom_error_row_str(b, "Error Code", code);
+    if (ce != NULL) {
+        custom_error_row_str(b, "Config Error", ce->message);
+        custom_error_row_str(b, "Config File", ce->file);
+    }
     custom_error_row(b, "Requested URL", url.ptr, url.len);
     custom_error_row_str(b, "Physical Path", wasp_request_physical_path(req));
-    if (auth.ptr != NULL && auth.len > 0)
+    if (ce != NULL)
+        custom_error_row_str(b, "Logon Method", undetermined);
+    else if (auth.ptr != NULL && auth.len > 0)
         custom_error_row(b, "Logon Method", auth.ptr, auth.len);
     else
         custom_error_row_str(b, "Logon Method", "Anonymous");
-    if (user.ptr != NULL && user.len > 0)
+    if (ce != NULL)
+        custom_error_row_str(b, "Logon User", undetermined);
+    else if (user.ptr != NULL && user.len > 0)
         custom_error_row(b, "Logon User", user.ptr, user.len);
     else
         custom_error_row_str(b, "Logon User", "Anonymous");
-    if (why != NULL && why[0] != '\0')
+    if (ce == NULL && why != NULL && why[0] != '\0')
         custom_error_row_str(b, "Reason", why);
-    wasp_modutil_buf_puts(b, "</table></section>\r\n</body></html>\r\n");
+    wasp_modutil_buf_puts(b, "</table></section>\r\n");
+    if (ce != NULL && ce->source[0] != '\0') {
+        wasp_modutil_buf_puts(b, "<section><h2>Config Source:</h2><pre>");
+        wasp_modutil_buf_html(b, ce->source, strlen(ce->source));
+        wasp_modutil_buf_puts(b, "</pre></section>\r\n");
+    }
+    wasp_modutil_buf_puts(b, "</body></html>\r\n");
     if (url.oom)
         b->oom = true;
     wasp_modutil_buf_free(&url);

@@ -109,8 +109,31 @@ static void pipeline_apply(wasp_request_t *req, wasp_status_t st)
     }
 }
 
+/* A configuration file that applies to the URL is invalid (a broken
+ * web.config above it): 500.19 from the core itself, as IIS Web Core does,
+ * before any module of the request runs. */
+static bool pipeline_config_failed(wasp_request_t *req)
+{
+    const wasp_config_error_t *e = wasp_dircfg_error(worker_request_config(req));
+    char why[1536];
+
+    if (e == NULL) {
+        return false;
+    }
+    req->config_error = e;
+    req->current = NULL;
+    snprintf(why, sizeof(why), "0x%08x %s", e->hresult, e->message);
+    wasp_request_fail(req, 500, 19, why);
+    step_finish(req);
+    return true;
+}
+
 static bool pipeline_map_handler(wasp_request_t *req)
 {
+    /* A rewritten URL has the configuration of its new path. */
+    if (req->rewritten && pipeline_config_failed(req)) {
+        return false;
+    }
     if (handler_map(req) != 0) {
         step_finish(req);
         return false;
@@ -213,11 +236,12 @@ void pipeline_start(wasp_request_t *req)
     req->event = WASP_EVENT_BEGIN_REQUEST;
     req->post = 0;
     req->idx = 0;
-    if (req->refuse_status != 0) {
+    if (!pipeline_config_failed(req) && req->refuse_status != 0) {
         /* The listener refused it for request filtering's limits (and kept
          * the body from us): answer as RequestFilteringModule would at
          * BeginRequest, through the rest of the pipeline (custom errors,
-         * logging). */
+         * logging).  A broken configuration for the URL comes first: it
+         * is what request filtering would have read. */
         wasp_request_fail(req, req->refuse_status, req->refuse_sub,
                           pipeline_refusal_reason(req->refuse_status, req->refuse_sub));
         req->fail_module = "RequestFilteringModule";

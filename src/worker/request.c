@@ -274,8 +274,8 @@ wasp_str_t wasp_request_body(const wasp_request_t *req)
 
 const wasp_section_t *wasp_request_section(const wasp_request_t *req, const char *section_path)
 {
-    return wasp_config_section(worker_cfg, req->site ? req->site->name : NULL, req->path_z,
-                               section_path);
+    /* The request holds its level: the cast is bookkeeping, not a change. */
+    return wasp_dircfg_section(worker_request_config((wasp_request_t *)req), section_path);
 }
 
 /* Next to the other wasp_section_* accessors (src/config/values.c) in
@@ -291,8 +291,7 @@ const char *wasp_section_file(const wasp_section_t *s, int *line)
 const wasp_section_t *wasp_request_section_at(const wasp_request_t *req, const char *url_path,
                                               const char *section_path)
 {
-    return wasp_config_section(worker_cfg, req->site ? req->site->name : NULL,
-                               url_path ? url_path : "/", section_path);
+    return worker_section_at(req, url_path ? url_path : "/", section_path);
 }
 
 static wasp_str_t str_dup(wasp_request_t *req, const char *s)

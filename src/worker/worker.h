@@ -98,6 +98,10 @@ struct wasp_request {
     unsigned local_redirects;
     bool body_dropped;          /* restarted as a GET: the body is not the new request's */
     wasp_str_t current_url; /* HTTP_URL: the rewritten request-target */
+    /* the configuration of path_z (config_cache.c), held until the end */
+    wasp_dircfg_t *dircfg;
+    const char *dircfg_path;
+    const wasp_config_error_t *config_error; /* the 500.19 this request got */
     int minor;
     bool is_local;
     char client_ip[64], local_ip[64];
@@ -173,6 +177,12 @@ void request_free(wasp_request_t *req);
 int request_set_body_file(wasp_request_t *req, int fd, uint64_t len);
 /* A handler asked for a local redirect: make the request the new URL's. */
 wasp_status_t request_restart_for_redirect(wasp_request_t *req);
+
+/* config_cache.c: the level of the request's URL (held by the request), and
+ * a section of another URL of its site. */
+const wasp_dircfg_t *worker_request_config(wasp_request_t *req);
+const wasp_section_t *worker_section_at(const wasp_request_t *req, const char *url_path,
+                                        const char *section_path);
 
 /* response.c */
 void response_send(wasp_request_t *req);   /* start or continue sending */

@@ -687,8 +687,10 @@ class WaspServer:
             cur = os.path.dirname(cur)
         return p
 
-    def location(self, path, xml):
-        self.locations.append((path, xml))
+    def location(self, path, xml, **attrs):
+        """<location path=...> around xml in system.webServer; attrs are more
+        attributes of the tag (overrideMode="Deny", ...)."""
+        self.locations.append((path, xml, attrs))
         return self
 
     def module_image(self, so):
@@ -812,8 +814,8 @@ class WaspServer:
         x.extend("    " + s for s in self.webserver_xml)
         x.append("  </system.webServer>")
         x.extend("  " + e for e in self.extra_sections)
-        for path, xml in self.locations:
-            x.append("  <location path=%s>" % quoteattr(path))
+        for path, xml, attrs in self.locations:
+            x.append("  <location%s>" % _attrs(dict(path=path, **attrs)))
             x.append("    <system.webServer>")
             x.append("      " + xml)
             x.append("    </system.webServer>")
