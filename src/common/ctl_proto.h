@@ -44,6 +44,11 @@
  *     req <pool> <pid> <site-id> <elapsed-ms> <client ip:port> <verb> <url> <stage> <module>
  *   events [<count>]        the last <count> (default all) event-log lines,
  *                           oldest first, as written in the event log file
+ *   sslcert                 the SSL certificate bindings waspd holds, one
+ *                           'O' line each in sslbindings.conf's form
+ *   sslcert-changed [<root>]  waspctl changed <root>/sslbindings.conf: read
+ *                           it again (refused, status 1, when <root> is not
+ *                           waspd's --cert-store); D says how many entries
  *
  * Exit statuses: 0 done, 1 failed (message says why), 2 unknown command or
  * bad arguments, 3 no such object.

@@ -6,6 +6,8 @@
  *   ctl_change.c  add / set / delete apppool (config_edit), start / stop /
  *                 recycle apppool, start / stop site (control socket),
  *                 encrypt (and the encrypted attributes of set / add)
+ *   ctl_sslcert.c add / show / delete sslcert (HTTP.sys' SSL configuration,
+ *                 netsh's words; src/tls/sslstore.h)
  *   ctl_client.c  the control socket
  */
 #ifndef WASP_CTL_H
@@ -30,9 +32,12 @@ typedef struct ctl_param {
 typedef struct ctl_cmd {
     const char *config;  /* applicationHost.config */
     const char *rundir;  /* waspd's runtime directory (control.sock) */
+    const char *cert_store; /* --cert-store DIR, or NULL (see wasp_cert_store_root) */
     const char *verb;    /* lower case: "list" */
     const char *object;  /* lower case, singular: "apppool" */
     const char *id;      /* the identifier after the object, or NULL */
+    const char *const *args; /* every word after the object (netsh's name=value for sslcert) */
+    size_t arg_count;
     ctl_param_t *params;
     size_t param_count;
 } ctl_cmd_t;
@@ -75,5 +80,8 @@ int ctl_run_apppool(ctl_cmd_t *cmd); /* start / stop / recycle */
 int ctl_run_site(ctl_cmd_t *cmd);    /* start / stop */
 /* Print text (NULL: standard input) as a WaspAesProvider value. */
 int ctl_encrypt(const char *text);
+int ctl_add_sslcert(ctl_cmd_t *cmd);
+int ctl_show_sslcert(ctl_cmd_t *cmd);
+int ctl_delete_sslcert(ctl_cmd_t *cmd);
 
 #endif /* WASP_CTL_H */

@@ -18,6 +18,10 @@
  * "waspctl encrypt [TEXT]" is wasp's own (appcmd has no such verb): it
  * prints TEXT, or standard input, as a WaspAesProvider value to paste into
  * the file by hand.
+ *
+ * HTTP.sys' SSL configuration (the sslcert commands, which speak netsh's
+ * language instead of appcmd's) lives in the certificate store
+ * (--cert-store, else $WASP_CERT_STORE, else /etc/wasp/certs).
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -114,7 +118,7 @@ static void usage(FILE *f)
 {
     fputs("waspctl: wasp's appcmd.\n"
           "\n"
-          "usage: waspctl [--config FILE] [--runtime-dir DIR] [--config-key KEY]\n"
+          "usage: waspctl [--config FILE] [--runtime-dir DIR] [--config-key KEY] [--cert-store DIR]\n"
           "               COMMAND OBJECT [ID] [/parameter:value ...]\n"
           "\n"
           "  FILE  applicationHost.config; default $WASP_CONFIG, else\n"
@@ -123,6 +127,8 @@ static void usage(FILE *f)
           "        $WASP_RUNTIME_DIR, else /run/wasp\n"
           "  KEY   the key of encrypted values (made on first use, mode 0600); default\n"
           "        $WASP_CONFIG_KEY, else " WASP_PROTECT_KEY_DEFAULT "\n"
+          "  --cert-store DIR  the certificate store root; default $WASP_CERT_STORE,\n"
+          "        else /etc/wasp/certs\n"
           "  Parameters are written /name:value or -name:value; commands and objects\n"
           "  are case-insensitive and may be plural (list apppools).\n"
           "\n"
@@ -155,6 +161,17 @@ static void usage(FILE *f)
           "  start site NAME         stop site NAME\n"
           "\n"
           "NAME may also be given as /apppool.name:NAME or /site.name:NAME.\n"
+          "\n"
+          "SSL certificates: HTTP.sys' SSL configuration, with netsh http's words\n"
+          "(certificates are PEM files with their key in <cert store>/<store name>/).\n"
+          "A running waspd takes the change at once.\n"
+          "  add sslcert ipport=IP:PORT certhash=THUMBPRINT [certstorename=My]\n"
+          "              [appid={GUID}] [clientcertnegotiation=enable] [...]\n"
+          "  add sslcert hostnameport=HOST:PORT certhash=THUMBPRINT certstorename=NAME [...]\n"
+          "  add sslcert ccs=PORT [appid={GUID}]\n"
+          "  show sslcert [ipport=IP:PORT | hostnameport=HOST:PORT | ccs=PORT]\n"
+          "  delete sslcert ipport=IP:PORT | hostnameport=HOST:PORT | ccs=PORT\n"
+          "\n"
           "waspctl /? or waspctl help shows this.\n"
           "Exit status: 0 done, 1 failed, 2 bad command line, 3 no such object.\n",
           f);
@@ -175,15 +192,16 @@ static const struct {
     { "set", "apppool", ctl_set_apppool },     { "delete", "apppool", ctl_delete_apppool },
     { "start", "apppool", ctl_run_apppool },   { "stop", "apppool", ctl_run_apppool },
     { "recycle", "apppool", ctl_run_apppool }, { "start", "site", ctl_run_site },
-    { "stop", "site", ctl_run_site },
+    { "stop", "site", ctl_run_site },          { "add", "sslcert", ctl_add_sslcert },
+    { "show", "sslcert", ctl_show_sslcert },   { "delete", "sslcert", ctl_delete_sslcert },
 };
 
 /* Objects appcmd knows; waspctl answers the ones it lacks with a clear
  * "not supported" instead of "unknown". */
 static const char *const ctl_objects[] = { "site", "apppool", "app", "vdir", "wp", "request",
                                            "event", "config", "module", "backup", "trace",
-                                           "binding", NULL };
-static const char *const ctl_verbs[] = { "list", "add", "set", "delete", "start", "stop",
+                                           "binding", "sslcert", NULL };
+static const char *const ctl_verbs[] = { "list", "add", "set", "delete", "show", "start", "stop",
                                          "recycle", "search", "lock", "unlock", "clear",
                                          "reset", "migrate", "install", "uninstall", "restore",
                                          "configure", "inspect", NULL };
@@ -278,15 +296,20 @@ static int parse_args(int argc, char **argv, ctl_cmd_t *cmd, const char **pos, s
                 return ctl_error(CTL_EXIT_USAGE, "%s needs a value", a);
             }
             wasp_protect_set_key_file(a[12] == '=' ? a + 13 : argv[++i]);
-        } else if (strcmp(a, "--config") == 0 || strcmp(a, "--runtime-dir") == 0) {
+        } else if (strcmp(a, "--config") == 0 || strcmp(a, "--runtime-dir") == 0 ||
+                   strcmp(a, "--cert-store") == 0) {
             if (i + 1 >= argc) {
                 return ctl_error(CTL_EXIT_USAGE, "%s needs a value", a);
             }
-            *(a[2] == 'c' ? &cmd->config : &cmd->rundir) = argv[++i];
+            *(strcmp(a, "--config") == 0        ? &cmd->config
+              : strcmp(a, "--runtime-dir") == 0 ? &cmd->rundir
+                                                : &cmd->cert_store) = argv[++i];
         } else if (strncmp(a, "--config=", 9) == 0) {
             cmd->config = a + 9;
         } else if (strncmp(a, "--runtime-dir=", 14) == 0) {
             cmd->rundir = a + 14;
+        } else if (strncmp(a, "--cert-store=", 13) == 0) {
+            cmd->cert_store = a + 13;
         } else if (strncmp(a, "--", 2) == 0) {
             return ctl_error(CTL_EXIT_USAGE, "unknown option %s; see waspctl /?", a);
         } else if (strcmp(a, "-") == 0 || strcasecmp(a, "/in") == 0 ||
@@ -295,13 +318,8 @@ static int parse_args(int argc, char **argv, ctl_cmd_t *cmd, const char **pos, s
                              "reading objects from standard input (/in) is not supported yet");
         } else if (parse_param(a, &cmd->params[cmd->param_count])) {
             cmd->param_count++;
-        } else if (*npos < 3) {
-            pos[(*npos)++] = a;
         } else {
-            return ctl_error(CTL_EXIT_USAGE,
-                             "unexpected argument \"%s\": one identifier at most (quote names "
-                             "with spaces); see waspctl /?",
-                             a);
+            pos[(*npos)++] = a;
         }
     }
     return 0;
@@ -331,7 +349,7 @@ static int dispatch(ctl_cmd_t *cmd, const char *verb_word, const char *object_wo
 int main(int argc, char **argv)
 {
     ctl_cmd_t cmd = { 0 };
-    const char *pos[3] = { NULL, NULL, NULL };
+    const char **pos = calloc((size_t)argc, sizeof(*pos));
     size_t npos = 0;
     char *verb = NULL, *object = NULL;
     int rc;
@@ -343,6 +361,9 @@ int main(int argc, char **argv)
     cmd.rundir = getenv("WASP_RUNTIME_DIR");
     if (cmd.rundir == NULL || !*cmd.rundir) {
         cmd.rundir = "/run/wasp";
+    }
+    if (pos == NULL) {
+        return ctl_error(CTL_EXIT_FAILED, "out of memory");
     }
     rc = parse_args(argc, argv, &cmd, pos, &npos);
     if (rc == 0 && npos >= 1 && strcasecmp(pos[0], "help") == 0) {
@@ -362,12 +383,23 @@ int main(int argc, char **argv)
         cmd.verb = verb;
         cmd.object = object;
         cmd.id = npos > 2 ? pos[2] : NULL;
-        rc = dispatch(&cmd, pos[0], pos[1]);
+        cmd.args = pos + 2;
+        cmd.arg_count = npos - 2;
+        /* netsh's sslcert commands take name=value words; appcmd's one identifier. */
+        if (npos > 3 && strcmp(object, "sslcert") != 0) {
+            rc = ctl_error(CTL_EXIT_USAGE,
+                           "unexpected argument \"%s\": one identifier at most (quote names "
+                           "with spaces); see waspctl /?",
+                           pos[3]);
+        } else {
+            rc = dispatch(&cmd, pos[0], pos[1]);
+        }
     }
     for (size_t i = 0; i < cmd.param_count; i++) {
         free((char *)cmd.params[i].name);
     }
     free(cmd.params);
+    free(pos);
     free(verb);
     free(object);
     return rc;

@@ -384,6 +384,30 @@ void svc_control_requests_answer(const char *payload, size_t len)
     }
 }
 
+/* ---- SSL certificate bindings (sslcert.c) ---------------------------------- */
+
+/* The entries waspd holds, as sslbindings.conf lines. */
+static void cmd_sslcert(int fd)
+{
+    ctl_out_t o = {.fd = fd};
+    char line[2048];
+
+    for (size_t i = 0; i < svc.ssl_bindings.count; i++) {
+        wasp_sslbinding_format(&svc.ssl_bindings.v[i], line, sizeof(line));
+        out_line(&o, "%s", line);
+    }
+    out_flush(&o);
+    ctl_done(fd, 0, "");
+}
+
+static void cmd_sslcert_changed(int fd, const char *root)
+{
+    char msg[4096];
+    int rc = svc_sslcert_changed(root, msg, sizeof(msg));
+
+    ctl_done(fd, rc, msg);
+}
+
 static void ctl_dispatch(int fd, char *req, size_t len)
 {
     char *words[8];
@@ -414,6 +438,10 @@ static void ctl_dispatch(int fd, char *req, size_t len)
         ctl_done(fd, rc == 0 ? 0 : 1, summary);
     } else if (strcmp(words[0], "requests") == 0) {
         cmd_requests(fd, nw > 1 ? words[1] : NULL);
+    } else if (strcmp(words[0], "sslcert") == 0) {
+        cmd_sslcert(fd);
+    } else if (strcmp(words[0], "sslcert-changed") == 0) {
+        cmd_sslcert_changed(fd, nw > 1 ? words[1] : NULL);
     } else {
         ctl_printf(fd, 'D', "2 unknown command \"%s\"", words[0]);
         close(fd);

@@ -5,6 +5,7 @@
  *              rapid-fail protection, idle shutdown
  *   control.c  the control socket that waspctl talks to (common/ctl_proto.h)
  *   eventlog.c the event log (IIS' WAS event ids) to a file and journald
+ *   sslcert.c  HTTP.sys' SSL configuration (sslbindings.conf) held for the listener
  */
 #ifndef WASP_SVC_H
 #define WASP_SVC_H
@@ -18,6 +19,7 @@
 #include "common/loop.h"
 #include "config/config.h"
 #include "service/identity.h"
+#include "tls/sslstore.h"
 
 typedef enum svc_wp_state {
     WP_STARTING,  /* forked, not yet connected to the listener */
@@ -99,6 +101,8 @@ typedef struct svc_state {
     int exit_code;
     bool runtime_busy;       /* another waspd owns the runtime directory */
     bool allow_local_system; /* --allow-localsystem: identityType LocalSystem runs as root */
+    char cert_store[PATH_MAX];         /* --cert-store, $WASP_CERT_STORE or /etc/wasp/certs */
+    wasp_ssl_bindings_t ssl_bindings;  /* its sslbindings.conf, as last read */
 } svc_state_t;
 
 extern svc_state_t svc;
@@ -153,6 +157,14 @@ void svc_control_close(void);
 /* A worker exited or became ready: waiting commands may be done. */
 void svc_control_worker_event(const svc_worker_t *w, const char *what);
 void svc_control_requests_answer(const char *payload, size_t len);
+
+/* sslcert.c */
+/* Read <cert store>/sslbindings.conf at start-up (a broken file is logged
+ * and leaves no entries: plain http sites still start). */
+void svc_sslcert_load(void);
+/* waspctl changed the file under root: read it again.  Returns the control
+ * exit status (0, or 1 with the reason in msg; the entries held stay). */
+int svc_sslcert_changed(const char *root, char *msg, size_t size);
 
 /* eventlog.c */
 /* Events IIS does not write to its log but wasp does (the issue of record:

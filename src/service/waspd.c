@@ -1156,7 +1156,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: waspd --config FILE [--runtime-dir DIR] [--event-log FILE] [--temp-dir DIR]\n"
-            "             [--config-key FILE] [--allow-localsystem]\n"
+            "             [--config-key FILE] [--cert-store DIR] [--allow-localsystem]\n"
             "  Runs in the foreground and logs to stderr.\n"
             "  --config FILE         applicationHost.config to serve\n"
             "  --config-key FILE     the key of encrypted values (WaspAesProvider); default\n"
@@ -1167,6 +1167,8 @@ static void usage(void)
             "  --temp-dir DIR        request bodies over 64 KiB while they wait for a worker\n"
             "                        (default /var/tmp/wasp with the default runtime\n"
             "                        directory, else DIR/temp; files there have no name)\n"
+            "  --cert-store DIR      certificate stores and SSL certificate bindings (default\n"
+            "                        $WASP_CERT_STORE, else /etc/wasp/certs)\n"
             "  --allow-localsystem   let pools with identityType=\"LocalSystem\" run as root\n");
 }
 
@@ -1179,6 +1181,7 @@ int main(int argc, char **argv)
 
     wasp_log_init("waspd");
     snprintf(svc.runtime_dir, sizeof(svc.runtime_dir), "/run/wasp");
+    snprintf(svc.cert_store, sizeof(svc.cert_store), "%s", wasp_cert_store_root(NULL));
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             config = argv[++i];
@@ -1190,6 +1193,8 @@ int main(int argc, char **argv)
             snprintf(svc.event_log_path, sizeof(svc.event_log_path), "%s", argv[++i]);
         } else if (strcmp(argv[i], "--config-key") == 0 && i + 1 < argc) {
             wasp_protect_set_key_file(argv[++i]);
+        } else if (strcmp(argv[i], "--cert-store") == 0 && i + 1 < argc) {
+            snprintf(svc.cert_store, sizeof(svc.cert_store), "%s", argv[++i]);
         } else if (strcmp(argv[i], "--allow-localsystem") == 0) {
             svc.allow_local_system = true;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -1244,6 +1249,7 @@ int main(int argc, char **argv)
         return 1;
     }
     svc_event_open(svc.event_log_path);
+    svc_sslcert_load();
     if (svc_control_open() != 0) {
         svc_cleanup();
         return 1;
