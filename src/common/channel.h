@@ -64,6 +64,10 @@ typedef enum wasp_msg_type {
     WASP_MSG_CFG_END = 46,
     WASP_MSG_POOL_STATE = 47,  /* str pool, u8 started, str reason (HTTPERR, e.g. AppOffline) */
     WASP_MSG_QUERY_REQUESTS = 48, /* u32 minimum elapsed ms: answer with REQUESTS */
+    WASP_MSG_CFG_TLS_CERT = 60,    /* u32 id, str PEM: certificate, chain and key */
+    WASP_MSG_CFG_TLS_BINDING = 61, /* u8 kind (0 ipport, 1 hostnameport, 2 ccs), str ip,
+                                      u16 port, str host, u32 cert id, u8 ask for a client
+                                      certificate */
     WASP_MSG_CFG_LIMITS = 49,  /* u32 MaxFieldLength, u32 MaxRequestBytes, u32 UrlSegmentMaxLength,
                                   u32 UrlSegmentMaxCount, u8 AllowRestrictedChars,
                                   u8 PercentUAllowed (wasp/httpSys) */

@@ -509,6 +509,26 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
     wasp_enc_u16(enc, c->peer_port);
     wasp_enc_cstr(enc, c->local_ip);
     wasp_enc_u16(enc, c->local_port);
+    /* TLS: what IIS' HTTPS_* and CERT_* server variables say. */
+    wasp_enc_u8(enc, c->tls != NULL);
+    if (c->tls != NULL) {
+        lsn_tls_info_t ti;
+        char *pem;
+        size_t pem_len;
+
+        lsn_tls_get_info(c->tls, &ti, &pem, &pem_len);
+        wasp_enc_cstr(enc, ti.protocol);
+        wasp_enc_cstr(enc, ti.cipher);
+        wasp_enc_u16(enc, (uint16_t)ti.keysize);
+        wasp_enc_cstr(enc, ti.sni);
+        wasp_enc_u8(enc, pem != NULL);
+        wasp_enc_u8(enc, ti.client_cert_verified);
+        wasp_enc_cstr(enc, ti.cert_subject);
+        wasp_enc_cstr(enc, ti.cert_issuer);
+        wasp_enc_cstr(enc, ti.cert_serial);
+        wasp_enc_str(enc, pem ? pem : "", pem_len);
+        free(pem);
+    }
     wasp_enc_u32(enc, (uint32_t)h->header_count);
     for (size_t i = 0; i < h->header_count; i++) {
         wasp_enc_str(enc, h->headers[i].name, h->headers[i].name_len);

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "listener/listener.h"
+#include "listener/tls.h"
 
 wasp_loop_t *lsn_loop;
 bool lsn_draining;
@@ -762,6 +763,7 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
     case WASP_MSG_CFG_BEGIN:
         /* Everything is sent again; what is not confirmed by CFG_END goes. */
         lsn_route_begin();
+        lsn_tls_begin();
         for (size_t i = 0; i < listen_count; i++) {
             listens[i].confirmed = false;
         }
@@ -876,6 +878,34 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         lsn_route_add_binding(site, a, port, b);
         break;
     }
+    case WASP_MSG_CFG_TLS_CERT: {
+        uint32_t id = wasp_dec_u32(&d);
+        size_t len;
+        const char *pem = wasp_dec_str(&d, &len);
+
+        if (!d.error) {
+            lsn_tls_add_cert(id, pem, len);
+        }
+        /* The key is not kept in the frame buffer any longer than this. */
+        memset((char *)payload, 0, hdr->length);
+        break;
+    }
+    case WASP_MSG_CFG_TLS_BINDING: {
+        uint8_t kind = wasp_dec_u8(&d);
+        uint16_t port;
+        uint32_t id;
+        bool negotiate;
+
+        wasp_dec_cstr(&d, a, sizeof(a));
+        port = wasp_dec_u16(&d);
+        wasp_dec_cstr(&d, b, sizeof(b));
+        id = wasp_dec_u32(&d);
+        negotiate = wasp_dec_u8(&d) != 0;
+        if (!d.error && kind <= LSN_TLS_CCS) {
+            lsn_tls_add_binding((lsn_tls_kind_t)kind, a, port, b, id, negotiate);
+        }
+        break;
+    }
     case WASP_MSG_CFG_APP: {
         uint32_t site = wasp_dec_u32(&d);
         lsn_req_limits_t limits;
@@ -936,6 +966,7 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         size_t live_pools = 0;
 
         lsn_route_commit();
+        lsn_tls_commit();
         for (size_t i = 0; i < listen_count;) {
             if (!listens[i].confirmed) {
                 wasp_info("no longer listening on %s:%u", listens[i].ip, listens[i].port);

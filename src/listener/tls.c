@@ -180,8 +180,13 @@ static const tls_binding_t *tls_choose(const char *local_ip, uint16_t port, cons
     if (b == NULL) {
         b = tls_find(LSN_TLS_IPPORT, local_ip, port, NULL);
     }
+    /* The wildcard of the connection's own family first, then the other:
+     * IIS' "All Unassigned" https binding creates only 0.0.0.0:443. */
     if (b == NULL) {
         b = tls_find(LSN_TLS_IPPORT, strchr(local_ip, ':') ? "::" : "0.0.0.0", port, NULL);
+    }
+    if (b == NULL) {
+        b = tls_find(LSN_TLS_IPPORT, strchr(local_ip, ':') ? "0.0.0.0" : "::", port, NULL);
     }
     return b;
 }
@@ -476,7 +481,28 @@ void lsn_tls_get_info(lsn_tls_t *t, lsn_tls_info_t *info, char **client_cert_pem
         char *data;
         long n;
 
+        BIO *name = BIO_new(BIO_s_mem());
+        ASN1_INTEGER *serial = X509_get_serialNumber(peer);
+        BIGNUM *bn = serial ? ASN1_INTEGER_to_BN(serial, NULL) : NULL;
+        char *hex = bn ? BN_bn2hex(bn) : NULL;
+
         info->client_cert_verified = SSL_get_verify_result(t->ssl) == X509_V_OK;
+        /* IIS writes names "C=US, O=Example, CN=name": most significant first. */
+        for (int which = 0; name != NULL && which < 2; which++) {
+            char *dst = which == 0 ? info->cert_subject : info->cert_issuer;
+            X509_NAME *xn = which == 0 ? X509_get_subject_name(peer) : X509_get_issuer_name(peer);
+            int got;
+
+            (void)BIO_reset(name);
+            if (X509_NAME_print_ex(name, xn, 0, XN_FLAG_SEP_CPLUS_SPC | ASN1_STRFLGS_RFC2253) >= 0 &&
+                (got = BIO_read(name, dst, (int)sizeof(info->cert_subject) - 1)) > 0) {
+                dst[got] = '\0';
+            }
+        }
+        snprintf(info->cert_serial, sizeof(info->cert_serial), "%s", hex ? hex : "");
+        OPENSSL_free(hex);
+        BN_free(bn);
+        BIO_free(name);
         if (bio != NULL && PEM_write_bio_X509(bio, peer) == 1 &&
             (n = BIO_get_mem_data(bio, &data)) > 0 && (*client_cert_pem = malloc((size_t)n))) {
             memcpy(*client_cert_pem, data, (size_t)n);

@@ -79,6 +79,7 @@ typedef struct lsn_tls_info {
     int keysize;       /* bits of the cipher's secret key */
     bool client_cert_verified;
     char sni[256];
+    char cert_subject[512], cert_issuer[512], cert_serial[128]; /* "" without one */
 } lsn_tls_info_t;
 void lsn_tls_get_info(lsn_tls_t *t, lsn_tls_info_t *info, char **client_cert_pem, size_t *pem_len);
 

@@ -701,7 +701,10 @@ static wasp_status_t rw_do_redirect(wasp_request_t *req, bool global, const rw_r
         /* IIS sends an absolute URL: scheme and Host of this request. */
         wasp_str_t host = wasp_request_server_variable(req, "HTTP_HOST");
 
-        rw_buf_puts(&abs, "http://");
+        wasp_str_t https = wasp_request_server_variable(req, "HTTPS");
+
+        rw_buf_puts(&abs, https.len == 2 && memcmp(https.ptr, "on", 2) == 0 ? "https://"
+                                                                           : "http://");
         if (host.ptr != NULL && host.len > 0) {
             rw_buf_append(&abs, host.ptr, host.len);
         } else {

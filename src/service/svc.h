@@ -165,6 +165,12 @@ void svc_sslcert_load(void);
 /* waspctl changed the file under root: read it again.  Returns the control
  * exit status (0, or 1 with the reason in msg; the entries held stay). */
 int svc_sslcert_changed(const char *root, char *msg, size_t size);
+/* Inside a configuration push: every certificate the bindings name (and the
+ * Central Certificate Store's files) with its key, and the bindings. */
+void svc_push_tls(void);
+/* inotify on the store: a replaced certificate or an edited binding file is
+ * pushed to the listener by itself. */
+void svc_sslcert_watch(void);
 
 /* eventlog.c */
 /* Events IIS does not write to its log but wasp does (the issue of record:

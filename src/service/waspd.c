@@ -147,8 +147,10 @@ static int svc_bind_all(void)
             char err[512];
             svc_listen_t *p;
 
-            if (strcmp(bd->protocol, "http") != 0) {
-                wasp_warn("%s:%d: site '%s': %s bindings are not served yet (binding %s:%u:%s "
+            bool tls = strcmp(bd->protocol, "https") == 0;
+
+            if (strcmp(bd->protocol, "http") != 0 && !tls) {
+                wasp_warn("%s:%d: site '%s': %s bindings are not served (binding %s:%u:%s "
                           "ignored)", wasp_config_path(svc.cfg), bd->line, site->name,
                           bd->protocol, bd->ip, bd->port, bd->host);
                 continue;
@@ -158,6 +160,15 @@ static int svc_bind_all(void)
 
                 if (l->port == bd->port &&
                     (strcmp(l->ip, "*") == 0 || strcmp(l->ip, bd->ip) == 0)) {
+                    if (l->tls != tls) {
+                        /* As HTTP.sys: one port speaks one protocol. */
+                        wasp_error("%s:%d: site '%s': binding %s %s:%u:%s uses a port that "
+                                   "another binding serves as %s; give it a port of its own",
+                                   wasp_config_path(svc.cfg), bd->line, site->name,
+                                   bd->protocol, bd->ip, bd->port, bd->host,
+                                   l->tls ? "https" : "http");
+                        return -1;
+                    }
                     covered = true;
                     l->keep = true;
                 }
@@ -184,7 +195,7 @@ static int svc_bind_all(void)
             p = &svc.listens[svc.listen_count];
             snprintf(p->ip, sizeof(p->ip), "%s", bd->ip);
             p->port = bd->port;
-            p->tls = false;
+            p->tls = tls;
             p->keep = true;
             p->fd = svc_bind_tcp(bd->ip, bd->port, err, sizeof(err));
             if (p->fd < 0) {
@@ -424,6 +435,7 @@ void svc_push_config(void)
         wasp_enc_u8(&e, svc.listens[i].tls);
         svc_send(WASP_MSG_CFG_LISTEN, &e, svc.listens[i].fd);
     }
+    svc_push_tls();
     for (size_t i = 0; i < svc.pool_count; i++) {
         if (svc.pools[i]->cfg != NULL) {
             svc_push_pool(svc.pools[i]);
@@ -441,7 +453,7 @@ void svc_push_config(void)
         for (size_t b = 0; b < site->binding_count; b++) {
             const wasp_binding_cfg_t *bd = &site->bindings[b];
 
-            if (strcmp(bd->protocol, "http") != 0) {
+            if (strcmp(bd->protocol, "http") != 0 && strcmp(bd->protocol, "https") != 0) {
                 continue;
             }
             wasp_enc_u32(&e, site->id);
@@ -1255,6 +1267,7 @@ int main(int argc, char **argv)
         return 1;
     }
     svc_watch_config();
+    svc_sslcert_watch();
     svc_memory_watch_start();
     svc_check_content_access();
     svc_spawn_listener();

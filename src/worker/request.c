@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ctype.h>
 #include <errno.h>
 #include <strings.h>
 #include <sys/mman.h>
@@ -56,6 +57,20 @@ wasp_request_t *request_new(uint32_t stream, const char *payload, size_t len)
     req->client_port = wasp_dec_u16(&d);
     wasp_dec_cstr(&d, req->local_ip, sizeof(req->local_ip));
     req->local_port = wasp_dec_u16(&d);
+    req->https = wasp_dec_u8(&d) != 0;
+    if (req->https) {
+        wasp_dec_cstr(&d, req->tls.protocol, sizeof(req->tls.protocol));
+        wasp_dec_cstr(&d, req->tls.cipher, sizeof(req->tls.cipher));
+        req->tls.keysize = wasp_dec_u16(&d);
+        wasp_dec_cstr(&d, req->tls.sni, sizeof(req->tls.sni));
+        req->tls.has_cert = wasp_dec_u8(&d) != 0;
+        req->tls.cert_verified = wasp_dec_u8(&d) != 0;
+        wasp_dec_cstr(&d, req->tls.cert_subject, sizeof(req->tls.cert_subject));
+        wasp_dec_cstr(&d, req->tls.cert_issuer, sizeof(req->tls.cert_issuer));
+        wasp_dec_cstr(&d, req->tls.cert_serial, sizeof(req->tls.cert_serial));
+        p = wasp_dec_str(&d, &n);
+        req->tls.cert_pem = (wasp_str_t){p, n};
+    }
     req->hcount = wasp_dec_u32(&d);
     if (d.error || req->hcount > 1000) {
         wasp_alert("malformed request head frame (stream %u)", stream);
@@ -320,6 +335,45 @@ static wasp_str_t str_fmt(wasp_request_t *req, const char *fmt, ...)
 }
 
 /* IIS server variables (iis-modules.md 2.22) that the core knows. */
+/* IIS' HTTPS_* and CERT_* variables: the connection's TLS and the client
+ * certificate the listener saw ("" over plain HTTP or without one). */
+static wasp_str_t request_tls_variable(wasp_request_t *req, const char *name)
+{
+    const bool cert = req->https && req->tls.has_cert;
+
+    if (strcasecmp(name, "HTTPS_KEYSIZE") == 0 || strcasecmp(name, "CERT_KEYSIZE") == 0) {
+        return req->https ? str_fmt(req, "%u", req->tls.keysize) : str_dup(req, "");
+    }
+    if (strcasecmp(name, "CERT_FLAGS") == 0) {
+        /* bit 0: a client certificate; bit 1: its issuer is not trusted */
+        return str_fmt(req, "%d", cert ? 1 | (req->tls.cert_verified ? 0 : 2) : 0);
+    }
+    if (strcasecmp(name, "CERT_SUBJECT") == 0) {
+        return str_dup(req, cert ? req->tls.cert_subject : "");
+    }
+    if (strcasecmp(name, "CERT_ISSUER") == 0) {
+        return str_dup(req, cert ? req->tls.cert_issuer : "");
+    }
+    if (strcasecmp(name, "CERT_SERIALNUMBER") == 0 && cert) {
+        /* "0a-1b-2c": byte pairs joined by '-', as IIS writes it */
+        char even[130], out[200];
+        size_t o = 0;
+
+        snprintf(even, sizeof(even), "%s%s", strlen(req->tls.cert_serial) % 2 ? "0" : "",
+                 req->tls.cert_serial);
+        for (size_t i = 0; even[i] && even[i + 1] && o + 4 < sizeof(out); i += 2) {
+            if (o > 0) {
+                out[o++] = '-';
+            }
+            out[o++] = (char)tolower((unsigned char)even[i]);
+            out[o++] = (char)tolower((unsigned char)even[i + 1]);
+        }
+        out[o] = '\0';
+        return str_dup(req, out);
+    }
+    return str_dup(req, "");
+}
+
 wasp_str_t wasp_request_server_variable(wasp_request_t *req, const char *name)
 {
     if (strcasecmp(name, "HTTP_URL") == 0) {
@@ -357,10 +411,12 @@ wasp_str_t wasp_request_server_variable(wasp_request_t *req, const char *name)
         if (host.ptr == NULL) {
             bool v6 = strchr(req->local_ip, ':') != NULL;
 
-            return str_fmt(req, "http://%s%s%s:%u%.*s", v6 ? "[" : "", req->local_ip,
-                           v6 ? "]" : "", req->local_port, (int)url.len, url.ptr);
+            return str_fmt(req, "%s://%s%s%s:%u%.*s", req->https ? "https" : "http",
+                           v6 ? "[" : "", req->local_ip, v6 ? "]" : "", req->local_port,
+                           (int)url.len, url.ptr);
         }
-        return str_fmt(req, "http://%.*s%.*s", (int)host.len, host.ptr, (int)url.len, url.ptr);
+        return str_fmt(req, "%s://%.*s%.*s", req->https ? "https" : "http", (int)host.len,
+                       host.ptr, (int)url.len, url.ptr);
     }
     if (strcasecmp(name, "REMOTE_ADDR") == 0 || strcasecmp(name, "REMOTE_HOST") == 0) {
         return str_dup(req, req->client_ip);
@@ -400,10 +456,13 @@ wasp_str_t wasp_request_server_variable(wasp_request_t *req, const char *name)
         return (wasp_str_t){host.ptr, n};
     }
     if (strcasecmp(name, "HTTPS") == 0) {
-        return str_dup(req, "off");
+        return str_dup(req, req->https ? "on" : "off");
     }
     if (strcasecmp(name, "SERVER_PORT_SECURE") == 0) {
-        return str_dup(req, "0");
+        return str_dup(req, req->https ? "1" : "0");
+    }
+    if (strncasecmp(name, "HTTPS_", 6) == 0 || strncasecmp(name, "CERT_", 5) == 0) {
+        return request_tls_variable(req, name);
     }
     if (strcasecmp(name, "CONTENT_LENGTH") == 0) {
         return str_fmt(req, "%llu", (unsigned long long)wasp_request_body_length(req));

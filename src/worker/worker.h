@@ -105,6 +105,14 @@ struct wasp_request {
     int minor;
     bool is_local;
     char client_ip[64], local_ip[64];
+    bool https;               /* the connection is TLS (an https binding) */
+    struct {
+        char protocol[16], cipher[64], sni[256];
+        unsigned keysize;
+        bool has_cert, cert_verified; /* a client certificate, and whether it is trusted */
+        char cert_subject[512], cert_issuer[512], cert_serial[128];
+        wasp_str_t cert_pem;  /* PEM, in the head frame */
+    } tls;
     uint16_t client_port, local_port;
     wasp_str_t *hnames, *hvalues;
     size_t hcount;

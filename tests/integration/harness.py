@@ -655,7 +655,8 @@ class WaspServer:
         return self
 
     def site(self, name, bindings, apps, site_id=None, extra_xml=""):
-        """bindings: ["ip:port:host", ...]; apps: [(path, pool, physical dir rel to tmp), ...]."""
+        """bindings: ["ip:port:host", ...] (http) or ("https", "ip:port:host"[, sslFlags]);
+        apps: [(path, pool, physical dir rel to tmp), ...]."""
         self.site_count += 1
         sid = site_id if site_id is not None else self.site_count
         for _, _, phys in apps:
@@ -767,8 +768,11 @@ class WaspServer:
                 x.append("        </application>")
             x.append("        <bindings>")
             for b in bindings:
-                x.append('          <binding protocol="http" bindingInformation=%s />'
-                         % quoteattr(b))
+                # "ip:port:host", or ("https", "ip:port:host"[, sslFlags])
+                proto, info, flags = (b + (None,))[:3] if isinstance(b, tuple) else ("http", b, None)
+                x.append('          <binding protocol="%s" bindingInformation=%s%s />'
+                         % (proto, quoteattr(info),
+                            "" if flags is None else ' sslFlags="%d"' % flags))
             x.append("        </bindings>")
             if extra:
                 x.append(extra)

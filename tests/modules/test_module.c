@@ -186,6 +186,17 @@ static wasp_status_t test_execute(wasp_request_t *req, void *state)
         test_write_str(req, arg);
         return WASP_FINISH;
     }
+    if (strcmp(op, "var") == 0) {
+        /* a server variable, as modules see it */
+        char name[64] = "";
+        wasp_str_t v;
+
+        query_get(req, "name", name, sizeof(name));
+        v = wasp_request_server_variable(req, name);
+        wasp_response_write(req, v.ptr ? v.ptr : "", v.ptr ? v.len : 0);
+        test_write_str(req, "\n");
+        return WASP_FINISH;
+    }
     if (strcmp(op, "env") == 0) {
         char name[64] = "", line[1200];
         const char *v;
