@@ -30,7 +30,10 @@ typedef enum wasp_msg_type {
     WASP_MSG_HELLO = 1,      /* u32 pid, str pool */
     WASP_MSG_CREDIT = 2,     /* u32 more requests the worker will take (initial grant) */
     WASP_MSG_STARTED = 3,    /* u32 streams[]: the worker is about to run these */
-    WASP_MSG_RESP_HEAD = 4,  /* see wasp_resp_head encoding in worker/listener */
+    WASP_MSG_RESP_HEAD = 4,  /* u16 status, str reason, u16 substatus, u32 win32 status,
+                                u8 log flags (WASP_RESP_NO_LOG), u8 has length,
+                                u64 length, u32 header count, (str name, str value)*;
+                                with END, the body fills the rest of the frame */
     WASP_MSG_RESP_BODY = 5,  /* raw bytes */
     WASP_MSG_RESP_FILE = 6,  /* fd + u64 offset, u64 length */
     WASP_MSG_RESP_END = 7,   /* response complete */
@@ -64,8 +67,8 @@ typedef enum wasp_msg_type {
     WASP_MSG_CFG_END = 46,
     WASP_MSG_POOL_STATE = 47,  /* str pool, u8 started, str reason (HTTPERR, e.g. AppOffline) */
     WASP_MSG_QUERY_REQUESTS = 48, /* u32 minimum elapsed ms: answer with REQUESTS */
-    WASP_MSG_CFG_TLS_CERT = 60,    /* u32 id, str PEM: certificate, chain and key */
-    WASP_MSG_CFG_TLS_BINDING = 61, /* u8 kind (0 ipport, 1 hostnameport, 2 ccs), str ip,
+    WASP_MSG_CFG_TLS_CERT = 62,    /* u32 id, str PEM: certificate, chain and key */
+    WASP_MSG_CFG_TLS_BINDING = 63, /* u8 kind (0 ipport, 1 hostnameport, 2 ccs), str ip,
                                       u16 port, str host, u32 cert id, u8 ask for a client
                                       certificate */
     WASP_MSG_CFG_LIMITS = 49,  /* u32 MaxFieldLength, u32 MaxRequestBytes, u32 UrlSegmentMaxLength,
@@ -78,7 +81,19 @@ typedef enum wasp_msg_type {
     WASP_MSG_WORKER_READY = 53, /* u32 pid, str pool: connected, takes requests */
     WASP_MSG_WORKER_RECYCLE = 54, /* u32 pid, str pool, u32 reason (WASP_RECYCLE_*) */
     WASP_MSG_POOL_IDLE = 55,   /* str pool: no request for idleTimeout */
-    WASP_MSG_REQUESTS = 56     /* text: one "req\t..." line per request (ctl_proto.h) */
+    WASP_MSG_REQUESTS = 56,    /* text: one "req\t..." line per request (ctl_proto.h) */
+    /* waspd -> listener (continued) */
+    WASP_MSG_CFG_LOG = 60      /* one log, between CFG_BEGIN and CFG_END:
+                                  u8 kind (1 a site's, 2 central W3C, 3 HTTPERR),
+                                  u32 site id (0 unless kind 1), str site name,
+                                  str directory (final: .../W3SVC<id>, .../W3SVC,
+                                  .../HTTPERR), u8 logFormat, u8 period,
+                                  u8 logInUTF8, u8 localTimeRollover, u8 logSiteId,
+                                  u64 truncateSize, u32 logExtFileFlags,
+                                  u32 maxLogLineLength, u32 flushByEntryCountW3CLog,
+                                  u32 maxCustomFieldLength, u32 custom field count,
+                                  (str logFieldName, str sourceName, u8 sourceType)*
+                                  (enum values: IIS' schema numbers) */
 } wasp_msg_type_t;
 
 /* REQ_HEAD: no body follows; REQ_BODY: last chunk; RESP_HEAD: the whole body
@@ -87,6 +102,15 @@ typedef enum wasp_msg_type {
  * credit to the worker's account: one frame instead of three for the common
  * small response. */
 #define WASP_FLAG_END 0x1u
+
+/* CFG_LOG kinds. */
+#define WASP_CFG_LOG_SITE 1u
+#define WASP_CFG_LOG_CENTRAL 2u
+#define WASP_CFG_LOG_HTTPERR 3u
+
+/* RESP_HEAD log flags: httpLogging (dontLog, selectiveLogging) excludes
+ * this response from the access log. */
+#define WASP_RESP_NO_LOG 0x1u
 
 typedef struct wasp_frame_hdr {
     uint16_t type;

@@ -845,6 +845,207 @@ static bool cfg_vpath_ok(const char *p)
     }
 }
 
+/* ---- logging (iis-hosting.md 2.4, 3.3, 4.6) ------------------------------------------ */
+
+static const char *const cfg_log_formats[] = { "IIS", "NCSA", "W3C", "Custom", NULL };
+static const char *const cfg_log_periods[] = { "MaxSize", "Daily", "Weekly", "Monthly", "Hourly",
+                                               NULL };
+static const char *const cfg_log_sources[] = { "RequestHeader", "ResponseHeader",
+                                               "ServerVariable", NULL };
+static const char *const cfg_log_modes[] = { "Site", "CentralBinary", "CentralW3C", NULL };
+static const char *const cfg_log_targets[] = { "File", "ETW", NULL };
+static const uint32_t cfg_log_target_bits[] = { 1u, 2u };
+static const char *const cfg_log_flag_names[] = {
+    "Date", "Time", "ClientIP", "UserName", "SiteName", "ComputerName", "ServerIP", "Method",
+    "UriStem", "UriQuery", "HttpStatus", "Win32Status", "BytesSent", "BytesRecv", "TimeTaken",
+    "ServerPort", "UserAgent", "Cookie", "Referer", "ProtocolVersion", "Host", "HttpSubStatus",
+    NULL
+};
+static const uint32_t cfg_log_flag_bits[] = {
+    1u, 2u, 4u, 8u, 16u, 32u, 64u, 128u, 256u, 512u, 1024u, 2048u, 4096u, 8192u, 16384u,
+    32768u, 65536u, 131072u, 262144u, 524288u, 1048576u, 2097152u
+};
+/* Schema defaults of logExtFileFlags: Date, Time, ClientIP, UserName,
+ * ServerIP, Method, UriStem, UriQuery, TimeTaken, HttpStatus, Win32Status,
+ * ServerPort, UserAgent, HttpSubStatus, Referer; SiteName too for the
+ * central W3C file. */
+#define CFG_LOG_SITE_FLAGS                                                                \
+    (1u | 2u | 4u | 8u | 64u | 128u | 256u | 512u | 16384u | 1024u | 2048u | 32768u | 65536u | \
+     2097152u | 262144u)
+#define CFG_LOG_CENTRAL_FLAGS (CFG_LOG_SITE_FLAGS | 16u)
+#define CFG_LOG_DEFAULT_DIR "%SystemDrive%\\inetpub\\logs\\LogFiles"
+#define CFG_HTTPERR_DEFAULT_DIR "%SystemRoot%\\System32\\LogFiles"
+
+/* A directory attribute: %VARS% expanded and mapped like physicalPath. */
+static int cfg_log_dir(wasp_config_t *cfg, const wasp_section_t *own, const wasp_section_t *dflt,
+                       const char *name, const char *def, const char *what, char **out,
+                       wasp_diag_t *diag)
+{
+    cfg_val_t v = cfg_get(own, dflt, name);
+    char undef[128];
+    if (v.value && !*v.value) {
+        cfg_diag(diag, v.file, v.line,
+                 "%s of %s is empty; write the folder for the log files, or remove the "
+                 "attribute for the default",
+                 name, what);
+        return -1;
+    }
+    *out = cfg_resolve_physical(cfg, v.value ? v.value : def, undef, sizeof(undef));
+    if (undef[0])
+        cfg_warn(cfg, v.file, v.line,
+                 "%s \"%s\" of %s uses %%%s%%, which is not set in wasp's environment; the path "
+                 "is used as written (%s). Set the variable, or write the directory itself",
+                 name, v.value, what, undef, *out);
+    return 0;
+}
+
+/* What a site's logFile and centralW3CLogFile have in common. */
+static int cfg_logfile_common(wasp_config_t *cfg, const wasp_section_t *own,
+                              const wasp_section_t *dflt, const char *what, uint32_t flags,
+                              wasp_logfile_cfg_t *out, wasp_diag_t *diag)
+{
+    int e;
+    uint64_t u;
+    if (cfg_get_bool(own, dflt, "enabled", true, what, &out->enabled, diag) ||
+        cfg_log_dir(cfg, own, dflt, "directory", CFG_LOG_DEFAULT_DIR, what, &out->directory,
+                    diag) ||
+        cfg_get_enum(own, dflt, "period", cfg_log_periods, WASP_LOG_DAILY, what, &e, diag))
+        return -1;
+    out->period = (wasp_log_period_t)e;
+    if (cfg_get_uint(own, dflt, "truncateSize", 1048576, 4294967295u, 20971520, what, &u, diag))
+        return -1;
+    out->truncate_size = u;
+    if (cfg_get_bool(own, dflt, "localTimeRollover", false, what, &out->local_time_rollover,
+                     diag) ||
+        cfg_get_flags(own, dflt, "logExtFileFlags", cfg_log_flag_names, cfg_log_flag_bits, flags,
+                      what, &out->ext_flags, diag))
+        return -1;
+    out->format = WASP_LOG_W3C;
+    out->log_site_id = true;
+    out->target_w3c = 1;
+    out->max_line_length = 65536;
+    out->max_custom_field_length = 4096;
+    return 0;
+}
+
+/* logFile/customFields: siteDefaults' collection, then the site's add / clear. */
+static int cfg_log_custom_fields(wasp_config_t *cfg, const wasp_section_t *own,
+                                 const wasp_section_t *dflt, const char *site,
+                                 wasp_logfile_cfg_t *out, wasp_diag_t *diag)
+{
+    const wasp_section_t *cf = wasp_section_child(own, "customFields");
+    const wasp_section_t *dcf = wasp_section_child(dflt, "customFields");
+    char *what = cfg_arena_printf(&cfg->arena, "<customFields> of site '%s'", site);
+    cfg_node_t merged = { 0 };
+    uint64_t u;
+    if (cfg_get_uint(cf, dcf, "maxCustomFieldLength", 2, 65536, 4096, what, &u, diag))
+        return -1;
+    out->max_custom_field_length = (uint32_t)u;
+    if (cfg_collection_apply(&cfg->arena,
+                             cfg_collection_schema(cfg, "system.applicationHost/sites",
+                                                   "site/logFile/customFields"),
+                             &merged, dcf, cf, diag) != 0)
+        return -1;
+    out->custom = merged.pub.item_count
+                      ? cfg_arena_alloc(&cfg->arena, merged.pub.item_count * sizeof(*out->custom))
+                      : NULL;
+    for (size_t i = 0; i < merged.pub.item_count; i++) {
+        const wasp_section_t *it = merged.pub.items[i];
+        wasp_log_custom_field_t *f = &out->custom[out->custom_count];
+        const char *name = wasp_section_attr(it, "logFieldName");
+        const char *src = wasp_section_attr(it, "sourceName");
+        int type;
+        if (!name || !*name || strpbrk(name, " \t\r\n") || !src || !*src) {
+            cfg_diag(diag, it->file, it->line,
+                     "a custom log field of site '%s' needs logFieldName (the column name, "
+                     "without spaces) and sourceName (a header or server variable name), e.g. "
+                     "<add logFieldName=\"X-Forwarded-For\" sourceName=\"X-Forwarded-For\" "
+                     "sourceType=\"RequestHeader\" />",
+                     site);
+            return -1;
+        }
+        if (!wasp_section_attr(it, "sourceType")) {
+            cfg_diag(diag, it->file, it->line,
+                     "custom log field '%s' of site '%s' has no sourceType; add "
+                     "sourceType=\"RequestHeader\", \"ResponseHeader\" or \"ServerVariable\"",
+                     name, site);
+            return -1;
+        }
+        if (cfg_get_enum(it, NULL, "sourceType", cfg_log_sources, 0, what, &type, diag))
+            return -1;
+        f->name = (char *)name;
+        f->source = (char *)src;
+        f->type = (wasp_log_source_t)type;
+        out->custom_count++;
+    }
+    return 0;
+}
+
+/* A site's logFile: its own attributes, else siteDefaults/logFile's. */
+static int cfg_site_log(wasp_config_t *cfg, const wasp_section_t *st,
+                        const wasp_section_t *site_defaults, const char *site,
+                        wasp_logfile_cfg_t *out, wasp_diag_t *diag)
+{
+    const wasp_section_t *own = wasp_section_child(st, "logFile");
+    const wasp_section_t *dflt = wasp_section_child(site_defaults, "logFile");
+    char *what = cfg_arena_printf(&cfg->arena, "<logFile> of site '%s'", site);
+    int e;
+    uint64_t u;
+    if (cfg_logfile_common(cfg, own, dflt, what, CFG_LOG_SITE_FLAGS, out, diag) ||
+        cfg_get_enum(own, dflt, "logFormat", cfg_log_formats, WASP_LOG_W3C, what, &e, diag))
+        return -1;
+    out->format = (wasp_log_format_t)e;
+    if (cfg_get_bool(own, dflt, "logSiteId", true, what, &out->log_site_id, diag) ||
+        cfg_get_flags(own, dflt, "logTargetW3C", cfg_log_targets, cfg_log_target_bits, 1u, what,
+                      &out->target_w3c, diag) ||
+        cfg_get_uint(own, dflt, "flushByEntryCountW3CLog", 0, UINT32_MAX, 0, what, &u, diag))
+        return -1;
+    out->flush_by_entry_count = (uint32_t)u;
+    if (cfg_get_uint(own, dflt, "maxLogLineLength", 2, 65536, 65536, what, &u, diag))
+        return -1;
+    out->max_line_length = (uint32_t)u;
+    return cfg_log_custom_fields(cfg, own, dflt, site, out, diag);
+}
+
+/* system.applicationHost/log, and the HTTPERR values of wasp/httpSys. */
+static int cfg_build_log(wasp_config_t *cfg, wasp_diag_t *diag)
+{
+    const wasp_section_t *sec = cfg_server_section(cfg, "system.applicationHost/log");
+    const wasp_section_t *hs = cfg_server_section(cfg, "wasp/httpSys");
+    const char *what = "<log> (system.applicationHost/log)";
+    const char *hwhat = "<httpSys> (wasp/httpSys)";
+    wasp_log_cfg_t *out = &cfg->log;
+    int e;
+    uint64_t u;
+    if (cfg_get_enum(sec, NULL, "centralLogFileMode", cfg_log_modes, WASP_LOG_MODE_SITE, what, &e,
+                     diag))
+        return -1;
+    out->mode = (wasp_central_log_mode_t)e;
+    if (cfg_get_bool(sec, NULL, "logInUTF8", true, what, &out->in_utf8, diag) ||
+        cfg_logfile_common(cfg, wasp_section_child(sec, "centralW3CLogFile"), NULL,
+                           "<centralW3CLogFile> (system.applicationHost/log)",
+                           CFG_LOG_CENTRAL_FLAGS, &out->central_w3c, diag) ||
+        cfg_get_uint(hs, NULL, "EnableErrorLogging", 0, 1, 1, hwhat, &u, diag))
+        return -1;
+    out->error_logging = u != 0;
+    if (cfg_get_uint(hs, NULL, "ErrorLogFileTruncateSize", 1048576, 4294967295u, 1048576, hwhat,
+                     &out->error_truncate_size, diag))
+        return -1;
+    /* IIS' default names a Windows folder: the same text means "wasp's
+     * default" here, as does no attribute at all. */
+    const char *dir = wasp_section_attr(hs, "ErrorLoggingDir");
+    if (dir && strcasecmp(dir, CFG_HTTPERR_DEFAULT_DIR) != 0 &&
+        cfg_log_dir(cfg, hs, NULL, "ErrorLoggingDir", CFG_HTTPERR_DEFAULT_DIR, hwhat,
+                    &out->error_dir, diag))
+        return -1;
+    return 0;
+}
+
+const wasp_log_cfg_t *wasp_config_log(const wasp_config_t *cfg)
+{
+    return &cfg->log;
+}
+
 /* ---- bindings ---------------------------------------------------------------------- */
 
 static int cfg_parse_binding(wasp_config_t *cfg, const wasp_section_t *b, const char *site,
@@ -1057,6 +1258,8 @@ static int cfg_build_site(wasp_config_t *cfg, const cfg_site_ctx_t *sc, const wa
     if (cfg_get_ts(limits, dlimits, "connectionTimeout", 0, 65535, 1, 120, what,
                    &s->connection_timeout_s, diag))
         return -1;
+    if (cfg_site_log(cfg, st, sc->site_defaults, name, &s->log, diag))
+        return -1;
 
     /* Bindings: siteDefaults/bindings, then the site's own add / clear. */
     const wasp_section_t *sb = wasp_section_child(st, "bindings");
@@ -1268,6 +1471,8 @@ int cfg_apphost_build(wasp_config_t *cfg, wasp_diag_t *diag)
     if (cfg_build_pools(cfg, diag) != 0)
         return -1;
     if (wasp_config_httpsys(cfg, &hs, diag) != 0)
+        return -1;
+    if (cfg_build_log(cfg, diag) != 0)
         return -1;
     return cfg_build_sites(cfg, diag);
 }

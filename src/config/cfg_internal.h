@@ -169,6 +169,7 @@ struct wasp_config {
     size_t pool_count;
     wasp_site_cfg_t *sites;
     size_t site_count;
+    wasp_log_cfg_t log; /* system.applicationHost/log and the HTTPERR settings */
 
     wasp_diag_t *warnings;
     size_t warning_count, warning_cap;

@@ -184,6 +184,74 @@ typedef struct wasp_app_cfg {
     int line;
 } wasp_app_cfg_t;
 
+/* Logging (iis-hosting.md 2.4, 3.3, 4.6, 5).  Enum and flag values are
+ * IIS' schema numbers. */
+typedef enum wasp_log_format {
+    WASP_LOG_IIS = 0,
+    WASP_LOG_NCSA = 1,
+    WASP_LOG_W3C = 2,
+    WASP_LOG_CUSTOM = 3
+} wasp_log_format_t;
+typedef enum wasp_log_period {
+    WASP_LOG_MAXSIZE = 0,
+    WASP_LOG_DAILY = 1,
+    WASP_LOG_WEEKLY = 2,
+    WASP_LOG_MONTHLY = 3,
+    WASP_LOG_HOURLY = 4
+} wasp_log_period_t;
+typedef enum wasp_log_source {
+    WASP_LOG_REQUEST_HEADER = 0,
+    WASP_LOG_RESPONSE_HEADER = 1,
+    WASP_LOG_SERVER_VARIABLE = 2
+} wasp_log_source_t;
+
+/* logFile/customFields/add */
+typedef struct wasp_log_custom_field {
+    char *name;   /* logFieldName: the column */
+    char *source; /* sourceName: a header or server variable */
+    wasp_log_source_t type;
+} wasp_log_custom_field_t;
+
+/* A site's logFile (its own attributes, else siteDefaults', else the
+ * schema's), or system.applicationHost/log/centralW3CLogFile (which has
+ * only enabled, directory, period, truncateSize, localTimeRollover and
+ * logExtFileFlags; the rest keep the schema defaults). */
+typedef struct wasp_logfile_cfg {
+    bool enabled;
+    wasp_log_format_t format;      /* logFormat, default W3C */
+    char *directory;               /* resolved like physicalPath; W3SVC<id> is added later */
+    wasp_log_period_t period;      /* default Daily */
+    uint64_t truncate_size;        /* 1048576..4294967295, default 20971520 */
+    bool local_time_rollover;
+    uint32_t ext_flags;            /* logExtFileFlags */
+    bool log_site_id;              /* s-sitename is W3SVC<id> (true) or the site's name */
+    uint32_t target_w3c;           /* logTargetW3C: 1 File, 2 ETW */
+    uint32_t flush_by_entry_count; /* flushByEntryCountW3CLog, 0 = by size and time */
+    uint32_t max_line_length;      /* maxLogLineLength, 2..65536 */
+    uint32_t max_custom_field_length; /* customFields/@maxCustomFieldLength, 2..65536 */
+    wasp_log_custom_field_t *custom;
+    size_t custom_count;
+} wasp_logfile_cfg_t;
+
+typedef enum wasp_central_log_mode {
+    WASP_LOG_MODE_SITE = 0,
+    WASP_LOG_MODE_CENTRAL_BINARY = 1,
+    WASP_LOG_MODE_CENTRAL_W3C = 2
+} wasp_central_log_mode_t;
+
+/* Server-wide logging: system.applicationHost/log, and the HTTPERR log of
+ * wasp/httpSys (EnableErrorLogging, ErrorLogFileTruncateSize,
+ * ErrorLoggingDir: HTTP.sys' registry values). */
+typedef struct wasp_log_cfg {
+    wasp_central_log_mode_t mode; /* centralLogFileMode, default Site */
+    bool in_utf8;                 /* logInUTF8, default true: the "u_" file prefix */
+    wasp_logfile_cfg_t central_w3c;
+    bool error_logging;           /* default 1 */
+    uint64_t error_truncate_size; /* default and minimum 1 MB */
+    char *error_dir;              /* resolved; NULL = not set (IIS' default is a
+                                     Windows path: the caller picks its own) */
+} wasp_log_cfg_t;
+
 typedef struct wasp_site_cfg {
     char *name;
     uint32_t id;
@@ -193,6 +261,7 @@ typedef struct wasp_site_cfg {
     wasp_app_cfg_t *apps;
     size_t app_count;
     uint32_t connection_timeout_s; /* limits/@connectionTimeout, default 120 */
+    wasp_logfile_cfg_t log;        /* logFile merged with siteDefaults/logFile */
     int line;
 } wasp_site_cfg_t;
 
@@ -311,6 +380,9 @@ typedef struct wasp_httpsys_cfg {
     bool percent_u_allowed;          /* default 1 */
 } wasp_httpsys_cfg_t;
 int wasp_config_httpsys(const wasp_config_t *cfg, wasp_httpsys_cfg_t *out, wasp_diag_t *diag);
+
+/* The server-wide logging settings of a loaded configuration. */
+const wasp_log_cfg_t *wasp_config_log(const wasp_config_t *cfg);
 
 /* Effective section for a URL of a site: the root-level section merged with
  * every <location path> that is a segment-wise, case-insensitive prefix of

@@ -112,7 +112,7 @@ static int cfg_check_attrs(const cfg_schema_t *sch, const cfg_elem_schema_t *e,
 }
 
 static int cfg_check_required(const cfg_elem_schema_t *item, const wasp_section_t *node,
-                              const char *section, wasp_diag_t *diag)
+                              const char *section, const char *ctx, wasp_diag_t *diag)
 {
     for (const cfg_attr_schema_t *as = item->attrs; as; as = as->next) {
         bool have = false;
@@ -123,8 +123,8 @@ static int cfg_check_required(const cfg_elem_schema_t *item, const wasp_section_
             have = strcmp(node->attrs[i].name, as->name) == 0;
         if (!have) {
             cfg_diag(diag, node->file, node->line,
-                     "Missing required attribute '%s' on <%s> (section %s): add it", as->name,
-                     node->name, section);
+                     "Missing required attribute '%s' on <%s>%s (section %s): add it",
+                     as->name, node->name, ctx, section);
             return -1;
         }
     }
@@ -146,7 +146,7 @@ static int cfg_check_element(const cfg_schema_t *sch, const cfg_elem_schema_t *e
             char item_ctx[512];
 
             cfg_item_context(coll->item, c, item_ctx, sizeof(item_ctx));
-            if (cfg_check_required(coll->item, c, section, diag) != 0 ||
+            if (cfg_check_required(coll->item, c, section, ctx, diag) != 0 ||
                 cfg_check_element(sch, coll->item, c, section, item_ctx, diag) != 0)
                 return -1;
             continue;

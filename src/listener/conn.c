@@ -60,6 +60,8 @@ struct lsn_conn {
     bool hs_want_write;      /* the handshake waits for the socket to be writable */
     char *tls_wbuf;          /* plaintext gathered for the next TLS record(s) */
     size_t tls_wlen, tls_woff;
+    uint64_t bytes_out;     /* written to the client (sc-bytes) */
+    uint64_t rbuf_since_ms; /* the oldest unparsed byte arrived (time-taken) */
 };
 
 static lsn_conn_t *conns;
@@ -86,6 +88,9 @@ static void conn_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data);
 static void conn_process(lsn_conn_t *c);
 static void conn_flush(lsn_conn_t *c);
 static void conn_close(lsn_conn_t *c);
+static void conn_httperr(lsn_conn_t *c, const char *method, size_t method_len, const char *uri,
+                         size_t uri_len, int status, const char *reason);
+static void conn_httperr_req(lsn_request_t *req, int status, const char *reason);
 
 size_t lsn_conn_count(void)
 {
@@ -130,9 +135,14 @@ static void conn_on_timer(wasp_loop_t *loop, void *data)
     lsn_conn_t *c = data;
 
     c->timer = NULL;
-    /* Timers close silently, as HTTP.sys' do (Timer_ConnectionIdle,
-     * Timer_HeaderWait, Timer_EntityBody). */
-    wasp_debug("connection %s:%u timed out", c->peer_ip, c->peer_port);
+    /* Timers close silently, as HTTP.sys' do, and say so in HTTPERR (with
+     * the pending request, if any). */
+    if (c->state == C_BODY && c->req != NULL) {
+        conn_httperr_req(c->req, 0, "Timer_EntityBody");
+    } else if (c->state == C_HEAD) {
+        conn_httperr(c, NULL, 0, NULL, 0, 0,
+                     wasp_buf_size(&c->rbuf) > 0 ? "Timer_HeaderWait" : "Timer_ConnectionIdle");
+    }
     conn_close(c);
 }
 
@@ -222,11 +232,43 @@ static void conn_free_outs(lsn_conn_t *c)
     c->out_tail = NULL;
 }
 
+/* The access log line of a response from a worker, once (win32: the
+ * listener's own sc-win32-status, 0 to keep the worker's). */
+static void conn_log_access(lsn_conn_t *c, lsn_request_t *req, uint32_t win32)
+{
+    if (req->log.logged || !req->log.from_worker) {
+        return;
+    }
+    req->log.logged = true;
+    req->log.sc_bytes = c->bytes_out - req->log.sent_base;
+    if (win32 != 0) {
+        req->log.win32 = win32;
+    }
+    lsn_log_access(req);
+}
+
+/* The connection ends before its request is answered: HTTPERR says why
+ * (Client_Reset before a worker had it, Connection_Dropped after), and a
+ * response that had begun gets its access log line with win32 status 64
+ * (ERROR_NETNAME_DELETED), as IIS writes for a client that left. */
+static void conn_log_unfinished(lsn_conn_t *c, lsn_request_t *req)
+{
+    bool early = req->state == REQ_READING_BODY || req->state == REQ_QUEUED;
+
+    if (req->log.logged) {
+        return;
+    }
+    conn_log_access(c, req, 64);
+    conn_httperr_req(req, req->log.from_worker ? req->log.status : 0,
+                     early ? "Client_Reset" : "Connection_Dropped");
+}
+
 static void conn_close(lsn_conn_t *c)
 {
     if (c->req != NULL) {
         lsn_request_t *req = c->req;
 
+        conn_log_unfinished(c, req);
         c->req = NULL;
         req->conn = NULL;
         if (req->state == REQ_DONE || req->state == REQ_READING_BODY) {
@@ -344,57 +386,58 @@ static void conn_out_file(lsn_conn_t *c, int fd, off_t off, off_t len)
     c->out_tail = o;
 }
 
-static void httperr_log(lsn_conn_t *c, const char *method, size_t method_len, const char *uri,
-                        size_t uri_len, int status, const char *siteid, const char *reason,
-                        const char *queue)
+/* An HTTPERR line about the connection, with what was parsed of its
+ * request (the raw URL: it was not understood). */
+static void conn_httperr(lsn_conn_t *c, const char *method, size_t method_len, const char *uri,
+                         size_t uri_len, int status, const char *reason)
 {
-    char date[32], version[16] = "-";
-    time_t now = time(NULL);
-    struct tm tm;
+    wasp_httperr_rec_t e = {
+        .when = time(NULL),
+        .c_ip = c->peer_ip,
+        .c_port = c->peer_port,
+        .s_ip = c->local_ip,
+        .s_port = c->local_port,
+        .version_major = c->version_major,
+        .version_minor = c->version_minor,
+        .method = {method, method_len},
+        .uri = {uri, uri_len},
+        .status = status,
+        .reason = reason,
+    };
 
-    if (c->version_major >= 0) {
-        /* HTTPERR writes HTTP/?.? when a part has more than one digit. */
-        if (c->version_major > 9 || c->version_minor > 9 || c->version_minor < 0) {
-            snprintf(version, sizeof(version), "HTTP/?.?");
-        } else {
-            snprintf(version, sizeof(version), "HTTP/%d.%d", c->version_major, c->version_minor);
-        }
-    }
-
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
-    if (uri_len > 256) {
-        uri_len = 256;
-    }
-    /* HTTPERR fields (iis-hosting.md 4.6); the file writer comes with the
-     * logging work, the line is already in its final shape. */
-    char status_str[8] = "-";
-
-    if (status > 0) {
-        snprintf(status_str, sizeof(status_str), "%d", status);
-    }
-    wasp_info("httperr: %s %s %u %s %u %s %.*s %.*s %s %s %s %s", date, c->peer_ip, c->peer_port,
-              c->local_ip, c->local_port, version,
-              (int)(method_len ? method_len : 1), method_len ? method : "-",
-              (int)(uri_len ? uri_len : 1), uri_len ? uri : "-", status_str, siteid, reason,
-              queue);
+    lsn_log_httperr(&e);
 }
 
-/* Refuse what the client sent with HTTP.sys' answer, then close. */
-static void conn_refuse(lsn_conn_t *c, wasp_httpsys_error_t e, const char *method,
-                        size_t method_len, const char *uri, size_t uri_len, bool head_only)
+/* An HTTPERR line about a routed request (its cooked URL, site and pool);
+ * the request then has no access log line. */
+static void conn_httperr_req(lsn_request_t *req, int status, const char *reason)
+{
+    req->log.logged = true;
+    lsn_log_httperr_request(req, status, reason);
+}
+
+/* HTTP.sys' answer, then close. */
+static void conn_answer_close(lsn_conn_t *c, wasp_httpsys_error_t e, bool head_only)
 {
     char buf[1024];
-    const wasp_httpsys_info_t *info = wasp_httpsys_info(e);
     size_t n = wasp_httpsys_render(e, wasp_http_date_now(), head_only, buf, sizeof(buf));
 
-    httperr_log(c, method, method_len, uri, uri_len, info->status, "-", info->httperr_reason, "-");
     if (n > 0) {
         conn_out_mem(c, buf, n);
     }
     c->closing = true;
     c->state = C_WAIT;
     conn_flush(c);
+}
+
+/* Refuse what the client sent with HTTP.sys' answer, then close. */
+static void conn_refuse(lsn_conn_t *c, wasp_httpsys_error_t e, const char *method,
+                        size_t method_len, const char *uri, size_t uri_len, bool head_only)
+{
+    const wasp_httpsys_info_t *info = wasp_httpsys_info(e);
+
+    conn_httperr(c, method, method_len, uri, uri_len, info->status, info->httperr_reason);
+    conn_answer_close(c, e, head_only);
 }
 
 static bool conn_token_eq(const char *p, size_t len, const char *lit)
@@ -421,9 +464,10 @@ static void conn_refuse_body(lsn_conn_t *c, wasp_httpsys_error_t e)
 {
     lsn_request_t *req = c->req;
 
+    conn_httperr_req(req, wasp_httpsys_info(e)->status, wasp_httpsys_info(e)->httperr_reason);
     c->req = NULL;
     lsn_request_free(req);
-    conn_refuse(c, e, NULL, 0, NULL, 0, false);
+    conn_answer_close(c, e, false);
 }
 
 /* A head is parsed: canonicalise, route, and start the request. */
@@ -489,6 +533,10 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
     req->conn = c;
     req->body_fd = -1;
     req->pool = app->pool;
+    req->log.site_id = site->id;
+    req->log.start_ms = c->rbuf_since_ms;
+    req->log.cs_bytes = h->head_len;
+    req->log.sent_base = c->bytes_out;
     req->queue_timeout_ms = site->connection_timeout_ms;
     req->is_head = conn_token_eq(h->method, h->method_len, "HEAD");
     req->state = REQ_READING_BODY;
@@ -529,6 +577,7 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
         wasp_enc_str(enc, pem ? pem : "", pem_len);
         free(pem);
     }
+    req->head_headers_at = wasp_buf_size(&enc->buf);
     wasp_enc_u32(enc, (uint32_t)h->header_count);
     for (size_t i = 0; i < h->header_count; i++) {
         wasp_enc_str(enc, h->headers[i].name, h->headers[i].name_len);
@@ -575,6 +624,9 @@ static void conn_submit(lsn_conn_t *c)
     /* The last fields of REQ_HEAD: request filtering's verdict. */
     wasp_enc_u16(&req->head, req->refuse_status);
     wasp_enc_u16(&req->head, req->refuse_sub);
+    if (wasp_buf_size(&c->rbuf) > 0) {
+        c->rbuf_since_ms = wasp_now_ms(); /* a pipelined request's time starts now */
+    }
     c->state = C_WAIT;
     if (c->timer != NULL) {
         wasp_loop_timer_cancel(lsn_loop, c->timer);
@@ -625,8 +677,11 @@ static void conn_process(lsn_conn_t *c)
         if (c->state == C_BODY) {
             /* EntityBody timer: connectionTimeout counted from the last data. */
             conn_arm_timer(c, CONN_IDLE_MS);
+            size_t before = wasp_buf_size(&c->rbuf);
+            lsn_body_result_t br = lsn_body_take(&c->body, c->req, &c->rbuf);
 
-            switch (lsn_body_take(&c->body, c->req, &c->rbuf)) {
+            c->req->log.cs_bytes += before - wasp_buf_size(&c->rbuf);
+            switch (br) {
             case LSN_BODY_MORE:
                 break;
             case LSN_BODY_DONE:
@@ -722,6 +777,9 @@ static void conn_read(lsn_conn_t *c)
             wasp_buf_reset(&c->rbuf);
             continue;
         }
+        if (wasp_buf_size(&c->rbuf) == 0) {
+            c->rbuf_since_ms = wasp_now_ms();
+        }
         c->rbuf.len += (size_t)n;
         if ((size_t)n < c->rbuf.cap - (c->rbuf.len - (size_t)n)) {
             break;
@@ -759,6 +817,8 @@ static void conn_request_finished(lsn_conn_t *c)
 
     c->req = NULL;
     if (req != NULL) {
+        /* The last byte is with the kernel: time-taken ends here. */
+        conn_log_access(c, req, 0);
         req->conn = NULL;
         if (req->worker == NULL) {
             lsn_request_free(req);
@@ -768,6 +828,7 @@ static void conn_request_finished(lsn_conn_t *c)
         conn_linger(c);
         return;
     }
+    c->version_major = -1; /* nothing parsed of the next request yet (HTTPERR) */
     c->state = C_HEAD;
     if (c->tls != NULL) {
         free(c->tls_wbuf); /* idle keep-alive connections hold no record buffer */
@@ -809,6 +870,7 @@ static int conn_write_mem(lsn_conn_t *c)
     if (w < 0) {
         return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
     }
+    c->bytes_out += (uint64_t)w;
     /* Retire what was written. */
     while (w > 0) {
         lsn_out_t *h = c->out_head;
@@ -848,6 +910,7 @@ static int conn_write_file(lsn_conn_t *c)
             }
             return -1;
         }
+        c->bytes_out += n > 0 ? (uint64_t)n : 0;
         if (n == 0) {
             /* The file shrank under us: the promised length cannot be kept,
              * so the connection must end. */
@@ -1063,6 +1126,7 @@ void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
     wasp_buf_t b = {0};
     uint32_t count;
     bool has_server = false;
+    bool log_headers = lsn_log_wants_response_headers(req);
 
     req->state = REQ_RESPONDING;
     req->no_body = req->is_head || status < 200 || status == 204 || status == 304;
@@ -1098,6 +1162,9 @@ void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
         }
         if (header_is(n, nl, "Server")) {
             has_server = true;
+        }
+        if (log_headers) {
+            lsn_log_response_header(req, n, nl, v, vl);
         }
         wasp_buf_appendf(&b, "%.*s: %.*s\r\n", (int)nl, n, (int)vl, v);
     }
@@ -1241,6 +1308,7 @@ void lsn_conn_worker_lost(lsn_request_t *req)
     if (req->state == REQ_RESPONDING) {
         /* Part of the answer is out: the only honest signal left is to
          * close the connection before the promised end. */
+        conn_httperr_req(req, req->log.status, "Connection_Abandoned_By_ReqQueue");
         conn_close(c);
         return;
     }
@@ -1252,7 +1320,7 @@ void lsn_conn_worker_lost(lsn_request_t *req)
              "<p>The pool is being restarted; other requests are not affected. The server log "
              "names the exit status or signal.</p>\r\n</body></html>\r\n",
              req->pool->name);
-    httperr_log(c, "-", 1, "-", 1, 502, "-", "Connection_Abandoned_By_ReqQueue", req->pool->name);
+    conn_httperr_req(req, 502, "Connection_Abandoned_By_ReqQueue");
     conn_send_page(c, req, 502, "Bad Gateway", body, false);
 }
 
@@ -1274,7 +1342,7 @@ void lsn_conn_httpsys_error_detail(lsn_request_t *req, wasp_httpsys_error_t e, c
     }
     n = wasp_httpsys_render_detail(e, wasp_http_date_now(), req->is_head,
                                    c->is_local ? detail : NULL, buf, sizeof(buf));
-    httperr_log(c, "-", 1, "-", 1, wasp_httpsys_info(e)->status, "-", reason, req->pool->name);
+    conn_httperr_req(req, wasp_httpsys_info(e)->status, reason);
     c->close_after = true;
     if (n > 0) {
         conn_out_mem(c, buf, n);
@@ -1286,7 +1354,7 @@ void lsn_conn_drop(lsn_request_t *req, const char *reason)
 {
     lsn_conn_t *c = req->conn;
 
-    httperr_log(c, "-", 1, "-", 1, 0, "-", reason, req->pool->name);
+    conn_httperr_req(req, 0, reason);
     req->state = REQ_DONE; /* out of the queue, never dispatched */
     conn_close(c);
 }

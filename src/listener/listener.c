@@ -62,6 +62,7 @@ void lsn_request_free(lsn_request_t *req)
         wasp_loop_timer_cancel(lsn_loop, req->queue_timer);
     }
     wasp_buf_free(&req->head.buf);
+    wasp_buf_free(&req->log.resp_hdrs);
     lsn_body_drop(req);
     free(req);
 }
@@ -591,12 +592,20 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         int status = wasp_dec_u16(&d);
         size_t rl;
         const char *reason = wasp_dec_str(&d, &rl);
+        uint16_t substatus = wasp_dec_u16(&d);
+        uint32_t win32 = wasp_dec_u32(&d);
+        uint8_t log_flags = wasp_dec_u8(&d);
         uint8_t has_length = wasp_dec_u8(&d);
         uint64_t length = wasp_dec_u64(&d);
 
         if (d.error || status < 100 || status > 999 || req->state >= REQ_RESPONDING) {
             goto bad; /* malformed, or a second head for one response */
         }
+        req->log.from_worker = true;
+        req->log.status = (uint16_t)status;
+        req->log.substatus = substatus;
+        req->log.win32 = win32;
+        req->log.no_log = (log_flags & WASP_RESP_NO_LOG) != 0;
         lsn_conn_response_head(req, status, reason, rl, &d, length, has_length != 0);
         if (hdr->flags & WASP_FLAG_END) {
             if (d.error) {
@@ -764,6 +773,7 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         /* Everything is sent again; what is not confirmed by CFG_END goes. */
         lsn_route_begin();
         lsn_tls_begin();
+        lsn_log_cfg_begin();
         for (size_t i = 0; i < listen_count; i++) {
             listens[i].confirmed = false;
         }
@@ -967,6 +977,7 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
 
         lsn_route_commit();
         lsn_tls_commit();
+        lsn_log_cfg_commit();
         for (size_t i = 0; i < listen_count;) {
             if (!listens[i].confirmed) {
                 wasp_info("no longer listening on %s:%u", listens[i].ip, listens[i].port);
@@ -1002,6 +1013,11 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
     case WASP_MSG_QUERY_REQUESTS:
         lsn_status_query(wasp_dec_u32(&d));
         break;
+    case WASP_MSG_CFG_LOG:
+        if (lsn_log_cfg_add(payload, hdr->length) != 0) {
+            wasp_alert("configuration: malformed LOG frame");
+        }
+        break;
     default:
         wasp_alert("control: unknown frame type %u", hdr->type);
         break;
@@ -1018,6 +1034,7 @@ static void control_on_close(wasp_channel_t *ch, void *data)
 {
     /* waspd is our parent; without it nobody can start workers or stop us. */
     wasp_error("lost the control channel to waspd; exiting");
+    lsn_log_shutdown();
     exit(1);
 }
 
@@ -1028,6 +1045,7 @@ void lsn_maybe_exit(void)
     }
     drained_sent = true;
     wasp_info("drained: every connection is closed; exiting");
+    lsn_log_shutdown();
     wasp_channel_send(control, WASP_MSG_DRAINED, 0, 0, NULL, 0, -1);
     wasp_channel_flush_blocking(control);
     exit(0);
@@ -1035,6 +1053,10 @@ void lsn_maybe_exit(void)
 
 static void lsn_on_signal(wasp_loop_t *loop, int signo, void *data)
 {
+    if (signo == SIGUSR1) {
+        lsn_log_reopen(); /* logrotate moved the files away */
+        return;
+    }
     if (signo == SIGTERM || signo == SIGINT) {
         if (lsn_draining) {
             return;
@@ -1056,15 +1078,16 @@ int wasp_listener_main(int control_fd);
 
 int wasp_listener_main(int control_fd)
 {
-    static const int sigs[] = {SIGTERM, SIGINT};
+    static const int sigs[] = {SIGTERM, SIGINT, SIGUSR1};
 
     signal(SIGPIPE, SIG_IGN);
+    lsn_log_init();
     lsn_loop = wasp_loop_new();
     if (lsn_loop == NULL) {
         return 1;
     }
     control = wasp_channel_new(lsn_loop, control_fd, control_on_msg, control_on_close, NULL);
-    if (control == NULL || wasp_loop_signals(lsn_loop, sigs, 2, lsn_on_signal, NULL) != 0) {
+    if (control == NULL || wasp_loop_signals(lsn_loop, sigs, 3, lsn_on_signal, NULL) != 0) {
         wasp_error("cannot set up the event loop: %s", strerror(errno));
         return 1;
     }

@@ -24,6 +24,7 @@
 #include "common/buf.h"
 #include "common/channel.h"
 #include "common/loop.h"
+#include "listener/accesslog.h"
 #include "listener/h1_parse.h"
 #include "listener/httpsys_error.h"
 #include "listener/pool_queue.h"
@@ -111,6 +112,21 @@ struct lsn_worker {
     bool recycle_reported;
 };
 
+/* What the logs need of a request (accesslog.c), filled as it goes. */
+typedef struct lsn_req_log {
+    uint32_t site_id;
+    uint64_t start_ms;      /* the request's first byte was read (monotonic) */
+    uint64_t cs_bytes;      /* head and body as received */
+    uint64_t sent_base;     /* the connection's bytes written before this request */
+    uint64_t sc_bytes;      /* written for this response, head included */
+    uint16_t status, substatus;
+    uint32_t win32;
+    bool from_worker;       /* the worker's RESP_HEAD arrived: an access log line is due */
+    bool no_log;            /* httpLogging (dontLog / selectiveLogging) says no */
+    bool logged;            /* its access or HTTPERR line is written */
+    wasp_buf_t resp_hdrs;   /* response headers customFields names */
+} lsn_req_log_t;
+
 typedef enum lsn_req_state {
     REQ_READING_BODY,
     REQ_QUEUED,
@@ -129,6 +145,7 @@ struct lsn_request {
     uint32_t stream;
     lsn_req_state_t state;
     wasp_enc_t head;      /* encoded REQ_HEAD payload */
+    size_t head_headers_at; /* where its header count is (the access log reads them) */
     wasp_buf_t body;      /* the body, when it fits LSN_BODY_MEMORY ... */
     int body_fd;          /* ... else its unlinked temporary file; -1 = none */
     uint64_t body_len;    /* de-chunked bytes, wherever they are */
@@ -145,6 +162,7 @@ struct lsn_request {
     uint64_t submit_ms;    /* when it reached its pool (waspctl list requests) */
     char stage[32];        /* where the worker said it is (monitor.c) */
     char module[32];
+    lsn_req_log_t log;
 };
 
 typedef enum lsn_out_kind { OUT_MEM, OUT_FILE } lsn_out_kind_t;

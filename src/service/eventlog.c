@@ -64,6 +64,21 @@ void svc_event_open(const char *path)
     }
 }
 
+void svc_event_reopen(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+    if (fd < 0) {
+        wasp_warn("cannot open the event log %s again: %s; events keep going to the old file",
+                  path, strerror(errno));
+        return;
+    }
+    if (event_fd >= 0) {
+        close(event_fd);
+    }
+    event_fd = fd;
+}
+
 static const char *level_name(svc_event_level_t level)
 {
     return level == EV_ERROR ? "Error" : level == EV_WARNING ? "Warning" : "Information";

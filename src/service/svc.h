@@ -111,6 +111,8 @@ extern svc_state_t svc;
 void svc_send(uint16_t type, wasp_enc_t *e, int fd);
 void svc_send_pool_state(const svc_pool_t *pool);
 void svc_push_config(void);
+/* logs.c: the CFG_LOG frames of the push, after making the log directories. */
+void svc_push_logs(void);
 void svc_apply_listens(void);
 /* Read applicationHost.config again and apply what changed.  Returns 0, or
  * -1 with the reason in err (the running configuration stays). */
@@ -184,6 +186,8 @@ void svc_sslcert_watch(void);
 #define SVC_EV_CPU_LIMIT 9007
 typedef enum svc_event_level { EV_INFO, EV_WARNING, EV_ERROR } svc_event_level_t;
 void svc_event_open(const char *path);
+/* SIGUSR1: open the event log again by name (logrotate moved it). */
+void svc_event_reopen(const char *path);
 void svc_event(int id, svc_event_level_t level, const char *pool, pid_t pid, const char *fmt,
                ...) __attribute__((format(printf, 5, 6)));
 

@@ -256,7 +256,7 @@ static int svc_bind_pool(svc_pool_t *pool)
 void svc_child_env(char **envp, size_t max, const svc_pool_t *pool)
 {
     static const char *const pass[] = {"WASP_LOG_LEVEL", "ASAN_OPTIONS", "UBSAN_OPTIONS",
-                                       "LSAN_OPTIONS"};
+                                       "LSAN_OPTIONS", "TZ"};
     static char storage[256][512];
     size_t n = 0, k = 0;
 
@@ -496,6 +496,7 @@ void svc_push_config(void)
             svc_send(WASP_MSG_CFG_LIMITS, &e, -1);
         }
     }
+    svc_push_logs();
     svc_send(WASP_MSG_CFG_END, NULL, -1);
 }
 
@@ -650,6 +651,15 @@ static void svc_on_signal(wasp_loop_t *loop, int signo, void *data)
     if (signo == SIGCHLD) {
         svc_reap();
         svc_check_done();
+        return;
+    }
+    if (signo == SIGUSR1) {
+        /* logrotate: the listener opens its log files again, waspd its
+         * event log. */
+        svc_event_reopen(svc.event_log_path);
+        if (svc.listener_pid > 0 && !svc.listener_gone) {
+            kill(svc.listener_pid, SIGUSR1);
+        }
         return;
     }
     if (signo == SIGHUP) {
@@ -1181,12 +1191,14 @@ static void usage(void)
             "                        directory, else DIR/temp; files there have no name)\n"
             "  --cert-store DIR      certificate stores and SSL certificate bindings (default\n"
             "                        $WASP_CERT_STORE, else /etc/wasp/certs)\n"
-            "  --allow-localsystem   let pools with identityType=\"LocalSystem\" run as root\n");
+            "  --allow-localsystem   let pools with identityType=\"LocalSystem\" run as root\n"
+            "  SIGHUP reads the configuration again; SIGUSR1 opens the log files again\n"
+            "  (after logrotate moved them).\n");
 }
 
 int main(int argc, char **argv)
 {
-    static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+    static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1};
     const char *config = NULL;
     wasp_diag_t diag;
     char buf[2048];
@@ -1253,7 +1265,7 @@ int main(int argc, char **argv)
     }
     svc.loop = wasp_loop_new();
     if (svc.loop == NULL || svc_find_binaries() != 0 ||
-        wasp_loop_signals(svc.loop, sigs, 4, svc_on_signal, NULL) != 0) {
+        wasp_loop_signals(svc.loop, sigs, 5, svc_on_signal, NULL) != 0) {
         return 1;
     }
     if (svc_prepare() != 0) {

@@ -35,7 +35,50 @@ void response_free_parts(wasp_request_t *req)
     }
 }
 
-/* Encode the RESP_HEAD payload into e. */
+/* The Win32 error code IIS logs with a status (sc-win32-status): the
+ * values its logs show for these answers; 0 for the rest.  (The listener
+ * adds its own: 64 when the client leaves during the response.) */
+static uint32_t response_win32_status(const wasp_request_t *req)
+{
+    if (req->status == 404 && req->substatus == 0) {
+        return 2;  /* ERROR_FILE_NOT_FOUND */
+    }
+    if (req->status == 404 && req->substatus == 3) {
+        return 50; /* ERROR_NOT_SUPPORTED: no MIME type */
+    }
+    if (req->status == 401 && req->substatus == 3) {
+        return 5;  /* ERROR_ACCESS_DENIED */
+    }
+    if (req->status == 405) {
+        return 1;  /* ERROR_INVALID_FUNCTION */
+    }
+    return 0;
+}
+
+/* httpLogging for the request's URL (iis-modules.md 2.23): dontLog, or
+ * selectiveLogging LogSuccessful (100-399) / LogError (400-999) excluding
+ * this status. */
+static uint8_t response_log_flags(const wasp_request_t *req)
+{
+    const wasp_section_t *s = wasp_request_section(req, "system.webServer/httpLogging");
+    const char *sel = wasp_section_attr(s, "selectiveLogging");
+
+    if (s == NULL) {
+        return 0;
+    }
+    if (wasp_section_bool(s, "dontLog", false)) {
+        return WASP_RESP_NO_LOG;
+    }
+    if (sel != NULL && (strcasecmp(sel, "LogSuccessful") == 0 || strcmp(sel, "1") == 0)) {
+        return req->status >= 400 ? WASP_RESP_NO_LOG : 0;
+    }
+    if (sel != NULL && (strcasecmp(sel, "LogError") == 0 || strcmp(sel, "2") == 0)) {
+        return req->status < 400 ? WASP_RESP_NO_LOG : 0;
+    }
+    return 0;
+}
+
+/* Encode the RESP_HEAD payload into e (channel.h). */
 static void response_encode_head(wasp_request_t *req, wasp_enc_t *e)
 {
     bool has_length = !req->streaming;
@@ -55,6 +98,9 @@ static void response_encode_head(wasp_request_t *req, wasp_enc_t *e)
     }
     wasp_enc_u16(e, (uint16_t)req->status);
     wasp_enc_cstr(e, req->reason);
+    wasp_enc_u16(e, (uint16_t)req->substatus);
+    wasp_enc_u32(e, response_win32_status(req));
+    wasp_enc_u8(e, response_log_flags(req));
     wasp_enc_u8(e, has_length);
     wasp_enc_u64(e, length);
     wasp_enc_u32(e, count);
@@ -74,6 +120,9 @@ static void response_encode_head(wasp_request_t *req, wasp_enc_t *e)
         snprintf(req->reason, sizeof(req->reason), "Internal Server Error");
         wasp_enc_u16(e, 500);
         wasp_enc_cstr(e, req->reason);
+        wasp_enc_u16(e, 0);
+        wasp_enc_u32(e, 0);
+        wasp_enc_u8(e, response_log_flags(req));
         wasp_enc_u8(e, 1);
         wasp_enc_u64(e, 0);
         wasp_enc_u32(e, 0);

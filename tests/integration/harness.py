@@ -630,6 +630,7 @@ class WaspServer:
         self.site_count = 0
         self.extra_args = []        # more waspd options, e.g. --allow-localsystem
         self.extra_sections = []    # XML after </system.webServer> (e.g. <wasp>)
+        self.apphost_xml = []       # more system.applicationHost sections (e.g. <log>)
         self.config_text = None     # a whole applicationHost.config instead of the model's
         self.extra_modules = []     # more built-in modules installed and enabled
         self.handlers_xml = []      # handler mappings placed before the harness' own
@@ -778,6 +779,7 @@ class WaspServer:
                 x.append(extra)
             x.append("      </site>")
         x.append("    </sites>")
+        x.extend("    " + e for e in self.apphost_xml)
         x.append("  </system.applicationHost>")
         x.append("  <system.webServer>")
         x.append("    <globalModules>")
@@ -985,6 +987,35 @@ class WaspServer:
             return wait_until(find, timeout or scaled(10), what="log line /%s/" % regex)
         except AssertionError as e:
             raise AssertionError("%s\n%s" % (e, self.log_tail()))
+
+    def log_dir(self, *parts):
+        """wasp's log root for this server: IIS' default log directory
+        (%SystemDrive%\\inetpub\\logs) and HTTPERR go under
+        <runtime-dir>/logs when waspd has its own --runtime-dir."""
+        return os.path.join(self.rundir, "logs", *parts)
+
+    def httperr_text(self):
+        """Every HTTPERR file (httperr1.log, httperr2.log, ...) in order."""
+        d = self.log_dir("HTTPERR")
+        try:
+            names = [n for n in os.listdir(d) if re.match(r"httperr\d+\.log$", n)]
+        except OSError:
+            return ""
+        text = ""
+        for n in sorted(names, key=lambda n: int(n[7:-4])):
+            with open(os.path.join(d, n), "rb") as f:
+                text += f.read().decode("utf-8", "replace")
+        return text
+
+    def wait_httperr(self, regex, timeout=None):
+        """The first HTTPERR line matching regex (lines reach the file within
+        a second)."""
+        pat = re.compile(regex, re.M)
+        try:
+            return wait_until(lambda: pat.search(self.httperr_text()), timeout or scaled(10),
+                              what="HTTPERR line /%s/" % regex)
+        except AssertionError as e:
+            raise AssertionError("%s\n%s" % (e, self.httperr_text()[-3000:]))
 
     def log_problems(self, since=0):
         problems = []

@@ -260,7 +260,7 @@ def test_stop_and_start_apppool(make_server):
     assert not harness.proc_alive(old)
     r = get(port, "/hello.txt")
     assert r.status == 503 and "Application pool '%s' is stopped (Disabled" % POOL in r.text, r
-    assert re.search(r"httperr: .* 503 - Disabled %s" % POOL, s.log_text()), s.log_tail()
+    s.wait_httperr(r" GET /hello\.txt - 503 1 Disabled %s\r$" % POOL)
     code, out, text, _ = s.ctl("state")
     assert "pool\t%s\tStopped\tDisabled" % POOL in text, text
     assert s.ctl("start-apppool", POOL)[0] == 0
@@ -286,7 +286,7 @@ def test_rapid_fail_configurable_then_start_apppool(make_server):
     assert r.status == 503, r
     assert "Application pool '%s' is stopped (AppOffline: rapid-fail protection" % POOL \
         in r.text, r.text
-    assert re.search(r"503 - AppOffline %s" % POOL, s.log_text())
+    s.wait_httperr(r" GET /hello\.txt - 503 1 AppOffline %s\r$" % POOL)
     assert "waspctl start apppool" in s.log_text(), "the event says how to recover"
     wait_until(lambda: os.path.exists(marker), scaled(5), what="autoShutdownExe to run")
     os.unlink(marker)
@@ -314,7 +314,7 @@ def test_tcp_level_closes_instead_of_503(make_server):
     with RawConn(port) as c:
         c.send(harness.build_request("GET", "/hello.txt"))
         assert c.wait_closed(scaled(5)), "TcpLevel: closed without a byte: %r" % c.buf
-    assert re.search(r"httperr: .* Disabled %s" % POOL, s.log_text()), s.log_tail()
+    s.wait_httperr(r" GET /hello\.txt - - 1 Disabled %s\r$" % POOL)
 
 
 # ---- health --------------------------------------------------------------------

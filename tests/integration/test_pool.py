@@ -274,12 +274,12 @@ def test_queue_wait_bounded_by_connection_timeout(make_server):
             c.send(build_request("GET", "/hello.txt"))
         time.sleep(0.3)
         queued = conns[credit]
-        since = s.log_size()
         queued.send(build_request("GET", "/hello.txt"))
         t0 = time.monotonic()
         assert queued.wait_closed(scaled(5)), "a request stuck in the queue must be dropped"
         assert 0.8 <= time.monotonic() - t0, "dropped before connectionTimeout"
-        s.wait_log(r"httperr: .* - Timer_AppPool %s" % POOL, timeout=scaled(2), since=since)
+        s.wait_httperr(r" GET /hello\.txt - - 1 Timer_AppPool %s\r$" % POOL,
+                       timeout=scaled(3))
         os.kill(hung_pid, signal.SIGKILL)
         r0 = conns[0].read_response(timeout=scaled(10))
         assert r0.status == 502, r0

@@ -40,7 +40,9 @@ def rogue(sock_path, report_fd):
         stream = struct.unpack("<HHII", hdr[:12])[2]
         s.send(frame(3, 0, struct.pack("<I", stream)))                             # STARTED
         body = b"rogue\n"
-        head = (struct.pack("<H", 200) + s32(b"OK\r\nX-Injected: 1") + struct.pack("<BQ", 1, len(body))
+        head = (struct.pack("<H", 200) + s32(b"OK\r\nX-Injected: 1")
+                + struct.pack("<HIB", 0, 0, 0)                    # substatus, win32, log flags
+                + struct.pack("<BQ", 1, len(body))
                 + struct.pack("<I", 3)
                 + s32(b"X-Evil") + s32(b"a\r\nInjected: b")
                 + s32(b"Bad Name") + s32(b"v")
