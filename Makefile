@@ -56,7 +56,7 @@ asan: $(ASAN_BUILD)/build.ninja
 # libFuzzer, a short bounded run of every target (make fuzz FUZZ_SECONDS=600 for longer).
 fuzz: $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
-	@for t in fuzz_h1_request fuzz_chunked fuzz_url_canon fuzz_fcgi_decode fuzz_cgi_response fuzz_schema_value; do \
+	@for t in fuzz_h1_request fuzz_chunked fuzz_url_canon fuzz_fcgi_decode fuzz_cgi_response fuzz_schema_value fuzz_config_load; do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
 	  $(FUZZ_BUILD)/tests/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
 	    $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t >$(FUZZ_BUILD)/$$t.log 2>&1 \
