@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "worker/worker.h"
@@ -215,6 +216,70 @@ void pipeline_after_send(wasp_request_t *req)
     pipeline_run(req);
 }
 
+/* system.webServer/security/access sslFlags: what the URL asks of the
+ * connection, checked by the core at BeginRequest as IIS does (403.4 SSL
+ * required, 403.5 128-bit SSL required, 403.7 client certificate required,
+ * 403.16 client certificate untrusted).  A client certificate is asked for
+ * in the handshake when the sslcert entry has clientcertnegotiation=enable;
+ * wasp never renegotiates for one. */
+enum { SSL_FLAG_SSL = 8, SSL_FLAG_NEGOTIATE = 32, SSL_FLAG_REQUIRE = 64, SSL_FLAG_128 = 256 };
+
+static unsigned pipeline_ssl_flags(const wasp_section_t *access)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {{"Ssl", SSL_FLAG_SSL}, {"SslNegotiateCert", SSL_FLAG_NEGOTIATE},
+                 {"SslRequireCert", SSL_FLAG_REQUIRE}, {"Ssl128", SSL_FLAG_128}};
+    const char *v = wasp_section_attr(access, "sslFlags");
+    unsigned flags = 0;
+
+    /* The schema has checked the value: names (any case) separated by commas. */
+    while (v != NULL && *v) {
+        size_t len;
+
+        while (*v == ' ' || *v == ',') {
+            v++;
+        }
+        len = strcspn(v, ", ");
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            if (strlen(names[i].name) == len && strncasecmp(v, names[i].name, len) == 0) {
+                flags |= names[i].bit;
+            }
+        }
+        v += len;
+    }
+    return flags;
+}
+
+static bool pipeline_ssl_refused(wasp_request_t *req)
+{
+    unsigned flags = pipeline_ssl_flags(wasp_request_section(req, "system.webServer/security/access"));
+    int sub = 0;
+    const char *why = NULL;
+
+    if ((flags & SSL_FLAG_SSL) && !req->https) {
+        sub = 4, why = "This page requires SSL (security/access sslFlags=\"Ssl\"): use https.";
+    } else if ((flags & SSL_FLAG_128) && req->https && req->tls.keysize < 128) {
+        sub = 5, why = "This page requires a cipher with a key of at least 128 bits.";
+    } else if ((flags & SSL_FLAG_REQUIRE) && req->https && !req->tls.has_cert) {
+        sub = 7, why = "This page requires a client certificate (sslFlags=\"SslRequireCert\"); "
+                       "the client sent none. The sslcert entry of the binding must have "
+                       "clientcertnegotiation=enable for clients to be asked for one.";
+    } else if ((flags & (SSL_FLAG_REQUIRE | SSL_FLAG_NEGOTIATE)) && req->https &&
+               req->tls.has_cert && !req->tls.cert_verified) {
+        sub = 16, why = "The client certificate is untrusted or invalid: its issuer is not a "
+                        "certification authority this server trusts.";
+    }
+    if (why == NULL) {
+        return false;
+    }
+    req->current = NULL;
+    wasp_request_fail(req, 403, sub, why);
+    step_finish(req);
+    return true;
+}
+
 /* IIS' detailed-page reasons for the limits the listener enforces. */
 static const char *pipeline_refusal_reason(int status, int sub)
 {
@@ -236,7 +301,9 @@ void pipeline_start(wasp_request_t *req)
     req->event = WASP_EVENT_BEGIN_REQUEST;
     req->post = 0;
     req->idx = 0;
-    if (!pipeline_config_failed(req) && req->refuse_status != 0) {
+    if (pipeline_config_failed(req) || pipeline_ssl_refused(req)) {
+        /* answered: 500.19 or 403.x */
+    } else if (req->refuse_status != 0) {
         /* The listener refused it for request filtering's limits (and kept
          * the body from us): answer as RequestFilteringModule would at
          * BeginRequest, through the rest of the pipeline (custom errors,

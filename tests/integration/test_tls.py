@@ -126,6 +126,11 @@ def server():
     s.file("www/hello.txt", "hello over tls\n")
     s.file("www/big.bin", os.urandom(3 * 1024 * 1024 + 17))
     s.file("www/x.wtest", "")
+    s.file("www/secure/a.txt", "secret\n")
+    s.file("www/certreq/a.txt", "for certificate holders\n")
+    s.location("TLS Site/secure", '<security><access sslFlags="Ssl" /></security>')
+    s.location("TLS Site/certreq",
+               '<security><access sslFlags="Ssl, SslRequireCert" /></security>')
     s.extra_args += ["--cert-store", store]
     # The bindings are made offline, before waspd starts, as a deployment would.
     r = subprocess.run([os.path.join(s.build, "waspctl"), "--cert-store", store, "--runtime-dir",
@@ -274,3 +279,26 @@ def test_client_certificates(server):
     # Not trusted by the listener (the test CA is not a system CA): bit 1 set.
     assert var("CERT_FLAGS", ctx) == b"3\n"
     assert b"-" in var("CERT_SERIALNUMBER", ctx) or len(var("CERT_SERIALNUMBER", ctx)) > 2
+
+
+def test_ssl_flags(server):
+    port, http_port = server.ports["main"], server.ports["http"]
+    # sslFlags="Ssl": 403.4 over plain HTTP, served over HTTPS.
+    r = get(http_port, "/secure/a.txt")
+    assert r.status == 403 and b"403.4" in r.body, r
+    assert https_get(port, "/secure/a.txt")[1:] == (200, b"secret\n")
+    # SslRequireCert: 403.7 without a client certificate ...
+    _, status, body = https_get(port, "/certreq/a.txt")
+    assert status == 403 and b"403.7" in body, body[:500]
+    # ... 403.16 with one the server does not trust (the test CA is not a
+    # system CA) ...
+    d = server.path("client")
+    os.makedirs(d, exist_ok=True)
+    cert = os.path.join(d, "bob.pem")
+    make_cert(cert, "bob", server.ca)
+    ctx = client_ctx()
+    ctx.load_cert_chain(cert)
+    _, status, body = https_get(port, "/certreq/a.txt", ctx=ctx)
+    assert status == 403 and b"403.16" in body, body[:500]
+    # ... and a URL without sslFlags serves the same client.
+    assert https_get(port, "/hello.txt", ctx=ctx)[1] == 200
