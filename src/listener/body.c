@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "listener/listener.h"
 
 const char *lsn_temp_dir = "/var/tmp";
@@ -46,23 +47,6 @@ static int body_spool_open(void)
     return fd;
 }
 
-static int body_write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Append de-chunked bytes to the request's body: memory first, then the
  * spool file once the body outgrows LSN_BODY_MEMORY. */
 static int body_put(lsn_request_t *req, const char *p, size_t len)
@@ -75,7 +59,7 @@ static int body_put(lsn_request_t *req, const char *p, size_t len)
                        strerror(errno));
             return -1;
         }
-        if (body_write_all(fd, wasp_buf_ptr(&req->body), wasp_buf_size(&req->body)) != 0) {
+        if (wasp_write_all(fd, wasp_buf_ptr(&req->body), wasp_buf_size(&req->body)) != 0) {
             wasp_error("cannot write a request body to %s: %s", lsn_temp_dir, strerror(errno));
             close(fd);
             return -1;
@@ -84,7 +68,7 @@ static int body_put(lsn_request_t *req, const char *p, size_t len)
         req->body_fd = fd;
     }
     if (req->body_fd >= 0) {
-        if (body_write_all(req->body_fd, p, len) != 0) {
+        if (wasp_write_all(req->body_fd, p, len) != 0) {
             wasp_error("cannot write a request body to %s: %s", lsn_temp_dir, strerror(errno));
             return -1;
         }
