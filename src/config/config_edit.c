@@ -237,6 +237,7 @@ struct wasp_config_edit {
     ce_span_t *spans;
     size_t span_count;
     bool changed;
+    bool unchecked; /* commit without wasp_config_load (a web.config) */
 };
 
 static ce_span_t *ce_sp(const xmlNode *n)
@@ -1317,6 +1318,186 @@ int wasp_config_edit_site_set(wasp_config_edit_t *ed, const char *site, const ch
                        ce_site_order, err, errsz);
 }
 
+/* ---- any section (set config) ----------------------------------------------------- */
+
+void wasp_config_edit_set_unchecked(wasp_config_edit_t *ed, bool unchecked)
+{
+    ed->unchecked = unchecked;
+}
+
+/* The first <location path="loc"> under <configuration>. */
+static xmlNode *ce_location(const struct wasp_config_edit *ed, const char *loc)
+{
+    for (xmlNode *c = ce_root(ed)->children; c != NULL; c = c->next) {
+        char *p = ce_is(c, "location") ? ce_attr(c, "path") : NULL;
+        bool same = p != NULL && strcasecmp(p, loc) == 0;
+
+        xmlFree(p);
+        if (same) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Walk location, then section, then element ('/'-separated paths) and
+ * create the first missing piece.  *done is set when everything exists;
+ * the node is then returned. */
+static xmlNode *ce_walk(struct wasp_config_edit *ed, const char *loc, const char *section,
+                        const char *element, bool *done, int *rc, char *err, size_t errsz)
+{
+    xmlNode *n = ce_root(ed);
+    const char *paths[2] = { section, element };
+
+    *done = false;
+    *rc = WASP_EDIT_OK;
+    if (loc != NULL) {
+        xmlNode *l = ce_location(ed, loc);
+
+        if (l == NULL) {
+            ce_str_t t = { 0 };
+
+            ce_adds(&t, "<location path=\"");
+            *rc = ce_escape(&t, loc, '"', err, errsz);
+            ce_adds(&t, "\" />");
+            if (*rc == WASP_EDIT_OK) {
+                *rc = ce_append_child(ed, n, t.p, err, errsz);
+            }
+            free(t.p);
+            return NULL;
+        }
+        n = l;
+    }
+    for (int k = 0; k < 2; k++) {
+        for (const char *seg = paths[k]; *seg;) {
+            const char *end = strchrnul(seg, '/');
+            char name[256];
+            xmlNode *c;
+
+            snprintf(name, sizeof(name), "%.*s", (int)(end - seg), seg);
+            c = ce_child(n, name);
+            if (c == NULL) {
+                *rc = ce_add_child(ed, n, name, k == 0 && n == ce_root(ed) ? ce_root_order : NULL,
+                                   err, errsz);
+                return NULL;
+            }
+            n = c;
+            seg = *end ? end + 1 : end;
+        }
+    }
+    *done = true;
+    return n;
+}
+
+/* The element, created when missing (the tree is re-read after each splice,
+ * so the walk restarts after each creation). */
+static xmlNode *ce_ensure(struct wasp_config_edit *ed, const char *loc, const char *section,
+                          const char *element, int *rc, char *err, size_t errsz)
+{
+    for (int round = 0; round < 32; round++) {
+        bool done;
+        xmlNode *n = ce_walk(ed, loc, section, element, &done, rc, err, errsz);
+
+        if (*rc != WASP_EDIT_OK || done) {
+            return n;
+        }
+    }
+    *rc = ce_fail(err, errsz, WASP_EDIT_ERROR,
+                  "internal error: could not create <%s> in %s; nothing was changed", section,
+                  ed->path);
+    return NULL;
+}
+
+int wasp_config_edit_section_set(wasp_config_edit_t *ed, const char *location,
+                                 const char *section, const char *element, const char *attr,
+                                 const char *value, char *err, size_t errsz)
+{
+    int rc;
+    xmlNode *n = ce_ensure(ed, location, section, element, &rc, err, errsz);
+
+    return n == NULL ? rc : ce_set_attr(ed, n, attr, value, err, errsz);
+}
+
+/* <name a="v" ... /> as text. */
+static int ce_item_text(ce_str_t *t, const char *name, const char *const *names,
+                        const char *const *values, size_t n, char *err, size_t errsz)
+{
+    ce_adds(t, "<");
+    ce_adds(t, name);
+    for (size_t i = 0; i < n; i++) {
+        int rc;
+
+        ce_adds(t, " ");
+        ce_adds(t, names[i]);
+        ce_adds(t, "=\"");
+        rc = ce_escape(t, values[i], '"', err, errsz);
+        if (rc != WASP_EDIT_OK) {
+            return rc;
+        }
+        ce_adds(t, "\"");
+    }
+    ce_adds(t, " />");
+    return WASP_EDIT_OK;
+}
+
+int wasp_config_edit_section_add(wasp_config_edit_t *ed, const char *location,
+                                 const char *section, const char *element, const char *item_name,
+                                 const char *const *names, const char *const *values, size_t n,
+                                 char *err, size_t errsz)
+{
+    int rc;
+    xmlNode *coll = ce_ensure(ed, location, section, element, &rc, err, errsz);
+    ce_str_t t = { 0 };
+
+    if (coll == NULL) {
+        return rc;
+    }
+    rc = ce_item_text(&t, item_name, names, values, n, err, errsz);
+    if (rc == WASP_EDIT_OK) {
+        rc = ce_append_child(ed, coll, t.p, err, errsz);
+    }
+    free(t.p);
+    return rc;
+}
+
+static bool ce_item_matches(const xmlNode *c, const char *const *names,
+                            const char *const *values, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!ce_attr_is(c, names[i], values[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int wasp_config_edit_section_remove(wasp_config_edit_t *ed, const char *location,
+                                    const char *section, const char *element,
+                                    const char *remove_name, const char *const *names,
+                                    const char *const *values, size_t n, char *err,
+                                    size_t errsz)
+{
+    int rc;
+    xmlNode *coll = ce_ensure(ed, location, section, element, &rc, err, errsz);
+    ce_str_t t = { 0 };
+
+    if (coll == NULL) {
+        return rc;
+    }
+    for (xmlNode *c = coll->children; c != NULL; c = c->next) {
+        if (ce_plain(c) && !ce_is(c, remove_name) && !ce_is(c, "clear") &&
+            ce_item_matches(c, names, values, n)) {
+            return ce_delete(ed, c, err, errsz);
+        }
+    }
+    rc = ce_item_text(&t, remove_name, names, values, n, err, errsz);
+    if (rc == WASP_EDIT_OK) {
+        rc = ce_append_child(ed, coll, t.p, err, errsz);
+    }
+    free(t.p);
+    return rc;
+}
+
 bool wasp_config_edit_changed(const wasp_config_edit_t *ed)
 {
     return ed != NULL && ed->changed;
@@ -1436,7 +1617,7 @@ int wasp_config_edit_commit(wasp_config_edit_t *ed, char *err, size_t errsz)
                        ed->path, dir, strerror(errno), ed->path);
     }
     rc = ce_write_tmp(ed, fd, tmp, err, errsz);
-    if (rc == WASP_EDIT_OK) {
+    if (rc == WASP_EDIT_OK && !ed->unchecked) {
         rc = ce_validate(ed, tmp, err, errsz);
     }
     /* Lock the new file before it gets the name, so the next editor waits

@@ -97,6 +97,42 @@ int wasp_config_edit_pool_delete(wasp_config_edit_t *ed, const char *name, char 
 int wasp_config_edit_site_set(wasp_config_edit_t *ed, const char *site, const char *attr,
                               const char *value, char *err, size_t errsz);
 
+/* ---- any section (set config) ------------------------------------------------------
+ * These edit one section at one level of any configuration file
+ * (applicationHost.config or a web.config).  location NULL: the file's own
+ * level (directly under <configuration>); else <location path="LOCATION">
+ * (the first one with that path, case-insensitive; appended to
+ * <configuration> when missing).  section is the full name
+ * ("system.webServer/defaultDocument"); element a '/'-separated path of
+ * child elements inside it ("" = the section element).  Missing elements
+ * are created. */
+
+/* Set attr on the element. */
+int wasp_config_edit_section_set(wasp_config_edit_t *ed, const char *location,
+                                 const char *section, const char *element, const char *attr,
+                                 const char *value, char *err, size_t errsz);
+
+/* Add <item_name names[i]="values[i]" ... /> at the end of the collection
+ * element. */
+int wasp_config_edit_section_add(wasp_config_edit_t *ed, const char *location,
+                                 const char *section, const char *element, const char *item_name,
+                                 const char *const *names, const char *const *values, size_t n,
+                                 char *err, size_t errsz);
+
+/* Remove the item whose attributes names[i] equal values[i]: an item of
+ * that level of this file (any element name but remove_name and "clear")
+ * is deleted; otherwise, since the item comes from a parent level,
+ * <remove_name names[i]="values[i]" /> is appended. */
+int wasp_config_edit_section_remove(wasp_config_edit_t *ed, const char *location,
+                                    const char *section, const char *element,
+                                    const char *remove_name, const char *const *names,
+                                    const char *const *values, size_t n, char *err,
+                                    size_t errsz);
+
+/* Commit without the applicationHost.config loader check: for a web.config,
+ * which the caller checks with the web.config code after the commit. */
+void wasp_config_edit_set_unchecked(wasp_config_edit_t *ed, bool unchecked);
+
 /* True once an edit changed the text (setting a value it already has does
  * not). */
 bool wasp_config_edit_changed(const wasp_config_edit_t *ed);

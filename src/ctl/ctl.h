@@ -8,6 +8,8 @@
  *                 encrypt (and the encrypted attributes of set / add)
  *   ctl_sslcert.c add / show / delete sslcert (HTTP.sys' SSL configuration,
  *                 netsh's words; src/tls/sslstore.h)
+ *   ctl_config.c  list / set config: any section at any config path, with
+ *                 the web.config files (config_edit, webconfig)
  *   ctl_client.c  the control socket
  */
 #ifndef WASP_CTL_H
@@ -65,6 +67,10 @@ void ctl_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The message for a command that needs waspd when it is not running. */
 int ctl_not_running(const ctl_cmd_t *cmd);
 
+/* Ask a running waspd to reload applicationHost.config and wait (0 when it
+ * is not running; else ctl_error's status). */
+int ctl_reload(const ctl_cmd_t *cmd);
+
 /* Commands (return the exit status). */
 int ctl_list_apppool(ctl_cmd_t *cmd);
 int ctl_list_site(ctl_cmd_t *cmd);
@@ -83,5 +89,7 @@ int ctl_encrypt(const char *text);
 int ctl_add_sslcert(ctl_cmd_t *cmd);
 int ctl_show_sslcert(ctl_cmd_t *cmd);
 int ctl_delete_sslcert(ctl_cmd_t *cmd);
+int ctl_list_config(ctl_cmd_t *cmd);
+int ctl_set_config(ctl_cmd_t *cmd);
 
 #endif /* WASP_CTL_H */

@@ -48,8 +48,8 @@ static int need_pool_id(void)
                      "parameter.");
 }
 
-/* Tell a running waspd to read the file again, and wait for it. */
-static int reload(const ctl_cmd_t *cmd)
+/* Tell a running waspd to read the file again, and wait for it (ctl.h). */
+int ctl_reload(const ctl_cmd_t *cmd)
 {
     static const char *const words[] = { "reload" };
     ctl_reply_t r;
@@ -248,7 +248,7 @@ int ctl_add_apppool(ctl_cmd_t *cmd)
     }
     printf("APPPOOL object \"%s\" added\n", name);
     fflush(stdout);
-    return reload(cmd);
+    return ctl_reload(cmd);
 }
 
 int ctl_set_apppool(ctl_cmd_t *cmd)
@@ -281,7 +281,7 @@ int ctl_set_apppool(ctl_cmd_t *cmd)
     }
     printf("APPPOOL object \"%s\" changed\n", name);
     fflush(stdout);
-    return changed ? reload(cmd) : 0;
+    return changed ? ctl_reload(cmd) : 0;
 }
 
 static int no_attributes(ctl_cmd_t *cmd)
@@ -326,7 +326,7 @@ int ctl_delete_apppool(ctl_cmd_t *cmd)
     if (*warn) {
         ctl_warning("%s", warn);
     }
-    return reload(cmd);
+    return ctl_reload(cmd);
 }
 
 /* Standard input, one final line break dropped, in *out (malloc'd;

@@ -154,6 +154,12 @@ static void usage(FILE *f)
           "  IIS writes it; a value already written [enc:...:enc] is kept as given.\n"
           "  encrypt [TEXT]  print TEXT (else standard input, one final newline\n"
           "                  dropped) as an [enc:WaspAesProvider:...:enc] value\n"
+          "  list config [SITE/PATH] -section:NAME [/text:ATTR] [/xml]\n"
+          "      the effective section at that path (web.config files included)\n"
+          "  set config [SITE/PATH] -section:NAME [/attr:v] [/child.attr:v]\n"
+          "      [/+\"[key='v',attr='v2']\"] [/+child.[key='v']] [/-\"[key='v']\"]\n"
+          "      [/commit:url|site|app|apphost|SITE/PATH]  (default url: the web.config\n"
+          "      of the path; no path or apphost: applicationHost.config)\n"
           "\n"
           "Run time (needs waspd; start and stop also save autoStart or\n"
           "serverAutoStart in the file, so the state outlives a restart).\n"
@@ -194,6 +200,7 @@ static const struct {
     { "recycle", "apppool", ctl_run_apppool }, { "start", "site", ctl_run_site },
     { "stop", "site", ctl_run_site },          { "add", "sslcert", ctl_add_sslcert },
     { "show", "sslcert", ctl_show_sslcert },   { "delete", "sslcert", ctl_delete_sslcert },
+    { "list", "config", ctl_list_config },     { "set", "config", ctl_set_config },
 };
 
 /* Objects appcmd knows; waspctl answers the ones it lacks with a clear
@@ -249,7 +256,7 @@ static bool parse_param(const char *a, ctl_param_t *p)
     const char *colon;
     char *name;
 
-    if ((a[0] != '/' && a[0] != '-') || a[1] == '\0' || a[1] == '-') {
+    if ((a[0] != '/' && a[0] != '-') || a[1] == '\0' || (a[0] == '-' && a[1] == '-')) {
         return false;
     }
     a++;

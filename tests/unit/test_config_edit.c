@@ -1119,6 +1119,83 @@ static void test_schema_lookup(void **state)
     assert_non_null(wasp_edit_site_attr_find("serverautostart"));
 }
 
+/* ---- any section (set config) ----------------------------------------------------- */
+
+static void test_section_set_creates_location(void **state)
+{
+    wasp_config_edit_t *ed;
+    char err[1024];
+
+    (void)state;
+    write_cfg(base_cfg);
+    ed = open_ok();
+    ok(wasp_config_edit_section_set(ed, "Default Web Site/sub",
+                                    "system.webServer/directoryBrowse", "", "enabled", "true",
+                                    err, sizeof(err)),
+       err);
+    commit_ok(ed);
+    wasp_config_edit_free(ed);
+    assert_file_is(HEAD DEFAULTS
+                   "        </applicationPools>\n" SITES "    </system.applicationHost>\n"
+                   "    <location path=\"Default Web Site/sub\">\n"
+                   "        <system.webServer>\n"
+                   "            <directoryBrowse enabled=\"true\" />\n"
+                   "        </system.webServer>\n"
+                   "    </location>\n"
+                   "</configuration>\n");
+}
+
+static const char web_cfg[] = "<configuration>\n"
+                              "  <!-- mine -->\n"
+                              "  <system.webServer>\n"
+                              "    <defaultDocument>\n"
+                              "      <files>\n"
+                              "        <add value=\"a.htm\" />\n"
+                              "      </files>\n"
+                              "    </defaultDocument>\n"
+                              "  </system.webServer>\n"
+                              "</configuration>\n";
+
+static void test_section_items_add_and_remove(void **state)
+{
+    static const char *const key[] = { "value" };
+    static const char *const b[] = { "b.htm" }, *const a[] = { "a.htm" },
+                             *const c[] = { "c.htm" };
+    wasp_config_edit_t *ed;
+    char err[1024];
+
+    (void)state;
+    write_cfg(web_cfg);
+    ed = open_ok();
+    wasp_config_edit_set_unchecked(ed, true);
+    ok(wasp_config_edit_section_add(ed, NULL, "system.webServer/defaultDocument", "files", "add",
+                                    key, b, 1, err, sizeof(err)),
+       err);
+    /* an item of this file goes; an inherited one gets a <remove> */
+    ok(wasp_config_edit_section_remove(ed, NULL, "system.webServer/defaultDocument", "files",
+                                       "remove", key, a, 1, err, sizeof(err)),
+       err);
+    ok(wasp_config_edit_section_remove(ed, NULL, "system.webServer/defaultDocument", "files",
+                                       "remove", key, c, 1, err, sizeof(err)),
+       err);
+    ok(wasp_config_edit_section_set(ed, NULL, "system.webServer/defaultDocument", "", "enabled",
+                                    "false", err, sizeof(err)),
+       err);
+    commit_ok(ed);
+    wasp_config_edit_free(ed);
+    assert_file_is("<configuration>\n"
+                   "  <!-- mine -->\n"
+                   "  <system.webServer>\n"
+                   "    <defaultDocument enabled=\"false\">\n"
+                   "      <files>\n"
+                   "        <add value=\"b.htm\" />\n"
+                   "        <remove value=\"c.htm\" />\n"
+                   "      </files>\n"
+                   "    </defaultDocument>\n"
+                   "  </system.webServer>\n"
+                   "</configuration>\n");
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, remove_dir)
@@ -1152,6 +1229,8 @@ int main(void)
         T(test_unwritable_directory),
         T(test_concurrent_editors_lose_nothing),
         T(test_stock_file_changes_one_line),
+        T(test_section_set_creates_location),
+        T(test_section_items_add_and_remove),
         cmocka_unit_test(test_schema_lookup),
     };
 #undef T
