@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "wasp/module.h"
@@ -454,5 +455,26 @@ bool wasp_config_section_known(const wasp_config_t *cfg, const char *section_pat
 int wasp_config_map_url(const wasp_config_t *cfg, const wasp_site_cfg_t *site, const char *url_path,
                         const wasp_app_cfg_t **app, const wasp_vdir_cfg_t **vdir, char *phys,
                         size_t phys_size);
+
+/* ---- what wasp acts on (sections_effect.c, docs/configuration.md) -------- */
+typedef struct wasp_section_effect {
+    const char *path;   /* a section the schema describes */
+    const char *reader; /* what reads it; NULL: accepted and validated only */
+} wasp_section_effect_t;
+/* The i-th section of the schema, NULL past the end. */
+const wasp_section_effect_t *wasp_section_effect(size_t i);
+/* The row of section_path (case-insensitive), NULL for a section the schema
+ * does not describe (.NET sections, sections of unknown modules). */
+const wasp_section_effect_t *wasp_section_effect_find(const char *section_path);
+
+/* ---- waspd --check (check.c) ----------------------------------------------- */
+/* Check the configuration at path as waspd would load it, then every
+ * web.config (and its configSource files) under the physical folders of every
+ * site's applications and virtual directories, with the worker's code
+ * (wasp_webcfg_lookup), so that locks, allowDefinition and the schema apply.
+ * Writes one line per file to out ("ok  FILE" or "FILE:LINE: message"), plus
+ * a note per section that is accepted but not acted on.  Returns 0 when
+ * everything loads, 1 otherwise. */
+int wasp_config_check(const char *path, FILE *out);
 
 #endif /* WASP_CONFIG_H */

@@ -1191,6 +1191,8 @@ static void usage(void)
             "                        directory, else DIR/temp; files there have no name)\n"
             "  --cert-store DIR      certificate stores and SSL certificate bindings (default\n"
             "                        $WASP_CERT_STORE, else /etc/wasp/certs)\n"
+            "  --check               validate the configuration and every web.config of\n"
+            "                        every site, print one line per file, and exit\n"
             "  --allow-localsystem   let pools with identityType=\"LocalSystem\" run as root\n"
             "  SIGHUP reads the configuration again; SIGUSR1 opens the log files again\n"
             "  (after logrotate moved them).\n");
@@ -1200,6 +1202,7 @@ int main(int argc, char **argv)
 {
     static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1};
     const char *config = NULL;
+    bool check = false;
     wasp_diag_t diag;
     char buf[2048];
 
@@ -1219,6 +1222,8 @@ int main(int argc, char **argv)
             wasp_protect_set_key_file(argv[++i]);
         } else if (strcmp(argv[i], "--cert-store") == 0 && i + 1 < argc) {
             snprintf(svc.cert_store, sizeof(svc.cert_store), "%s", argv[++i]);
+        } else if (strcmp(argv[i], "--check") == 0) {
+            check = true;
         } else if (strcmp(argv[i], "--allow-localsystem") == 0) {
             svc.allow_local_system = true;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -1232,6 +1237,9 @@ int main(int argc, char **argv)
     if (config == NULL) {
         usage();
         return 2;
+    }
+    if (check) {
+        return wasp_config_check(config, stdout); /* no sockets, no processes */
     }
     if (realpath(config, svc.config_path) == NULL) {
         wasp_error("%s: %s", config, strerror(errno));
