@@ -67,6 +67,10 @@ typedef enum wasp_msg_type {
     WASP_MSG_CFG_END = 46,
     WASP_MSG_POOL_STATE = 47,  /* str pool, u8 started, str reason (HTTPERR, e.g. AppOffline) */
     WASP_MSG_QUERY_REQUESTS = 48, /* u32 minimum elapsed ms: answer with REQUESTS */
+    WASP_MSG_QUERY_COUNTERS = 64, /* answer with COUNTERS */
+    WASP_MSG_CFG_METRICS = 65, /* the admin binding, sent with every configuration push:
+                                  fd (none: no admin binding), str "ip:port",
+                                  str allowedAddresses (comma-separated) */
     WASP_MSG_CFG_TLS_CERT = 62,    /* u32 id, str PEM: certificate, chain and key */
     WASP_MSG_CFG_TLS_BINDING = 63, /* u8 kind (0 ipport, 1 hostnameport, 2 ccs), str ip,
                                       u16 port, str host, u32 cert id, u8 ask for a client
@@ -82,6 +86,7 @@ typedef enum wasp_msg_type {
     WASP_MSG_WORKER_RECYCLE = 54, /* u32 pid, str pool, u32 reason (WASP_RECYCLE_*) */
     WASP_MSG_POOL_IDLE = 55,   /* str pool: no request for idleTimeout */
     WASP_MSG_REQUESTS = 56,    /* text: one "req\t..." line per request (ctl_proto.h) */
+    WASP_MSG_COUNTERS = 57,    /* text: "site\t..." and "queue\t..." lines (ctl_proto.h) */
     /* waspd -> listener (continued) */
     WASP_MSG_CFG_LOG = 60      /* one log, between CFG_BEGIN and CFG_END:
                                   u8 kind (1 a site's, 2 central W3C, 3 HTTPERR),

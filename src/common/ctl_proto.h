@@ -42,6 +42,10 @@
  *                           also notices changes on its own); D says what changed
  *   requests <min-elapsed-ms>
  *     req <pool> <pid> <site-id> <elapsed-ms> <client ip:port> <verb> <url> <stage> <module>
+ *   counters
+ *     site <id> <name> <uptime-s> <Counter>=<n>...   IIS' Web Service counters
+ *     queue <pool> <uptime-s> <Counter>=<n>...       HTTP Service Request Queues
+ *                                         (docs/operations.md, "Counters and metrics")
  *   events [<count>]        the last <count> (default all) event-log lines,
  *                           oldest first, as written in the event log file
  *   sslcert                 the SSL certificate bindings waspd holds, one

@@ -60,6 +60,8 @@ static const cfg_builtin_decl_t cfg_builtin_decls[] = {
 
     /* wasp's own: HTTP.sys' registry parameters (config.h). */
     { "wasp/httpSys", AH, B_DENY },
+    /* wasp's admin binding: /metrics (docs/operations.md). */
+    { "wasp/admin", AH, B_DENY },
 
     { "system.webServer/applicationInitialization", MA, B_ALLOW },
     { "system.webServer/asp", EV, B_DENY },

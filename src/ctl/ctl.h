@@ -79,6 +79,7 @@ int ctl_list_vdir(ctl_cmd_t *cmd);
 int ctl_list_wp(ctl_cmd_t *cmd);
 int ctl_list_request(ctl_cmd_t *cmd);
 int ctl_list_event(ctl_cmd_t *cmd);
+int ctl_list_counters(ctl_cmd_t *cmd); /* ctl_counters.c */
 int ctl_add_apppool(ctl_cmd_t *cmd);
 int ctl_set_apppool(ctl_cmd_t *cmd);
 int ctl_delete_apppool(ctl_cmd_t *cmd);

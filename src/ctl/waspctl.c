@@ -142,6 +142,7 @@ static void usage(FILE *f)
           "  list wp [PID] [/apppool.name:POOL]                      (needs waspd)\n"
           "  list requests [/elapsed:MS] [/apppool.name:POOL]        (needs waspd)\n"
           "  list events [/apppool.name:POOL] [/count:N]             (needs waspd)\n"
+          "  list counters [/site:NAME] [/apppool:NAME]              (needs waspd)\n"
           "\n"
           "Configuration.  The file is checked as waspd would load it before it is\n"
           "replaced; a running waspd then reloads it before waspctl returns.\n"
@@ -201,13 +202,14 @@ static const struct {
     { "stop", "site", ctl_run_site },          { "add", "sslcert", ctl_add_sslcert },
     { "show", "sslcert", ctl_show_sslcert },   { "delete", "sslcert", ctl_delete_sslcert },
     { "list", "config", ctl_list_config },     { "set", "config", ctl_set_config },
+    { "list", "counter", ctl_list_counters },
 };
 
 /* Objects appcmd knows; waspctl answers the ones it lacks with a clear
  * "not supported" instead of "unknown". */
 static const char *const ctl_objects[] = { "site", "apppool", "app", "vdir", "wp", "request",
                                            "event", "config", "module", "backup", "trace",
-                                           "binding", "sslcert", NULL };
+                                           "binding", "sslcert", "counter", NULL };
 static const char *const ctl_verbs[] = { "list", "add", "set", "delete", "show", "start", "stop",
                                          "recycle", "search", "lock", "unlock", "clear",
                                          "reset", "migrate", "install", "uninstall", "restore",

@@ -31,6 +31,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "listener/counters.h"
 #include "listener/listener.h"
 
 #define LOG_DROP_REPORT_MS 10000u
@@ -1055,6 +1056,9 @@ void lsn_log_access(const lsn_request_t *req)
     size_t n = 0;
     struct tm local;
 
+    /* Every finished worker response passes here, logged or not: the one
+     * place that knows its verb, bytes and status. */
+    lsn_counters_request(req);
     if (k == NULL || req->log.no_log || !log_view(req, &v)) {
         return;
     }

@@ -26,6 +26,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "listener/counters.h"
 #include "listener/listener.h"
 #include "listener/tls.h"
 
@@ -62,6 +63,7 @@ struct lsn_conn {
     size_t tls_wlen, tls_woff;
     uint64_t bytes_out;     /* written to the client (sc-bytes) */
     uint64_t rbuf_since_ms; /* the oldest unparsed byte arrived (time-taken) */
+    uint32_t counted_site;  /* counters.c: the site counting it as a connection */
 };
 
 static lsn_conn_t *conns;
@@ -300,6 +302,7 @@ static void conn_close(lsn_conn_t *c)
         c->next->prev = c->prev;
     }
     conn_count--;
+    lsn_counters_conn_closed(c->counted_site);
     free(c);
     lsn_maybe_exit();
 }
@@ -518,6 +521,7 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
                     h->target_len, conn_token_eq(h->method, h->method_len, "HEAD"));
         return;
     }
+    lsn_counters_conn_site(&c->counted_site, site->id);
     app = lsn_route_app(site->id, path, url.path_len);
     if (app == NULL) {
         conn_refuse(c, WASP_HTTPSYS_NOT_FOUND, h->method, h->method_len, h->target,

@@ -21,6 +21,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "listener/counters.h"
 #include "listener/listener.h"
 #include "listener/tls.h"
 
@@ -234,6 +235,7 @@ static void worker_ping_start(lsn_worker_t *w);
  * TCP load balancer takes the server out of rotation. */
 static void pool_refuse(lsn_pool_t *pool, lsn_request_t *req, const char *reason)
 {
+    pool->rejected++;
     if (req->conn == NULL) {
         lsn_request_free(req); /* nobody to answer */
     } else if (pool->tcp_level) {
@@ -275,6 +277,7 @@ void lsn_pool_submit(lsn_pool_t *pool, lsn_request_t *req)
 {
     req->submit_ms = wasp_now_ms();
     pool->last_activity_ms = req->submit_ms;
+    pool->arrivals++;
     if (pool->stopped) {
         pool_refuse(pool, req, pool->stop_reason);
         return;
@@ -850,6 +853,7 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
             pools[pool_count++] = pool;
             snprintf(pool->name, sizeof(pool->name), "%s", a);
             pool->listen_fd = fd;
+            pool->created_ms = wasp_now_ms();
             wasp_pool_queue_init(&pool->queue, qlen);
             wasp_set_nonblock(fd);
             wasp_loop_add(lsn_loop, fd, EPOLLIN, pool_on_accept, pool);
@@ -1013,6 +1017,27 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
     case WASP_MSG_QUERY_REQUESTS:
         lsn_status_query(wasp_dec_u32(&d));
         break;
+    case WASP_MSG_QUERY_COUNTERS: {
+        wasp_buf_t out = {0};
+
+        lsn_counters_lines(&out);
+        wasp_channel_send(control, WASP_MSG_COUNTERS, 0, 0, wasp_buf_ptr(&out),
+                          wasp_buf_size(&out) < WASP_CH_CHUNK ? wasp_buf_size(&out)
+                                                              : WASP_CH_CHUNK, -1);
+        wasp_buf_free(&out);
+        break;
+    }
+    case WASP_MSG_CFG_METRICS: {
+        char allowed[1024];
+
+        wasp_dec_cstr(&d, a, sizeof(a));
+        wasp_dec_cstr(&d, allowed, sizeof(allowed));
+        if (!d.error) {
+            lsn_metrics_listen(fd, a, allowed);
+            fd = -1;
+        }
+        break;
+    }
     case WASP_MSG_CFG_LOG:
         if (lsn_log_cfg_add(payload, hdr->length) != 0) {
             wasp_alert("configuration: malformed LOG frame");

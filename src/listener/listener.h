@@ -81,6 +81,9 @@ struct lsn_pool {
     size_t worker_count;
     wasp_ltimer_t *demand_timer;
     uint64_t served;
+    uint64_t arrivals;         /* counters.c: requests submitted (ArrivalRate) */
+    uint64_t rejected;         /* ... and refused with 503 or a close (RejectedRequests) */
+    uint64_t created_ms;
     uint32_t ping_interval_ms; /* 0: pinging disabled */
     uint32_t ping_response_ms;
     bool stopped;            /* rapid-fail or administrator: answer 503 with stop_reason */
@@ -206,6 +209,8 @@ int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool,
 const lsn_site_t *lsn_route_site(const char *local_ip, uint16_t port, const char *host,
                                  size_t host_len);
 const lsn_app_t *lsn_route_app(uint32_t site_id, const char *path, size_t path_len);
+/* The sites of the configuration in force. */
+const lsn_site_t *lsn_route_sites(size_t *count);
 
 /* Accepting failed for lack of resources: pause this socket briefly. */
 void lsn_accept_pause(int listen_fd, int err);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "listener/counters.h"
 #include "listener/listener.h"
 
 typedef struct route_table {
@@ -65,6 +66,7 @@ int lsn_route_add_site(uint32_t id, const char *name, bool started, uint32_t tim
     memset(p, 0, sizeof(*p));
     p->id = id;
     strncpy(p->name, name, sizeof(p->name) - 1);
+    lsn_counters_site_known(id);
     p->started = started;
     /* connectionTimeout 0 means "the default" for HTTP.sys' timers: 2 min. */
     p->connection_timeout_ms = timeout_ms ? timeout_ms : 120000u;
@@ -203,4 +205,10 @@ const lsn_app_t *lsn_route_app(uint32_t site_id, const char *path, size_t path_l
         }
     }
     return best;
+}
+
+const lsn_site_t *lsn_route_sites(size_t *count)
+{
+    *count = live.site_count;
+    return live.sites;
 }

@@ -355,15 +355,37 @@ static void cmd_requests(int fd, const char *min_elapsed)
     svc_send(WASP_MSG_QUERY_REQUESTS, &e, -1);
 }
 
-/* The listener's answer to QUERY_REQUESTS: 'req' lines for every waiting
- * caller (queries are answered in order, so one answer serves all). */
-void svc_control_requests_answer(const char *payload, size_t len)
+static ctl_conn_t *counters_waiting;
+
+/* `counters`: the listener's counter lines (WASP_MSG_QUERY_COUNTERS). */
+static void cmd_counters(int fd)
 {
-    while (requests_waiting != NULL) {
-        ctl_conn_t *c = requests_waiting;
+    ctl_conn_t *c;
+
+    if (svc.control == NULL) {
+        ctl_done(fd, 1, "the listener is restarting; try again");
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        ctl_done(fd, 1, "out of memory");
+        return;
+    }
+    c->fd = fd;
+    c->next = counters_waiting;
+    counters_waiting = c;
+    svc_send(WASP_MSG_QUERY_COUNTERS, NULL, -1);
+}
+
+/* Send a listener's text answer to every caller waiting on *list, in
+ * datagrams of whole lines, and finish them. */
+static void answer_all(ctl_conn_t **list, const char *payload, size_t len)
+{
+    while (*list != NULL) {
+        ctl_conn_t *c = *list;
         size_t off = 0;
 
-        requests_waiting = c->next;
+        *list = c->next;
         while (off < len) {
             size_t n = len - off > WASP_CTL_MAX - 2 ? WASP_CTL_MAX - 2 : len - off;
 
@@ -382,6 +404,19 @@ void svc_control_requests_answer(const char *payload, size_t len)
         ctl_done(c->fd, 0, "");
         free(c);
     }
+}
+
+/* The listener's answer to QUERY_REQUESTS: 'req' lines for every waiting
+ * caller (queries are answered in order, so one answer serves all). */
+void svc_control_requests_answer(const char *payload, size_t len)
+{
+    answer_all(&requests_waiting, payload, len);
+}
+
+/* The listener's answer to QUERY_COUNTERS, likewise. */
+void svc_control_counters_answer(const char *payload, size_t len)
+{
+    answer_all(&counters_waiting, payload, len);
 }
 
 /* ---- SSL certificate bindings (sslcert.c) ---------------------------------- */
@@ -438,6 +473,8 @@ static void ctl_dispatch(int fd, char *req, size_t len)
         ctl_done(fd, rc == 0 ? 0 : 1, summary);
     } else if (strcmp(words[0], "requests") == 0) {
         cmd_requests(fd, nw > 1 ? words[1] : NULL);
+    } else if (strcmp(words[0], "counters") == 0) {
+        cmd_counters(fd);
     } else if (strcmp(words[0], "sslcert") == 0) {
         cmd_sslcert(fd);
     } else if (strcmp(words[0], "sslcert-changed") == 0) {

@@ -89,6 +89,8 @@ typedef struct svc_state {
     size_t pool_count;
     svc_listen_t *listens;
     size_t listen_count;
+    int admin_fd;            /* wasp/admin@metricsBinding's socket, 0 = none (see svc_admin_apply) */
+    char admin_binding[128]; /* its "ip:port" */
     bool *site_stopped;      /* runtime state by site index of cfg (start/stop site) */
     wasp_identity_t listener_id;
     wasp_channel_t *control;
@@ -159,6 +161,7 @@ void svc_control_close(void);
 /* A worker exited or became ready: waiting commands may be done. */
 void svc_control_worker_event(const svc_worker_t *w, const char *what);
 void svc_control_requests_answer(const char *payload, size_t len);
+void svc_control_counters_answer(const char *payload, size_t len);
 
 /* sslcert.c */
 /* Read <cert store>/sslbindings.conf at start-up (a broken file is logged

@@ -368,6 +368,9 @@ static void svc_control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr,
     case WASP_MSG_REQUESTS:
         svc_control_requests_answer(payload, hdr->length);
         break;
+    case WASP_MSG_COUNTERS:
+        svc_control_counters_answer(payload, hdr->length);
+        break;
     case WASP_MSG_DRAINED:
         wasp_info("listener drained every request");
         break;
@@ -495,6 +498,15 @@ void svc_push_config(void)
             wasp_enc_u8(&e, hs.percent_u_allowed);
             svc_send(WASP_MSG_CFG_LIMITS, &e, -1);
         }
+    }
+    {
+        const wasp_section_t *adm = wasp_config_section(svc.cfg, NULL, "/", "wasp/admin");
+        const char *allowed = adm != NULL ? wasp_section_attr(adm, "allowedAddresses") : NULL;
+        wasp_enc_t e = {0};
+
+        wasp_enc_cstr(&e, svc.admin_binding);
+        wasp_enc_cstr(&e, allowed != NULL ? allowed : "127.0.0.1,::1");
+        svc_send(WASP_MSG_CFG_METRICS, &e, svc.admin_fd > 0 ? svc.admin_fd : -1);
     }
     svc_push_logs();
     svc_send(WASP_MSG_CFG_END, NULL, -1);
@@ -692,6 +704,10 @@ static void svc_on_signal(wasp_loop_t *loop, int signo, void *data)
             close(svc.listens[i].fd);
         }
         svc.listen_count = 0;
+        if (svc.admin_fd > 0) {
+            close(svc.admin_fd);
+            svc.admin_fd = 0;
+        }
         svc_control_close();
         if (svc.listener_pid > 0 && !svc.listener_gone) {
             kill(svc.listener_pid, SIGTERM);
@@ -811,6 +827,8 @@ static void svc_shutdown_limit_update(void)
     }
 }
 
+static void svc_admin_apply(void);
+
 static int svc_prepare(void)
 {
     char path[PATH_MAX], err[1024];
@@ -886,10 +904,60 @@ static int svc_prepare(void)
         return -1;
     }
     svc_shutdown_limit_update();
-    return svc_bind_all();
+    if (svc_bind_all() != 0) {
+        return -1;
+    }
+    svc_admin_apply();
+    return 0;
 }
 
 /* ---- live configuration -------------------------------------------------- */
+
+/* The admin binding (wasp/admin@metricsBinding, "ip:port" or "[ipv6]:port"):
+ * opened here like a site's port and pushed to the listener, which serves
+ * /metrics on it.  Kept open across reloads while the value is the same. */
+static void svc_admin_apply(void)
+{
+    const wasp_section_t *sec = wasp_config_section(svc.cfg, NULL, "/", "wasp/admin");
+    const char *v = sec != NULL ? wasp_section_attr(sec, "metricsBinding") : NULL;
+    char ip[128], err[512];
+    const char *colon;
+    unsigned long port;
+    int fd;
+
+    v = v != NULL ? v : "";
+    if (svc.admin_fd > 0 && strcmp(v, svc.admin_binding) == 0) {
+        return;
+    }
+    if (svc.admin_fd > 0) {
+        close(svc.admin_fd);
+        svc.admin_fd = 0;
+    }
+    snprintf(svc.admin_binding, sizeof(svc.admin_binding), "%s", v);
+    if (*v == '\0') {
+        return;
+    }
+    colon = strrchr(v, ':');
+    port = colon != NULL ? strtoul(colon + 1, NULL, 10) : 0;
+    if (colon == NULL || port == 0 || port > 65535 || (size_t)(colon - v) >= sizeof(ip)) {
+        wasp_error("%s: <admin metricsBinding=\"%s\"> (wasp/admin) is not ip:port; write e.g. "
+                   "metricsBinding=\"127.0.0.1:9180\"; /metrics is not served",
+                   wasp_config_path(svc.cfg), v);
+        return;
+    }
+    snprintf(ip, sizeof(ip), "%.*s", (int)(colon - v), v);
+    if (ip[0] == '[' && ip[strlen(ip) - 1] == ']') {
+        memmove(ip, ip + 1, strlen(ip));
+        ip[strlen(ip) - 1] = '\0';
+    }
+    fd = svc_bind_tcp(ip, (uint16_t)port, err, sizeof(err));
+    if (fd < 0) {
+        wasp_error("%s: <admin metricsBinding=\"%s\"> (wasp/admin): %s; /metrics is not served",
+                   wasp_config_path(svc.cfg), v, err);
+        return;
+    }
+    svc.admin_fd = fd;
+}
 
 /* Listening sockets: keep the ones still bound by a started site, open new
  * ones, close the rest (the caller pushes the configuration next). */
@@ -901,6 +969,7 @@ void svc_apply_listens(void)
     if (svc_bind_all() != 0) {
         wasp_warn("some bindings of the configuration could not be opened (see above)");
     }
+    svc_admin_apply();
     for (size_t i = 0; i < svc.listen_count;) {
         if (!svc.listens[i].keep) {
             close(svc.listens[i].fd);
