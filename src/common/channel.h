@@ -58,7 +58,9 @@ typedef enum wasp_msg_type {
                                   u32 idleTimeout ms (0 = never), u8 idle action (1 = suspend),
                                   u8 loadBalancerCapabilities (1 = TcpLevel).
                                   Pushed again for a known pool: new settings, fd ignored. */
-    WASP_MSG_CFG_SITE = 43,    /* u32 id, str name, u32 started, u32 connectionTimeout ms */
+    WASP_MSG_CFG_SITE = 43,    /* u32 id, str name, u32 started, u32 connectionTimeout ms,
+                                  u32 maxConnections, u32 maxBandwidth (bytes/s; 4294967295
+                                  = unlimited: limits) */
     WASP_MSG_CFG_BINDING = 44, /* u32 site, str ip, u16 port, str host */
     WASP_MSG_CFG_APP = 45,     /* u32 site, str path, str pool, and the
                                   requestFiltering/requestLimits in force at the
@@ -77,7 +79,10 @@ typedef enum wasp_msg_type {
                                       certificate */
     WASP_MSG_CFG_LIMITS = 49,  /* u32 MaxFieldLength, u32 MaxRequestBytes, u32 UrlSegmentMaxLength,
                                   u32 UrlSegmentMaxCount, u8 AllowRestrictedChars,
-                                  u8 PercentUAllowed (wasp/httpSys) */
+                                  u8 PercentUAllowed, u32 MaxConnections (4294967295 = none)
+                                  (wasp/httpSys); then webLimits: u32 connectionTimeout s,
+                                  u32 headerWaitTimeout s (0 = 2 min), u32 minBytesPerSecond
+                                  (0 = off), u32 maxGlobalBandwidth (4294967295 = none) */
     /* listener -> waspd */
     WASP_MSG_DEMAND = 50,      /* str pool: requests wait and no worker is connected */
     WASP_MSG_DRAINED = 51,     /* shutdown: every in-flight request is answered */

@@ -1256,8 +1256,15 @@ static int cfg_build_site(wasp_config_t *cfg, const cfg_site_ctx_t *sc, const wa
     const wasp_section_t *limits = wasp_section_child(st, "limits");
     const wasp_section_t *dlimits = wasp_section_child(sc->site_defaults, "limits");
     if (cfg_get_ts(limits, dlimits, "connectionTimeout", 0, 65535, 1, 120, what,
-                   &s->connection_timeout_s, diag))
+                   &s->connection_timeout_s, diag) ||
+        cfg_get_uint(limits, dlimits, "maxConnections", 0, UINT32_MAX, UINT32_MAX, what, &u,
+                     diag))
         return -1;
+    s->max_connections = (uint32_t)u;
+    if (cfg_get_uint(limits, dlimits, "maxBandwidth", 1024, UINT32_MAX, UINT32_MAX, what, &u,
+                     diag))
+        return -1;
+    s->max_bandwidth = (uint32_t)u;
     if (cfg_site_log(cfg, st, sc->site_defaults, name, &s->log, diag))
         return -1;
 
@@ -1457,6 +1464,11 @@ int wasp_config_httpsys(const wasp_config_t *cfg, wasp_httpsys_cfg_t *out, wasp_
     if (cfg_get_uint(sec, NULL, "PercentUAllowed", 0, 1, 1, what, &u, diag))
         return -1;
     out->percent_u_allowed = u != 0;
+    /* The registry's default is computed from memory; 4294967295 here: no
+     * limit of wasp's own (the descriptor limit still applies). */
+    if (cfg_get_uint(sec, NULL, "MaxConnections", 1024, UINT32_MAX, UINT32_MAX, what, &u, diag))
+        return -1;
+    out->max_connections = (uint32_t)u;
     /* "If MaxRequestBytes is lower than MaxFieldLength, MaxFieldLength is
      * reduced to it" (KB 820129). */
     if (out->max_field_length > out->max_request_bytes)
@@ -1464,13 +1476,35 @@ int wasp_config_httpsys(const wasp_config_t *cfg, wasp_httpsys_cfg_t *out, wasp_
     return 0;
 }
 
+int wasp_config_weblimits(const wasp_config_t *cfg, wasp_weblimits_cfg_t *out, wasp_diag_t *diag)
+{
+    const wasp_section_t *sec = cfg_server_section(cfg, "system.applicationHost/webLimits");
+    const char *what = "<webLimits> (system.applicationHost/webLimits)";
+    uint64_t u;
+
+    memset(out, 0, sizeof(*out));
+    if (cfg_get_ts(sec, NULL, "connectionTimeout", 0, 65535, 1, 120, what,
+                   &out->connection_timeout_s, diag) ||
+        cfg_get_ts(sec, NULL, "headerWaitTimeout", 0, 65535, 1, 0, what,
+                   &out->header_wait_timeout_s, diag) ||
+        cfg_get_uint(sec, NULL, "minBytesPerSecond", 0, UINT32_MAX, 240, what, &u, diag))
+        return -1;
+    out->min_bytes_per_second = (uint32_t)u;
+    if (cfg_get_uint(sec, NULL, "maxGlobalBandwidth", 1024, UINT32_MAX, UINT32_MAX, what, &u,
+                     diag))
+        return -1;
+    out->max_global_bandwidth = (uint32_t)u;
+    return 0;
+}
+
 int cfg_apphost_build(wasp_config_t *cfg, wasp_diag_t *diag)
 {
     wasp_httpsys_cfg_t hs;
+    wasp_weblimits_cfg_t wl;
 
     if (cfg_build_pools(cfg, diag) != 0)
         return -1;
-    if (wasp_config_httpsys(cfg, &hs, diag) != 0)
+    if (wasp_config_httpsys(cfg, &hs, diag) != 0 || wasp_config_weblimits(cfg, &wl, diag) != 0)
         return -1;
     if (cfg_build_log(cfg, diag) != 0)
         return -1;

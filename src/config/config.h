@@ -262,6 +262,8 @@ typedef struct wasp_site_cfg {
     wasp_app_cfg_t *apps;
     size_t app_count;
     uint32_t connection_timeout_s; /* limits/@connectionTimeout, default 120 */
+    uint32_t max_connections;      /* limits/@maxConnections, 4294967295 = unlimited */
+    uint32_t max_bandwidth;        /* limits/@maxBandwidth bytes/s, 4294967295 = unlimited */
     wasp_logfile_cfg_t log;        /* logFile merged with siteDefaults/logFile */
     int line;
 } wasp_site_cfg_t;
@@ -379,8 +381,19 @@ typedef struct wasp_httpsys_cfg {
     uint32_t url_segment_max_count;  /* 0..16383, default 255, 0 = unlimited */
     bool allow_restricted_chars;     /* default 0 */
     bool percent_u_allowed;          /* default 1 */
+    uint32_t max_connections;        /* >= 1024; default 4294967295 = no limit of wasp's own */
 } wasp_httpsys_cfg_t;
 int wasp_config_httpsys(const wasp_config_t *cfg, wasp_httpsys_cfg_t *out, wasp_diag_t *diag);
+
+/* system.applicationHost/webLimits: the server-wide timers and bandwidth
+ * HTTP.sys is given (iis-hosting.md 3.1, 4.2), with IIS' defaults. */
+typedef struct wasp_weblimits_cfg {
+    uint32_t connection_timeout_s;  /* default 120 */
+    uint32_t header_wait_timeout_s; /* default 0 = HTTP.sys' 2 minutes */
+    uint32_t min_bytes_per_second;  /* default 240 */
+    uint32_t max_global_bandwidth;  /* bytes/s, 4294967295 = unlimited */
+} wasp_weblimits_cfg_t;
+int wasp_config_weblimits(const wasp_config_t *cfg, wasp_weblimits_cfg_t *out, wasp_diag_t *diag);
 
 /* The server-wide logging settings of a loaded configuration. */
 const wasp_log_cfg_t *wasp_config_log(const wasp_config_t *cfg);

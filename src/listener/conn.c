@@ -27,12 +27,13 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "listener/counters.h"
+#include "listener/limits.h"
 #include "listener/listener.h"
 #include "listener/tls.h"
 
 #define CONN_READ_CHUNK 16384
-#define CONN_IDLE_MS 120000u   /* connectionTimeout default, 2 min */
 #define CONN_LINGER_MS 2000u
+#define CONN_RATE_MIN_MS 1000u /* shortest MinSendRate window */
 #define CONN_WAIT_BUFFER 65536u /* bytes read ahead while a request runs */
 #define CONN_TLS_RECORD 16384u  /* plaintext per TLS record */
 
@@ -57,6 +58,14 @@ struct lsn_conn {
     int version_minor;
     uint32_t events;
     wasp_ltimer_t *timer;
+    const char *timer_reason; /* the HTTPERR reason when it fires; NULL: linger */
+    uint32_t site_id;         /* counted against this site's maxConnections, 0 = none */
+    uint32_t site_timeout_ms; /* its connectionTimeout (EntityBody, later idles) */
+    uint32_t site_bandwidth;  /* its maxBandwidth, bytes/s */
+    wasp_ltimer_t *bw_timer;  /* maxBandwidth: writing resumes when it fires */
+    uint64_t sent_total;      /* bytes handed to the socket (TLS: plaintext) */
+    uint64_t rate_start_ms;   /* MinSendRate: the response began, 0 = none yet */
+    uint64_t rate_mark;       /* sent_total + pending then: its first byte */
     lsn_tls_t *tls;          /* an https binding's connection, else NULL */
     bool hs_want_write;      /* the handshake waits for the socket to be writable */
     char *tls_wbuf;          /* plaintext gathered for the next TLS record(s) */
@@ -125,35 +134,115 @@ static void conn_update_events(lsn_conn_t *c)
          * registration then stays as it is, one epoll_ctl fewer each way. */
         ev |= EPOLLIN;
     }
-    if (c->out_head != NULL || c->tls_wlen > 0 ||
-        (c->tls != NULL && lsn_tls_wants_write(c->tls))) {
+    if ((c->out_head != NULL || c->tls_wlen > 0 ||
+         (c->tls != NULL && lsn_tls_wants_write(c->tls))) &&
+        c->bw_timer == NULL) {
         ev |= EPOLLOUT;
     }
     conn_set_events(c, ev);
 }
 
+static void conn_arm_timer(lsn_conn_t *c, uint64_t ms, const char *reason);
+static bool conn_output_pending(const lsn_conn_t *c);
+static void conn_cancel_timer(lsn_conn_t *c);
+
+/* Bytes still to be written: the MinSendRate window's due. */
+static uint64_t conn_pending_bytes(const lsn_conn_t *c)
+{
+    uint64_t n = c->tls_wlen - c->tls_woff;
+
+    for (const lsn_out_t *o = c->out_head; o != NULL; o = o->next) {
+        n += o->kind == OUT_MEM ? o->len - o->off : (uint64_t)(o->fend - o->foff);
+    }
+    return n;
+}
+
+/* MinSendRate (webLimits/@minBytesPerSecond): output is waiting for the
+ * client.  The client may take as long as the whole response (so far) takes
+ * at the minimum rate, counted from its start; dips are tolerated, as
+ * HTTP.sys does.  Arms the timer for what is left, or drops the client when
+ * nothing is: true then (c is gone). */
+static bool conn_rate_window(lsn_conn_t *c)
+{
+    /* Never ask more of a client than maxBandwidth lets us send. */
+    uint64_t rate = lsn_limits.min_send_rate;
+
+    if (c->site_bandwidth < rate) {
+        rate = c->site_bandwidth;
+    }
+    if (lsn_limits.max_global_bandwidth < rate) {
+        rate = lsn_limits.max_global_bandwidth;
+    }
+    uint64_t now = wasp_now_ms(), due;
+
+    if (rate == 0) { /* minBytesPerSecond set to 0 since the window began */
+        conn_cancel_timer(c);
+        return false;
+    }
+    if (c->rate_start_ms == 0) { /* HTTP.sys' own answer: no submit marked it */
+        c->rate_start_ms = now;
+        c->rate_mark = c->sent_total;
+    }
+    due = c->rate_start_ms +
+          (c->sent_total + conn_pending_bytes(c) - c->rate_mark) * 1000u / rate;
+    if (due < c->rate_start_ms + CONN_RATE_MIN_MS) {
+        due = c->rate_start_ms + CONN_RATE_MIN_MS;
+    }
+    if (due > now) {
+        conn_arm_timer(c, due - now, "Timer_MinBytesPerSecond");
+        return false;
+    }
+    conn_cancel_timer(c);
+    if (c->req != NULL && !c->req->log.logged) {
+        conn_httperr_req(c->req, 0, "Timer_MinBytesPerSecond");
+    } else if (c->req == NULL) {
+        conn_httperr(c, NULL, 0, NULL, 0, 0, "Timer_MinBytesPerSecond");
+    }
+    conn_close(c);
+    return true;
+}
+
 static void conn_on_timer(wasp_loop_t *loop, void *data)
 {
     lsn_conn_t *c = data;
+    const char *reason = c->timer_reason;
 
     c->timer = NULL;
+    if (reason == NULL) { /* the lingering close is over */
+        conn_close(c);
+        return;
+    }
+    if (strcmp(reason, "Timer_MinBytesPerSecond") == 0) {
+        conn_rate_window(c); /* more output since may have moved the due time */
+        return;
+    }
     /* Timers close silently, as HTTP.sys' do, and say so in HTTPERR (with
      * the pending request, if any). */
-    if (c->state == C_BODY && c->req != NULL) {
-        conn_httperr_req(c->req, 0, "Timer_EntityBody");
-    } else if (c->state == C_HEAD) {
-        conn_httperr(c, NULL, 0, NULL, 0, 0,
-                     wasp_buf_size(&c->rbuf) > 0 ? "Timer_HeaderWait" : "Timer_ConnectionIdle");
+    if (c->req != NULL && !c->req->log.logged) {
+        conn_httperr_req(c->req, 0, reason);
+    } else if (c->req == NULL) {
+        conn_httperr(c, NULL, 0, NULL, 0, 0, reason);
     }
     conn_close(c);
 }
 
-static void conn_arm_timer(lsn_conn_t *c, uint64_t ms)
+/* (Re)arm the connection's one timer; reason is the HTTPERR reason written
+ * when it fires (NULL: close without a line). */
+static void conn_arm_timer(lsn_conn_t *c, uint64_t ms, const char *reason)
 {
     if (c->timer != NULL) {
         wasp_loop_timer_cancel(lsn_loop, c->timer);
     }
+    c->timer_reason = reason;
     c->timer = wasp_loop_timer(lsn_loop, ms, conn_on_timer, c);
+}
+
+static void conn_cancel_timer(lsn_conn_t *c)
+{
+    if (c->timer != NULL) {
+        wasp_loop_timer_cancel(lsn_loop, c->timer);
+        c->timer = NULL;
+    }
 }
 
 void lsn_conn_accept(int listen_fd, bool tls)
@@ -176,6 +265,12 @@ void lsn_conn_accept(int listen_fd, bool tls)
                 wasp_error("accept: %s", strerror(errno));
             }
             return;
+        }
+        if (conn_count >= lsn_limits.max_connections) {
+            /* HTTP.sys MaxConnections: over it, a new connection is not
+             * served; closed at once, without an answer. */
+            close(fd);
+            continue;
         }
         c = calloc(1, sizeof(*c));
         if (c == NULL) {
@@ -204,6 +299,7 @@ void lsn_conn_accept(int listen_fd, bool tls)
             c->state = C_HANDSHAKE;
         }
         c->version_major = -1;
+        c->site_bandwidth = LSN_UNLIMITED; /* HTTP.sys' own answers before routing */
         c->events = EPOLLIN | EPOLLRDHUP;
         if (wasp_loop_add(lsn_loop, fd, c->events, conn_on_io, c) != 0) {
             close(fd);
@@ -216,7 +312,10 @@ void lsn_conn_accept(int listen_fd, bool tls)
         }
         conns = c;
         conn_count++;
-        conn_arm_timer(c, CONN_IDLE_MS);
+        /* IdleConnection with the server-wide value: the site is unknown
+         * until the first request's headers (iis-hosting.md 4.2).  It also
+         * bounds a TLS handshake that never completes. */
+        conn_arm_timer(c, lsn_limits.idle_ms, "Timer_ConnectionIdle");
     }
 }
 
@@ -285,6 +384,12 @@ static void conn_close(lsn_conn_t *c)
     if (c->timer != NULL) {
         wasp_loop_timer_cancel(lsn_loop, c->timer);
     }
+    if (c->bw_timer != NULL) {
+        wasp_loop_timer_cancel(lsn_loop, c->bw_timer);
+    }
+    if (c->site_id != 0) {
+        lsn_limits_site_leave(c->site_id);
+    }
     wasp_loop_del(lsn_loop, c->fd);
     if (c->tls != NULL) {
         lsn_tls_shutdown(c->tls); /* close_notify, if the socket takes it */
@@ -330,7 +435,7 @@ static void conn_linger(lsn_conn_t *c)
     c->state = C_LINGER;
     wasp_buf_reset(&c->rbuf);
     conn_update_events(c);
-    conn_arm_timer(c, CONN_LINGER_MS);
+    conn_arm_timer(c, CONN_LINGER_MS, NULL);
 }
 
 /* Link a new memory item of len bytes (contents left to the caller). */
@@ -521,6 +626,23 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
                     h->target_len, conn_token_eq(h->method, h->method_len, "HEAD"));
         return;
     }
+    if (c->site_id != site->id) {
+        /* Counted per site once routed (a keep-alive connection may move). */
+        if (c->site_id != 0) {
+            lsn_limits_site_leave(c->site_id);
+            c->site_id = 0;
+        }
+        if (!lsn_limits_site_enter(site->id, site->max_connections)) {
+            conn_httperr(c, h->method, h->method_len, h->target, h->target_len, 503,
+                         "ConnLimit");
+            conn_answer_close(c, WASP_HTTPSYS_SERVICE_UNAVAILABLE,
+                              conn_token_eq(h->method, h->method_len, "HEAD"));
+            return;
+        }
+        c->site_id = site->id;
+    }
+    c->site_timeout_ms = site->connection_timeout_ms;
+    c->site_bandwidth = site->max_bandwidth;
     lsn_counters_conn_site(&c->counted_site, site->id);
     app = lsn_route_app(site->id, path, url.path_len);
     if (app == NULL) {
@@ -632,10 +754,9 @@ static void conn_submit(lsn_conn_t *c)
         c->rbuf_since_ms = wasp_now_ms(); /* a pipelined request's time starts now */
     }
     c->state = C_WAIT;
-    if (c->timer != NULL) {
-        wasp_loop_timer_cancel(lsn_loop, c->timer);
-        c->timer = NULL;
-    }
+    conn_cancel_timer(c); /* the queue's own timer (Timer_AppPool) takes over */
+    c->rate_start_ms = wasp_now_ms(); /* MinSendRate counts from here */
+    c->rate_mark = c->sent_total + conn_pending_bytes(c);
     conn_update_events(c);
     lsn_pool_submit(req->pool, req);
 }
@@ -680,7 +801,7 @@ static void conn_process(lsn_conn_t *c)
         }
         if (c->state == C_BODY) {
             /* EntityBody timer: connectionTimeout counted from the last data. */
-            conn_arm_timer(c, CONN_IDLE_MS);
+            conn_arm_timer(c, c->site_timeout_ms, "Timer_EntityBody");
             size_t before = wasp_buf_size(&c->rbuf);
             lsn_body_result_t br = lsn_body_take(&c->body, c->req, &c->rbuf);
 
@@ -783,6 +904,10 @@ static void conn_read(lsn_conn_t *c)
         }
         if (wasp_buf_size(&c->rbuf) == 0) {
             c->rbuf_since_ms = wasp_now_ms();
+            if (c->state == C_HEAD) {
+                /* HeaderWait runs from the request's first byte. */
+                conn_arm_timer(c, lsn_limits.header_wait_ms, "Timer_HeaderWait");
+            }
         }
         c->rbuf.len += (size_t)n;
         if ((size_t)n < c->rbuf.cap - (c->rbuf.len - (size_t)n)) {
@@ -834,12 +959,19 @@ static void conn_request_finished(lsn_conn_t *c)
     }
     c->version_major = -1; /* nothing parsed of the next request yet (HTTPERR) */
     c->state = C_HEAD;
+    c->rate_start_ms = 0;
     if (c->tls != NULL) {
         free(c->tls_wbuf); /* idle keep-alive connections hold no record buffer */
         c->tls_wbuf = NULL;
     }
     conn_update_events(c);
-    conn_arm_timer(c, CONN_IDLE_MS);
+    /* Later requests on the connection: the site's connectionTimeout (a
+     * pipelined request already begun: its HeaderWait). */
+    if (wasp_buf_size(&c->rbuf) > 0) {
+        conn_arm_timer(c, lsn_limits.header_wait_ms, "Timer_HeaderWait");
+    } else {
+        conn_arm_timer(c, c->site_timeout_ms, "Timer_ConnectionIdle");
+    }
     if (c->tls != NULL && lsn_tls_pending(c->tls)) {
         conn_read(c); /* decrypted bytes the socket will not announce again */
         return;
@@ -850,18 +982,23 @@ static void conn_request_finished(lsn_conn_t *c)
 /* Write consecutive memory items with one sendmsg (head and a small body
  * leave in one segment), telling the kernel more is coming when a file
  * follows (MSG_MORE), so headers and file data share packets. */
-static int conn_write_mem(lsn_conn_t *c)
+static int conn_write_mem(lsn_conn_t *c, uint64_t *budget)
 {
     struct iovec iov[16];
     struct msghdr msg = {.msg_iov = iov};
     lsn_out_t *o = c->out_head;
     size_t n = 0;
+    uint64_t total = 0;
     ssize_t w;
     int flags = MSG_NOSIGNAL;
 
-    for (; o != NULL && o->kind == OUT_MEM && n < 16; o = o->next) {
+    for (; o != NULL && o->kind == OUT_MEM && n < 16 && total < *budget; o = o->next) {
         iov[n].iov_base = o->data + o->off;
         iov[n].iov_len = o->len - o->off;
+        if (iov[n].iov_len > *budget - total) {
+            iov[n].iov_len = (size_t)(*budget - total); /* maxBandwidth */
+        }
+        total += iov[n].iov_len;
         n++;
     }
     if (o != NULL && o->kind == OUT_FILE) {
@@ -875,6 +1012,8 @@ static int conn_write_mem(lsn_conn_t *c)
         return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
     }
     c->bytes_out += (uint64_t)w;
+    c->sent_total += (uint64_t)w;
+    *budget -= (uint64_t)w;
     /* Retire what was written. */
     while (w > 0) {
         lsn_out_t *h = c->out_head;
@@ -898,12 +1037,18 @@ static int conn_write_mem(lsn_conn_t *c)
 }
 
 /* 1 = item done, 0 = would block, -1 = connection failed */
-static int conn_write_file(lsn_conn_t *c)
+static int conn_write_file(lsn_conn_t *c, uint64_t *budget)
 {
     lsn_out_t *o = c->out_head;
 
     while (o->foff < o->fend) {
-        ssize_t n = sendfile(c->fd, o->fd, &o->foff, (size_t)(o->fend - o->foff));
+        uint64_t want = (uint64_t)(o->fend - o->foff);
+        ssize_t n;
+
+        if (*budget == 0) {
+            return 0; /* maxBandwidth: the rest when the bucket refills */
+        }
+        n = sendfile(c->fd, o->fd, &o->foff, (size_t)(want < *budget ? want : *budget));
 
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -915,6 +1060,8 @@ static int conn_write_file(lsn_conn_t *c)
             return -1;
         }
         c->bytes_out += n > 0 ? (uint64_t)n : 0;
+        c->sent_total += n > 0 ? (uint64_t)n : 0;
+        *budget -= n > 0 ? (uint64_t)n : 0;
         if (n == 0) {
             /* The file shrank under us: the promised length cannot be kept,
              * so the connection must end. */
@@ -1008,14 +1155,37 @@ static int conn_write_tls(lsn_conn_t *c)
             return -1;
         }
         c->tls_woff += (size_t)n;
+        c->sent_total += (uint64_t)n;
         if (c->tls_woff == c->tls_wlen) {
             c->tls_wlen = c->tls_woff = 0;
         }
     }
 }
 
+static void conn_on_bw_timer(wasp_loop_t *loop, void *data)
+{
+    lsn_conn_t *c = data;
+
+    c->bw_timer = NULL;
+    conn_flush(c);
+}
+
+static bool conn_output_pending(const lsn_conn_t *c)
+{
+    return c->out_head != NULL || c->tls_wlen > 0;
+}
+
 static void conn_flush(lsn_conn_t *c)
 {
+    uint64_t budget = UINT64_MAX, start;
+
+    if (c->bw_timer != NULL) {
+        return; /* maxBandwidth: waiting for the bucket */
+    }
+    if (c->tls == NULL) {
+        budget = lsn_limits_bw_allow(c->site_id, c->site_bandwidth, wasp_now_ms());
+    }
+    start = budget;
     if (c->tls != NULL) {
         int rc = conn_write_tls(c);
 
@@ -1025,14 +1195,35 @@ static void conn_flush(lsn_conn_t *c)
         }
     }
     while (c->tls == NULL && c->out_head != NULL) {
-        int rc = c->out_head->kind == OUT_MEM ? conn_write_mem(c) : conn_write_file(c);
+        int rc = c->out_head->kind == OUT_MEM ? conn_write_mem(c, &budget)
+                                              : conn_write_file(c, &budget);
 
         if (rc < 0) {
             conn_close(c);
             return;
         }
-        if (rc == 0) {
+        if (rc == 0 || budget == 0) {
             break;
+        }
+    }
+    if (start != UINT64_MAX) {
+        lsn_limits_bw_charge(c->site_id, c->site_bandwidth, start - budget);
+        if (budget == 0 && conn_output_pending(c)) {
+            /* Out of bandwidth: no EPOLLOUT until the bucket has refilled
+             * (a few tens of milliseconds of the rate). */
+            c->bw_timer = wasp_loop_timer(lsn_loop, 20, conn_on_bw_timer, c);
+        }
+    }
+    if (c->state == C_WAIT && lsn_limits.min_send_rate != 0) {
+        bool rate_armed = c->timer != NULL && c->timer_reason != NULL &&
+                          strcmp(c->timer_reason, "Timer_MinBytesPerSecond") == 0;
+
+        if (conn_output_pending(c) && !rate_armed) {
+            if (conn_rate_window(c)) {
+                return; /* dropped */
+            }
+        } else if (!conn_output_pending(c) && rate_armed) {
+            conn_cancel_timer(c);
         }
     }
     if (c->out_head == NULL && c->tls_wlen == 0) {
@@ -1082,7 +1273,7 @@ static void conn_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data)
             return;
         }
         c->peer_eof = true;
-        conn_set_events(c, c->out_head ? EPOLLOUT : 0);
+        conn_set_events(c, c->out_head && c->bw_timer == NULL ? EPOLLOUT : 0);
     }
 }
 

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "listener/counters.h"
+#include "listener/limits.h"
 #include "listener/listener.h"
 #include "listener/tls.h"
 
@@ -875,11 +876,13 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
     }
     case WASP_MSG_CFG_SITE: {
         uint32_t id = wasp_dec_u32(&d);
-        uint32_t started;
+        uint32_t started, timeout_ms, max_conns;
 
         wasp_dec_cstr(&d, a, sizeof(a));
         started = wasp_dec_u32(&d);
-        lsn_route_add_site(id, a, started != 0, wasp_dec_u32(&d));
+        timeout_ms = wasp_dec_u32(&d);
+        max_conns = wasp_dec_u32(&d);
+        lsn_route_add_site(id, a, started != 0, timeout_ms, max_conns, wasp_dec_u32(&d));
         break;
     }
     case WASP_MSG_CFG_BINDING: {
@@ -1007,10 +1010,14 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         uint32_t field = wasp_dec_u32(&d), request = wasp_dec_u32(&d);
         uint32_t seg_len = wasp_dec_u32(&d), seg_count = wasp_dec_u32(&d);
         uint8_t restricted = wasp_dec_u8(&d), percent_u = wasp_dec_u8(&d);
+        uint32_t max_conns = wasp_dec_u32(&d), idle_s = wasp_dec_u32(&d);
+        uint32_t header_wait_s = wasp_dec_u32(&d), min_rate = wasp_dec_u32(&d);
+        uint32_t global_bw = wasp_dec_u32(&d);
 
         if (!d.error) {
             lsn_conn_set_limits(field, request, seg_len, seg_count, restricted != 0,
                                 percent_u != 0);
+            lsn_limits_set(idle_s, header_wait_s, min_rate, global_bw, max_conns);
         }
         break;
     }

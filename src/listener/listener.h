@@ -45,6 +45,8 @@ typedef struct lsn_site {
     char name[256];
     bool started;
     uint32_t connection_timeout_ms; /* limits/@connectionTimeout */
+    uint32_t max_connections;       /* limits/@maxConnections (limits.h) */
+    uint32_t max_bandwidth;         /* limits/@maxBandwidth, bytes/s */
 } lsn_site_t;
 
 typedef struct lsn_binding {
@@ -202,7 +204,8 @@ void lsn_status_reply(lsn_worker_t *w, wasp_dec_t *d);
 /* A configuration push: build the next table, then switch to it. */
 void lsn_route_begin(void);
 void lsn_route_commit(void);
-int lsn_route_add_site(uint32_t id, const char *name, bool started, uint32_t timeout_ms);
+int lsn_route_add_site(uint32_t id, const char *name, bool started, uint32_t timeout_ms,
+                       uint32_t max_connections, uint32_t max_bandwidth);
 int lsn_route_add_binding(uint32_t site_id, const char *ip, uint16_t port, const char *host);
 int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool,
                       const lsn_req_limits_t *limits);

@@ -54,7 +54,8 @@ static void *route_grow(void *p, size_t count, size_t size)
     return realloc(p, (count + 1) * size);
 }
 
-int lsn_route_add_site(uint32_t id, const char *name, bool started, uint32_t timeout_ms)
+int lsn_route_add_site(uint32_t id, const char *name, bool started, uint32_t timeout_ms,
+                       uint32_t max_connections, uint32_t max_bandwidth)
 {
     lsn_site_t *p = route_grow(next.sites, next.site_count, sizeof(*p));
 
@@ -70,6 +71,8 @@ int lsn_route_add_site(uint32_t id, const char *name, bool started, uint32_t tim
     p->started = started;
     /* connectionTimeout 0 means "the default" for HTTP.sys' timers: 2 min. */
     p->connection_timeout_ms = timeout_ms ? timeout_ms : 120000u;
+    p->max_connections = max_connections;
+    p->max_bandwidth = max_bandwidth;
     return 0;
 }
 

@@ -452,6 +452,8 @@ void svc_push_config(void)
         wasp_enc_cstr(&e, site->name);
         wasp_enc_u32(&e, svc_site_started(s) ? 1 : 0);
         wasp_enc_u32(&e, site->connection_timeout_s * 1000u);
+        wasp_enc_u32(&e, site->max_connections);
+        wasp_enc_u32(&e, site->max_bandwidth);
         svc_send(WASP_MSG_CFG_SITE, &e, -1);
         for (size_t b = 0; b < site->binding_count; b++) {
             const wasp_binding_cfg_t *bd = &site->bindings[b];
@@ -486,16 +488,23 @@ void svc_push_config(void)
     }
     {
         wasp_httpsys_cfg_t hs;
+        wasp_weblimits_cfg_t wl;
         wasp_diag_t diag;
         wasp_enc_t e = {0};
 
-        if (wasp_config_httpsys(svc.cfg, &hs, &diag) == 0) { /* checked at load */
+        if (wasp_config_httpsys(svc.cfg, &hs, &diag) == 0 && /* both checked at load */
+            wasp_config_weblimits(svc.cfg, &wl, &diag) == 0) {
             wasp_enc_u32(&e, hs.max_field_length);
             wasp_enc_u32(&e, hs.max_request_bytes);
             wasp_enc_u32(&e, hs.url_segment_max_length);
             wasp_enc_u32(&e, hs.url_segment_max_count);
             wasp_enc_u8(&e, hs.allow_restricted_chars);
             wasp_enc_u8(&e, hs.percent_u_allowed);
+            wasp_enc_u32(&e, hs.max_connections);
+            wasp_enc_u32(&e, wl.connection_timeout_s);
+            wasp_enc_u32(&e, wl.header_wait_timeout_s);
+            wasp_enc_u32(&e, wl.min_bytes_per_second);
+            wasp_enc_u32(&e, wl.max_global_bandwidth);
             svc_send(WASP_MSG_CFG_LIMITS, &e, -1);
         }
     }
