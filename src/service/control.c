@@ -333,24 +333,36 @@ static void cmd_site(int fd, const char *verb, const char *name)
 
 static ctl_conn_t *requests_waiting;
 
-static void cmd_requests(int fd, const char *min_elapsed)
+/* A caller that waits on *list for the listener's answer to a query; NULL
+ * (answered already) when there is no listener or no memory. */
+static ctl_conn_t *ctl_wait_listener(int fd, ctl_conn_t **list)
 {
     ctl_conn_t *c;
-    wasp_enc_t e = {0};
 
     if (svc.control == NULL) {
         ctl_done(fd, 1, "the listener is restarting; try again");
-        return;
+        return NULL;
     }
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         ctl_done(fd, 1, "out of memory");
-        return;
+        return NULL;
     }
     c->fd = fd;
+    c->next = *list;
+    *list = c;
+    return c;
+}
+
+static void cmd_requests(int fd, const char *min_elapsed)
+{
+    ctl_conn_t *c = ctl_wait_listener(fd, &requests_waiting);
+    wasp_enc_t e = {0};
+
+    if (c == NULL) {
+        return;
+    }
     c->wants_requests = true;
-    c->next = requests_waiting;
-    requests_waiting = c;
     wasp_enc_u32(&e, min_elapsed ? (uint32_t)strtoul(min_elapsed, NULL, 10) : 0);
     svc_send(WASP_MSG_QUERY_REQUESTS, &e, -1);
 }
@@ -360,21 +372,9 @@ static ctl_conn_t *counters_waiting;
 /* `counters`: the listener's counter lines (WASP_MSG_QUERY_COUNTERS). */
 static void cmd_counters(int fd)
 {
-    ctl_conn_t *c;
-
-    if (svc.control == NULL) {
-        ctl_done(fd, 1, "the listener is restarting; try again");
-        return;
+    if (ctl_wait_listener(fd, &counters_waiting) != NULL) {
+        svc_send(WASP_MSG_QUERY_COUNTERS, NULL, -1);
     }
-    c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        ctl_done(fd, 1, "out of memory");
-        return;
-    }
-    c->fd = fd;
-    c->next = counters_waiting;
-    counters_waiting = c;
-    svc_send(WASP_MSG_QUERY_COUNTERS, NULL, -1);
 }
 
 /* Send a listener's text answer to every caller waiting on *list, in
