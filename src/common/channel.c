@@ -33,6 +33,12 @@ struct wasp_channel {
     bool in_callback;
     bool free_pending;
     char *rbuf;
+    /* Frames without a descriptor gather here until the loop finishes its
+     * iteration (or the batch is full), then leave as one SEQPACKET record:
+     * a worker answering twenty requests wakes the listener once, not sixty
+     * times.  The receiver walks the frames of a record in order. */
+    wasp_buf_t batch;
+    wasp_defer_t flush;
 };
 
 static void ch_update_events(wasp_channel_t *ch)
@@ -64,17 +70,19 @@ static void ch_fail(wasp_channel_t *ch)
 }
 
 /* 1 = sent, 0 = would block, -1 = peer gone */
-static int ch_send_one(wasp_channel_t *ch, ch_frame_t *f)
+static int ch_send_record(wasp_channel_t *ch, const char *a, size_t alen, const char *b,
+                          size_t blen, int fd)
 {
-    struct iovec iov = {.iov_base = f->bytes, .iov_len = f->len};
+    struct iovec iov[2] = {{.iov_base = (void *)a, .iov_len = alen},
+                           {.iov_base = (void *)b, .iov_len = blen}};
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } u;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = blen > 0 ? 2 : 1};
     ssize_t n;
 
-    if (f->fd >= 0) {
+    if (fd >= 0) {
         struct cmsghdr *c;
 
         memset(&u, 0, sizeof(u));
@@ -84,7 +92,7 @@ static int ch_send_one(wasp_channel_t *ch, ch_frame_t *f)
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
         c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &f->fd, sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
     }
     do {
         n = sendmsg(ch->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -110,7 +118,7 @@ static int ch_drain(wasp_channel_t *ch)
 {
     while (ch->head != NULL) {
         ch_frame_t *f = ch->head;
-        int rc = ch_send_one(ch, f);
+        int rc = ch_send_record(ch, f->bytes, f->len, NULL, 0, f->fd);
 
         if (rc == 0) {
             return 0;
@@ -129,6 +137,42 @@ static int ch_drain(wasp_channel_t *ch)
 }
 
 static void ch_maybe_free(wasp_channel_t *ch);
+
+/* Hand each frame of a record to on_msg, in order.  A passed descriptor
+ * comes with a record of exactly one frame.  Frames after one whose
+ * callback closed or freed the channel are dropped; a pause stops reading
+ * further records, not the rest of this one (at most one record, 64 KiB,
+ * of overshoot). */
+static void ch_deliver(wasp_channel_t *ch, const char *p, size_t n, int passed)
+{
+    wasp_frame_hdr_t hdr;
+    size_t off = 0;
+
+    for (;;) {
+        if (n - off < sizeof(hdr)) {
+            break;
+        }
+        memcpy(&hdr, p + off, sizeof(hdr));
+        if (hdr.length > n - off - sizeof(hdr) ||
+            (passed >= 0 && (off != 0 || hdr.length != n - sizeof(hdr)))) {
+            break;
+        }
+        ch->on_msg(ch, &hdr, p + off + sizeof(hdr), passed, ch->data);
+        passed = -1;
+        off += sizeof(hdr) + hdr.length;
+        if (off == n) {
+            return;
+        }
+        if (ch->closed || ch->free_pending) {
+            return;
+        }
+    }
+    wasp_error("channel: malformed record of %zu bytes (frame at offset %zu); closing", n, off);
+    if (passed >= 0) {
+        close(passed);
+    }
+    ch_fail(ch);
+}
 
 static void ch_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data)
 {
@@ -151,7 +195,6 @@ static void ch_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data)
         struct iovec iov = {.iov_base = ch->rbuf, .iov_len = WASP_CH_MAX_FRAME};
         struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
                              .msg_controllen = sizeof(u.buf)};
-        wasp_frame_hdr_t hdr;
         int passed = -1;
         ssize_t n = recvmsg(ch->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
@@ -193,25 +236,10 @@ static void ch_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data)
             ch_fail(ch);
             break;
         }
-        if ((size_t)n < sizeof(hdr) || (msg.msg_flags & MSG_TRUNC)) {
-            wasp_error("channel: malformed frame of %zd bytes; closing", n);
-            if (passed >= 0) {
-                close(passed);
-            }
-            ch_fail(ch);
-            break;
+        if (msg.msg_flags & MSG_TRUNC) {
+            n = 0; /* larger than any record we send: malformed */
         }
-        memcpy(&hdr, ch->rbuf, sizeof(hdr));
-        if (hdr.length != (size_t)n - sizeof(hdr)) {
-            wasp_error("channel: frame length %u does not match %zd bytes; closing",
-                       hdr.length, n);
-            if (passed >= 0) {
-                close(passed);
-            }
-            ch_fail(ch);
-            break;
-        }
-        ch->on_msg(ch, &hdr, ch->rbuf + sizeof(hdr), passed, ch->data);
+        ch_deliver(ch, ch->rbuf, (size_t)n, passed);
     }
     if (!ch->closed && (events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN)) {
         ch_fail(ch);
@@ -249,6 +277,8 @@ wasp_channel_t *wasp_channel_new(wasp_loop_t *loop, int fd, wasp_channel_msg_cb 
 
 static void ch_destroy(wasp_channel_t *ch)
 {
+    wasp_loop_defer_cancel(ch->loop, &ch->flush);
+    wasp_buf_free(&ch->batch);
     while (ch->head != NULL) {
         ch_frame_t *f = ch->head;
 
@@ -292,12 +322,84 @@ int wasp_channel_fd(const wasp_channel_t *ch)
     return ch->fd;
 }
 
+/* Put a record (a then b) at the end of the queue, copied; fd is taken
+ * over. */
+static int ch_enqueue(wasp_channel_t *ch, const char *a, size_t alen, const char *b, size_t blen,
+                      int fd)
+{
+    size_t len = alen + blen;
+    ch_frame_t *f = malloc(sizeof(*f) + len);
+
+    if (f == NULL) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    f->next = NULL;
+    f->len = len;
+    f->fd = fd;
+    memcpy(f->bytes, a, alen);
+    if (blen > 0) {
+        memcpy(f->bytes + alen, b, blen);
+    }
+    if (ch->tail != NULL) {
+        ch->tail->next = f;
+    } else {
+        ch->head = f;
+    }
+    ch->tail = f;
+    ch->queued += len;
+    ch_update_events(ch);
+    return 0;
+}
+
+/* Send a record now if nothing waits before it, else queue it.  fd is
+ * taken over.  -1: the peer is gone (the read side reports the close). */
+static int ch_write_record(wasp_channel_t *ch, const char *a, size_t alen, const char *b,
+                           size_t blen, int fd)
+{
+    if (ch->head == NULL) {
+        int rc = ch_send_record(ch, a, alen, b, blen, fd);
+
+        if (rc != 0) {
+            if (fd >= 0) {
+                close(fd);
+            }
+            return rc > 0 ? 0 : -1;
+        }
+    }
+    return ch_enqueue(ch, a, alen, b, blen, fd);
+}
+
+/* The gathered frames leave as one record. */
+static int ch_seal(wasp_channel_t *ch)
+{
+    int rc;
+
+    if (wasp_buf_size(&ch->batch) == 0) {
+        return 0;
+    }
+    rc = ch_write_record(ch, wasp_buf_ptr(&ch->batch), wasp_buf_size(&ch->batch), NULL, 0, -1);
+    wasp_buf_reset(&ch->batch);
+    return rc;
+}
+
+static void ch_on_flush(wasp_loop_t *loop, void *data)
+{
+    wasp_channel_t *ch = data;
+
+    if (!ch->closed) {
+        ch_seal(ch);
+    }
+}
+
 int wasp_channel_send(wasp_channel_t *ch, uint16_t type, uint16_t flags, uint32_t stream,
                       const void *payload, size_t len, int pass_fd)
 {
     wasp_frame_hdr_t hdr = {.type = type, .flags = flags, .stream = stream,
                             .length = (uint32_t)len};
-    ch_frame_t *f;
+    size_t total = sizeof(hdr) + len;
 
     if (ch->closed) {
         return -1;
@@ -306,50 +408,42 @@ int wasp_channel_send(wasp_channel_t *ch, uint16_t type, uint16_t flags, uint32_
         wasp_alert("channel: frame of %zu bytes is too large", len);
         return -1;
     }
-    f = malloc(sizeof(*f) + sizeof(hdr) + len);
-    if (f == NULL) {
+    if (pass_fd >= 0) {
+        /* A descriptor belongs to exactly one record: this frame alone,
+         * after everything gathered before it. */
+        int fd = fcntl(pass_fd, F_DUPFD_CLOEXEC, 0);
+
+        if (fd < 0) {
+            return -1;
+        }
+        if (ch_seal(ch) != 0) {
+            close(fd);
+            return -1;
+        }
+        return ch_write_record(ch, (const char *)&hdr, sizeof(hdr), payload, len, fd);
+    }
+    if (wasp_buf_size(&ch->batch) + total > WASP_CH_MAX_FRAME && ch_seal(ch) != 0) {
         return -1;
     }
-    f->next = NULL;
-    f->len = sizeof(hdr) + len;
-    f->fd = -1;
-    memcpy(f->bytes, &hdr, sizeof(hdr));
-    if (len > 0) {
-        memcpy(f->bytes + sizeof(hdr), payload, len);
+    if (wasp_buf_append(&ch->batch, &hdr, sizeof(hdr)) != 0 ||
+        (len > 0 && wasp_buf_append(&ch->batch, payload, len) != 0)) {
+        return -1;
     }
-    if (pass_fd >= 0) {
-        f->fd = fcntl(pass_fd, F_DUPFD_CLOEXEC, 0);
-        if (f->fd < 0) {
-            free(f);
-            return -1;
-        }
-    }
-    if (ch->head == NULL) {
-        int rc = ch_send_one(ch, f);
-
-        if (rc == 1) {
-            ch_frame_free(f);
-            return 0;
-        }
-        if (rc < 0) {
-            ch_frame_free(f);
-            return -1;
-        }
-    }
-    if (ch->tail != NULL) {
-        ch->tail->next = f;
-    } else {
-        ch->head = f;
-    }
-    ch->tail = f;
-    ch->queued += f->len;
-    ch_update_events(ch);
+    wasp_loop_defer(ch->loop, &ch->flush, ch_on_flush, ch);
     return 0;
+}
+
+int wasp_channel_flush(wasp_channel_t *ch)
+{
+    if (ch->closed) {
+        return -1;
+    }
+    return ch_seal(ch);
 }
 
 size_t wasp_channel_queued(const wasp_channel_t *ch)
 {
-    return ch->queued;
+    return ch->queued + wasp_buf_size(&ch->batch);
 }
 
 void wasp_channel_pause(wasp_channel_t *ch, bool paused)
@@ -362,7 +456,7 @@ void wasp_channel_pause(wasp_channel_t *ch, bool paused)
 
 size_t wasp_channel_pending(const wasp_channel_t *ch)
 {
-    size_t n = 0;
+    size_t n = wasp_buf_size(&ch->batch) > 0;
 
     for (const ch_frame_t *f = ch->head; f != NULL; f = f->next) {
         n++;
@@ -373,6 +467,9 @@ size_t wasp_channel_pending(const wasp_channel_t *ch)
 void wasp_channel_flush_blocking(wasp_channel_t *ch)
 {
     /* Bounded: at most ~2 s, for shutdown paths where the loop is gone. */
+    if (!ch->closed) {
+        ch_seal(ch);
+    }
     for (int i = 0; ch->head != NULL && i < 20; i++) {
         struct pollfd p = {.fd = ch->fd, .events = POLLOUT};
 

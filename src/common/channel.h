@@ -1,9 +1,15 @@
 /*
  * Channels between wasp processes: SOCK_SEQPACKET Unix sockets carrying
  * frames with a 12-byte header and an optional file descriptor (SCM_RIGHTS).
- * SEQPACKET keeps message boundaries and ties each passed fd to exactly one
- * frame, so no reassembly code is needed.  A frame is at most
- * WASP_CH_MAX_FRAME bytes; bodies travel in chunks of WASP_CH_CHUNK.
+ * SEQPACKET keeps record boundaries, so no reassembly code is needed.  A
+ * record holds one or more whole frames, at most WASP_CH_MAX_FRAME bytes in
+ * all; a record that passes a descriptor holds exactly the one frame it
+ * belongs to.  Bodies travel in chunks of WASP_CH_CHUNK.
+ *
+ * Frames sent during one iteration of the event loop are gathered and leave
+ * together when the iteration ends (wasp_loop_defer): one system call and
+ * one wake-up of the peer for many frames.  A frame is never held past the
+ * end of the callback that produced it plus the rest of that iteration.
  *
  * Two conversations use it (docs/architecture.md, "Channel protocol"):
  *   waspd    <-> wasp-http   : configuration push (with listening fds), demand
@@ -76,13 +82,20 @@ typedef enum wasp_msg_type {
     WASP_MSG_CFG_TLS_CERT = 62,    /* u32 id, str PEM: certificate, chain and key */
     WASP_MSG_CFG_TLS_BINDING = 63, /* u8 kind (0 ipport, 1 hostnameport, 2 ccs), str ip,
                                       u16 port, str host, u32 cert id, u8 ask for a client
-                                      certificate */
+                                      certificate, u32 trust id (CFG_TLS_TRUST; 0 = the
+                                      system's CAs and the store Root) */
+    WASP_MSG_CFG_TLS_TRUST = 74,   /* u32 trust id, str PEM: CA certificates trusted for
+                                      client certificates; several frames add up */
     WASP_MSG_CFG_LIMITS = 49,  /* u32 MaxFieldLength, u32 MaxRequestBytes, u32 UrlSegmentMaxLength,
                                   u32 UrlSegmentMaxCount, u8 AllowRestrictedChars,
                                   u8 PercentUAllowed, u32 MaxConnections (4294967295 = none)
                                   (wasp/httpSys); then webLimits: u32 connectionTimeout s,
                                   u32 headerWaitTimeout s (0 = 2 min), u32 minBytesPerSecond
-                                  (0 = off), u32 maxGlobalBandwidth (4294967295 = none) */
+                                  (0 = off), u32 maxGlobalBandwidth (4294967295 = none);
+                                  then u8 EnableNonUTF8, u8 FavorUTF8 (wasp/httpSys) */
+    WASP_MSG_IDLE_DIVISOR = 67, /* u32: webLimits/@dynamicIdleThreshold says memory is
+                                   short; every pool's idleTimeout is divided by this
+                                   (1 = as configured).  Sent with every push and on change */
     /* listener -> waspd */
     WASP_MSG_DEMAND = 50,      /* str pool: requests wait and no worker is connected */
     WASP_MSG_DRAINED = 51,     /* shutdown: every in-flight request is answered */
@@ -142,9 +155,15 @@ wasp_channel_t *wasp_channel_new(wasp_loop_t *loop, int fd, wasp_channel_msg_cb 
 void wasp_channel_free(wasp_channel_t *ch);
 int wasp_channel_fd(const wasp_channel_t *ch);
 /* Queue a frame.  pass_fd (-1 for none) is duplicated, the caller keeps its
- * own.  Returns 0, or -1 if the peer is gone. */
+ * own.  Returns 0, or -1 if the channel is closed (a peer that went away
+ * meanwhile is reported through on_close, not here). */
 int wasp_channel_send(wasp_channel_t *ch, uint16_t type, uint16_t flags, uint32_t stream,
                       const void *payload, size_t len, int pass_fd);
+/* Send what was gathered now, not at the end of the loop iteration: for a
+ * frame the peer must have before this process does anything that could
+ * kill it (STARTED, before a request runs).  Returns 0, or -1 if the channel
+ * is closed or the peer gone. */
+int wasp_channel_flush(wasp_channel_t *ch);
 /* Bytes waiting in the queue (for back-pressure decisions). */
 size_t wasp_channel_queued(const wasp_channel_t *ch);
 /* Stop or resume reading frames (back-pressure). */

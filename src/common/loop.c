@@ -35,6 +35,7 @@ struct wasp_loop {
     int sigfd;
     wasp_signal_cb sig_cb;
     void *sig_data;
+    wasp_defer_t *deferred, **deferred_tail; /* FIFO */
 };
 
 uint64_t wasp_now_ms(void)
@@ -272,13 +273,69 @@ static void loop_run_timers(wasp_loop_t *loop)
     }
 }
 
+void wasp_loop_defer(wasp_loop_t *loop, wasp_defer_t *d, wasp_defer_cb cb, void *data)
+{
+    if (d->queued) {
+        return;
+    }
+    d->cb = cb;
+    d->data = data;
+    d->next = NULL;
+    d->queued = true;
+    if (loop->deferred == NULL) {
+        loop->deferred_tail = &loop->deferred;
+    }
+    *loop->deferred_tail = d;
+    loop->deferred_tail = &d->next;
+}
+
+void wasp_loop_defer_cancel(wasp_loop_t *loop, wasp_defer_t *d)
+{
+    if (!d->queued) {
+        return;
+    }
+    /* The list holds a handful of nodes (one per busy channel). */
+    for (wasp_defer_t **pp = &loop->deferred; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == d) {
+            *pp = d->next;
+            if (*pp == NULL) {
+                loop->deferred_tail = pp;
+            }
+            break;
+        }
+    }
+    d->queued = false;
+}
+
+/* Callbacks may defer more work (it runs in this same pass) or cancel
+ * nodes still in the list. */
+static void loop_run_deferred(wasp_loop_t *loop)
+{
+    while (loop->deferred != NULL) {
+        wasp_defer_t *d = loop->deferred;
+
+        loop->deferred = d->next;
+        if (loop->deferred == NULL) {
+            loop->deferred_tail = &loop->deferred;
+        }
+        d->queued = false;
+        d->cb(loop, d->data);
+    }
+}
+
 int wasp_loop_run(wasp_loop_t *loop)
 {
     struct epoll_event evs[128];
 
     loop->stop = false;
     while (!loop->stop) {
-        int n = epoll_wait(loop->epfd, evs, 128, loop_timeout(loop));
+        int n;
+
+        loop_run_deferred(loop);
+        if (loop->stop) {
+            break;
+        }
+        n = epoll_wait(loop->epfd, evs, 128, loop_timeout(loop));
 
         if (n < 0) {
             if (errno == EINTR) {

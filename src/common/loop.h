@@ -36,6 +36,23 @@ void wasp_loop_timer_cancel(wasp_loop_t *loop, wasp_ltimer_t *t);
 int wasp_loop_signals(wasp_loop_t *loop, const int *signals, int count, wasp_signal_cb cb,
                       void *data);
 
+/* Work deferred to the end of the current loop iteration, just before the
+ * loop waits again: how channels gather every frame one iteration produces
+ * into one write (one wake-up of the peer instead of one per frame).  The
+ * node lives in the caller's object; deferring a queued node again is a
+ * no-op, and an object that goes away must cancel its node first. */
+typedef struct wasp_defer wasp_defer_t;
+typedef void (*wasp_defer_cb)(wasp_loop_t *loop, void *data);
+struct wasp_defer {
+    wasp_defer_t *next;
+    wasp_defer_cb cb;
+    void *data;
+    bool queued;
+};
+
+void wasp_loop_defer(wasp_loop_t *loop, wasp_defer_t *d, wasp_defer_cb cb, void *data);
+void wasp_loop_defer_cancel(wasp_loop_t *loop, wasp_defer_t *d);
+
 int wasp_loop_run(wasp_loop_t *loop);
 void wasp_loop_stop(wasp_loop_t *loop);
 

@@ -1464,6 +1464,12 @@ int wasp_config_httpsys(const wasp_config_t *cfg, wasp_httpsys_cfg_t *out, wasp_
     if (cfg_get_uint(sec, NULL, "PercentUAllowed", 0, 1, 1, what, &u, diag))
         return -1;
     out->percent_u_allowed = u != 0;
+    if (cfg_get_uint(sec, NULL, "EnableNonUTF8", 0, 1, 1, what, &u, diag))
+        return -1;
+    out->enable_non_utf8 = u != 0;
+    if (cfg_get_uint(sec, NULL, "FavorUTF8", 0, 1, 1, what, &u, diag))
+        return -1;
+    out->favor_utf8 = u != 0;
     /* The registry's default is computed from memory; 4294967295 here: no
      * limit of wasp's own (the descriptor limit still applies). */
     if (cfg_get_uint(sec, NULL, "MaxConnections", 1024, UINT32_MAX, UINT32_MAX, what, &u, diag))
@@ -1494,6 +1500,9 @@ int wasp_config_weblimits(const wasp_config_t *cfg, wasp_weblimits_cfg_t *out, w
                      diag))
         return -1;
     out->max_global_bandwidth = (uint32_t)u;
+    if (cfg_get_uint(sec, NULL, "dynamicIdleThreshold", 0, 10000, 0, what, &u, diag))
+        return -1;
+    out->dynamic_idle_threshold = (uint32_t)u;
     return 0;
 }
 

@@ -381,6 +381,8 @@ typedef struct wasp_httpsys_cfg {
     uint32_t url_segment_max_count;  /* 0..16383, default 255, 0 = unlimited */
     bool allow_restricted_chars;     /* default 0 */
     bool percent_u_allowed;          /* default 1 */
+    bool enable_non_utf8;            /* default 1 */
+    bool favor_utf8;                 /* default 1 */
     uint32_t max_connections;        /* >= 1024; default 4294967295 = no limit of wasp's own */
 } wasp_httpsys_cfg_t;
 int wasp_config_httpsys(const wasp_config_t *cfg, wasp_httpsys_cfg_t *out, wasp_diag_t *diag);
@@ -392,6 +394,7 @@ typedef struct wasp_weblimits_cfg {
     uint32_t header_wait_timeout_s; /* default 0 = HTTP.sys' 2 minutes */
     uint32_t min_bytes_per_second;  /* default 240 */
     uint32_t max_global_bandwidth;  /* bytes/s, 4294967295 = unlimited */
+    uint32_t dynamic_idle_threshold; /* percent of RAM, 0..10000, 0 = off */
 } wasp_weblimits_cfg_t;
 int wasp_config_weblimits(const wasp_config_t *cfg, wasp_weblimits_cfg_t *out, wasp_diag_t *diag);
 

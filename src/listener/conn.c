@@ -70,6 +70,7 @@ struct lsn_conn {
     bool hs_want_write;      /* the handshake waits for the socket to be writable */
     char *tls_wbuf;          /* plaintext gathered for the next TLS record(s) */
     size_t tls_wlen, tls_woff;
+    size_t tls_retry_len;    /* SSL_write wants this same length again, 0 = none */
     uint64_t bytes_out;     /* written to the client (sc-bytes) */
     uint64_t rbuf_since_ms; /* the oldest unparsed byte arrived (time-taken) */
     uint32_t counted_site;  /* counters.c: the site counting it as a connection */
@@ -82,7 +83,8 @@ static wasp_url_limits_t url_limits;
 static bool url_limits_ready;
 
 void lsn_conn_set_limits(uint32_t max_field, uint32_t max_request, uint32_t seg_len,
-                         uint32_t seg_count, bool restricted, bool percent_u)
+                         uint32_t seg_count, bool restricted, bool percent_u,
+                         bool non_utf8, bool favor_utf8)
 {
     conn_limits.max_field_length = max_field;
     conn_limits.max_request_bytes = max_request;
@@ -92,6 +94,8 @@ void lsn_conn_set_limits(uint32_t max_field, uint32_t max_request, uint32_t seg_
     url_limits.segment_max_count = seg_count;
     url_limits.allow_restricted_chars = restricted;
     url_limits.percent_u_allowed = percent_u;
+    url_limits.enable_non_utf8 = non_utf8;
+    url_limits.favor_utf8 = favor_utf8;
     url_limits_ready = true;
 }
 
@@ -964,6 +968,11 @@ static void conn_request_finished(lsn_conn_t *c)
         free(c->tls_wbuf); /* idle keep-alive connections hold no record buffer */
         c->tls_wbuf = NULL;
     }
+    if (wasp_buf_size(&c->rbuf) == 0) {
+        /* ... nor a read buffer: 10,000 idle connections would otherwise
+         * keep 160 MiB.  The next request's read allocates it again. */
+        wasp_buf_free(&c->rbuf);
+    }
     conn_update_events(c);
     /* Later requests on the connection: the site's connectionTimeout (a
      * pipelined request already begun: its HeaderWait). */
@@ -1133,10 +1142,12 @@ static int conn_tls_gather(lsn_conn_t *c)
     return 0;
 }
 
-/* 1 = everything written, 0 = would block, -1 = connection failed */
-static int conn_write_tls(lsn_conn_t *c)
+/* 1 = everything written, 0 = would block or out of budget (maxBandwidth,
+ * counted in plaintext bytes), -1 = connection failed */
+static int conn_write_tls(lsn_conn_t *c, uint64_t *budget)
 {
     for (;;) {
+        size_t len;
         ssize_t n;
 
         if (c->tls_wlen == 0) {
@@ -1147,15 +1158,27 @@ static int conn_write_tls(lsn_conn_t *c)
                 return -1;
             }
         }
-        n = lsn_tls_write(c->tls, c->tls_wbuf + c->tls_woff, c->tls_wlen - c->tls_woff);
+        len = c->tls_wlen - c->tls_woff;
+        if (c->tls_retry_len != 0) {
+            len = c->tls_retry_len; /* OpenSSL: a retry repeats the same call */
+        } else if (len > *budget) {
+            if (*budget == 0) {
+                return 0;
+            }
+            len = (size_t)*budget;
+        }
+        n = lsn_tls_write(c->tls, c->tls_wbuf + c->tls_woff, len);
         if (n == LSN_TLS_WANT_READ || n == LSN_TLS_WANT_WRITE) {
+            c->tls_retry_len = len;
             return 0;
         }
+        c->tls_retry_len = 0;
         if (n < 0) {
             return -1;
         }
         c->tls_woff += (size_t)n;
         c->sent_total += (uint64_t)n;
+        *budget = (uint64_t)n < *budget ? *budget - (uint64_t)n : 0;
         if (c->tls_woff == c->tls_wlen) {
             c->tls_wlen = c->tls_woff = 0;
         }
@@ -1182,12 +1205,10 @@ static void conn_flush(lsn_conn_t *c)
     if (c->bw_timer != NULL) {
         return; /* maxBandwidth: waiting for the bucket */
     }
-    if (c->tls == NULL) {
-        budget = lsn_limits_bw_allow(c->site_id, c->site_bandwidth, wasp_now_ms());
-    }
+    budget = lsn_limits_bw_allow(c->site_id, c->site_bandwidth, wasp_now_ms());
     start = budget;
     if (c->tls != NULL) {
-        int rc = conn_write_tls(c);
+        int rc = conn_write_tls(c, &budget);
 
         if (rc < 0) {
             conn_close(c);

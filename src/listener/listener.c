@@ -229,6 +229,16 @@ static void queue_timeout(wasp_loop_t *loop, void *data)
 }
 
 static void pool_idle_arm(lsn_pool_t *pool, uint64_t ms);
+
+/* webLimits/@dynamicIdleThreshold's reduction, from waspd (IDLE_DIVISOR). */
+static uint32_t idle_divisor = 1;
+
+/* processModel/@idleTimeout as it applies now. */
+static uint64_t pool_idle_ms(const lsn_pool_t *pool)
+{
+    return pool->idle_timeout_ms / idle_divisor;
+}
+
 static void worker_ping_start(lsn_worker_t *w);
 
 /* The pool cannot take the request: HTTP.sys answers 503 with the reason,
@@ -299,7 +309,7 @@ void lsn_pool_submit(lsn_pool_t *pool, lsn_request_t *req)
         req->queue_timer = wasp_loop_timer(lsn_loop, req->queue_timeout_ms, queue_timeout, req);
     }
     if (pool->idle_timer == NULL && pool->idle_timeout_ms > 0) {
-        pool_idle_arm(pool, pool->idle_timeout_ms);
+        pool_idle_arm(pool, pool_idle_ms(pool));
     }
 }
 
@@ -390,11 +400,13 @@ static void pool_idle_tick(wasp_loop_t *loop, void *data)
         pool->last_activity_ms = now;
     }
     since = now - pool->last_activity_ms;
-    if (since < pool->idle_timeout_ms) {
-        pool_idle_arm(pool, pool->idle_timeout_ms - since);
+    if (since < pool_idle_ms(pool)) {
+        pool_idle_arm(pool, pool_idle_ms(pool) - since);
         return;
     }
-    wasp_info("pool '%s': idle for %u s", pool->name, pool->idle_timeout_ms / 1000u);
+    wasp_info("pool '%s': idle for %llu ms (idleTimeout %u s%s)", pool->name,
+              (unsigned long long)since, pool->idle_timeout_ms / 1000u,
+              idle_divisor > 1 ? ", shortened by dynamicIdleThreshold" : "");
     {
         wasp_enc_t e = {0};
 
@@ -574,7 +586,7 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         }
         if (w->pool->idle_timeout_ms > 0 && w->pool->idle_timer == NULL) {
             w->pool->last_activity_ms = wasp_now_ms();
-            pool_idle_arm(w->pool, w->pool->idle_timeout_ms);
+            pool_idle_arm(w->pool, pool_idle_ms(w->pool));
         }
         break;
     }
@@ -910,7 +922,7 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
     case WASP_MSG_CFG_TLS_BINDING: {
         uint8_t kind = wasp_dec_u8(&d);
         uint16_t port;
-        uint32_t id;
+        uint32_t id, trust;
         bool negotiate;
 
         wasp_dec_cstr(&d, a, sizeof(a));
@@ -918,8 +930,19 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         wasp_dec_cstr(&d, b, sizeof(b));
         id = wasp_dec_u32(&d);
         negotiate = wasp_dec_u8(&d) != 0;
+        trust = wasp_dec_u32(&d);
         if (!d.error && kind <= LSN_TLS_CCS) {
-            lsn_tls_add_binding((lsn_tls_kind_t)kind, a, port, b, id, negotiate);
+            lsn_tls_add_binding((lsn_tls_kind_t)kind, a, port, b, id, negotiate, trust);
+        }
+        break;
+    }
+    case WASP_MSG_CFG_TLS_TRUST: {
+        uint32_t id = wasp_dec_u32(&d);
+        size_t len;
+        const char *pem = wasp_dec_str(&d, &len);
+
+        if (!d.error) {
+            lsn_tls_add_trust(id, pem, len);
         }
         break;
     }
@@ -1013,10 +1036,11 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         uint32_t max_conns = wasp_dec_u32(&d), idle_s = wasp_dec_u32(&d);
         uint32_t header_wait_s = wasp_dec_u32(&d), min_rate = wasp_dec_u32(&d);
         uint32_t global_bw = wasp_dec_u32(&d);
+        uint8_t non_utf8 = wasp_dec_u8(&d), favor_utf8 = wasp_dec_u8(&d);
 
         if (!d.error) {
             lsn_conn_set_limits(field, request, seg_len, seg_count, restricted != 0,
-                                percent_u != 0);
+                                percent_u != 0, non_utf8 != 0, favor_utf8 != 0);
             lsn_limits_set(idle_s, header_wait_s, min_rate, global_bw, max_conns);
         }
         break;
@@ -1024,6 +1048,21 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
     case WASP_MSG_QUERY_REQUESTS:
         lsn_status_query(wasp_dec_u32(&d));
         break;
+    case WASP_MSG_IDLE_DIVISOR: {
+        uint32_t div = wasp_dec_u32(&d);
+
+        if (!d.error && div >= 1 && div != idle_divisor) {
+            idle_divisor = div;
+            /* Every armed idle timer looks again at once, with the new
+             * length (the tick re-arms for whatever is left). */
+            for (size_t i = 0; i < pool_count; i++) {
+                if (pools[i]->idle_timer != NULL) {
+                    pool_idle_arm(pools[i], 0);
+                }
+            }
+        }
+        break;
+    }
     case WASP_MSG_QUERY_COUNTERS: {
         wasp_buf_t out = {0};
 

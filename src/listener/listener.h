@@ -247,7 +247,8 @@ void lsn_body_drop(lsn_request_t *req);
 void lsn_conn_accept(int listen_fd, bool tls);
 /* HTTP.sys' registry limits (wasp/httpSys), for requests parsed from now on. */
 void lsn_conn_set_limits(uint32_t max_field, uint32_t max_request, uint32_t seg_len,
-                         uint32_t seg_count, bool restricted, bool percent_u);
+                         uint32_t seg_count, bool restricted, bool percent_u,
+                         bool non_utf8, bool favor_utf8);
 size_t lsn_conn_count(void);
 void lsn_conn_drain_idle(void);
 /* Response events from a worker, for the request's connection. */

@@ -35,13 +35,23 @@ typedef struct tls_binding {
     char host[256]; /* lower case */
     SSL_CTX *ctx;   /* a reference of its own */
     bool negotiate_client_cert;
+    uint32_t trust_id;
 } tls_binding_t;
+
+/* Issuers trusted for client certificates (lsn_tls_add_trust). */
+typedef struct tls_trust {
+    uint32_t id;
+    X509_STORE *store;
+    STACK_OF(X509_NAME) *names; /* a trust list's CAs, for the CertificateRequest */
+} tls_trust_t;
 
 typedef struct tls_table {
     tls_cert_t *certs;
     size_t cert_count;
     tls_binding_t *bindings;
     size_t binding_count;
+    tls_trust_t *trusts;
+    size_t trust_count;
 } tls_table_t;
 
 static tls_table_t live, next;
@@ -125,6 +135,16 @@ static SSL_CTX *tls_ctx_new(void)
     return ctx;
 }
 
+static tls_trust_t *tls_trust_find(tls_table_t *tb, uint32_t id)
+{
+    for (size_t i = 0; i < tb->trust_count; i++) {
+        if (tb->trusts[i].id == id) {
+            return &tb->trusts[i];
+        }
+    }
+    return NULL;
+}
+
 static const tls_binding_t *tls_find(lsn_tls_kind_t kind, const char *ip, uint16_t port,
                                      const char *host)
 {
@@ -205,7 +225,15 @@ static int tls_on_servername(SSL *ssl, int *alert, void *arg)
     }
     SSL_set_SSL_CTX(ssl, b->ctx);
     if (b->negotiate_client_cert) {
+        const tls_trust_t *tr = tls_trust_find(&live, b->trust_id);
+
         SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, tls_on_verify);
+        if (tr != NULL) {
+            SSL_set1_verify_cert_store(ssl, tr->store);
+            if (tr->names != NULL) {
+                SSL_set_client_CA_list(ssl, SSL_dup_CA_list(tr->names));
+            }
+        }
     }
     return SSL_TLSEXT_ERR_OK;
 }
@@ -239,8 +267,13 @@ static void tls_table_free(tls_table_t *tb)
     for (size_t i = 0; i < tb->binding_count; i++) {
         SSL_CTX_free(tb->bindings[i].ctx);
     }
+    for (size_t i = 0; i < tb->trust_count; i++) {
+        X509_STORE_free(tb->trusts[i].store);
+        sk_X509_NAME_pop_free(tb->trusts[i].names, X509_NAME_free);
+    }
     free(tb->certs);
     free(tb->bindings);
+    free(tb->trusts);
     memset(tb, 0, sizeof(*tb));
 }
 
@@ -300,8 +333,63 @@ out:
     return rc;
 }
 
+/* The trust entry id of the configuration being built, created empty (id 0:
+ * the system's CAs) when first named. */
+static tls_trust_t *tls_trust_get(uint32_t id)
+{
+    tls_trust_t *t = tls_trust_find(&next, id), *grown;
+
+    if (t != NULL) {
+        return t;
+    }
+    grown = realloc(next.trusts, (next.trust_count + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        return NULL;
+    }
+    next.trusts = grown;
+    t = &next.trusts[next.trust_count];
+    memset(t, 0, sizeof(*t));
+    t->id = id;
+    t->store = X509_STORE_new();
+    if (t->store == NULL || (id == 0 && X509_STORE_set_default_paths(t->store) != 1) ||
+        (id != 0 && (t->names = sk_X509_NAME_new_null()) == NULL)) {
+        X509_STORE_free(t->store);
+        return NULL;
+    }
+    next.trust_count++;
+    return t;
+}
+
+int lsn_tls_add_trust(uint32_t id, const char *pem, size_t len)
+{
+    tls_trust_t *t = tls_trust_get(id);
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    X509 *x;
+    int n = 0;
+
+    if (t == NULL || bio == NULL) {
+        BIO_free(bio);
+        tls_log_errors("TLS: cannot build a client certificate trust store");
+        return -1;
+    }
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        X509_NAME *name = t->names != NULL ? X509_NAME_dup(X509_get_subject_name(x)) : NULL;
+
+        if (X509_STORE_add_cert(t->store, x) == 1) {
+            n++;
+        }
+        if (name != NULL && sk_X509_NAME_push(t->names, name) <= 0) {
+            X509_NAME_free(name);
+        }
+        X509_free(x);
+    }
+    ERR_clear_error(); /* the end of the input reads as an error */
+    BIO_free(bio);
+    return n > 0 ? 0 : -1;
+}
+
 int lsn_tls_add_binding(lsn_tls_kind_t kind, const char *ip, uint16_t port, const char *host,
-                        uint32_t cert_id, bool negotiate_client_cert)
+                        uint32_t cert_id, bool negotiate_client_cert, uint32_t trust_id)
 {
     SSL_CTX *ctx = NULL;
     tls_binding_t *grown, *b;
@@ -331,6 +419,11 @@ int lsn_tls_add_binding(lsn_tls_kind_t kind, const char *ip, uint16_t port, cons
     SSL_CTX_up_ref(ctx);
     b->ctx = ctx;
     b->negotiate_client_cert = negotiate_client_cert;
+    b->trust_id = trust_id;
+    /* A trust list that waspd could not fill trusts nothing, not everything. */
+    if (trust_id != 0 && tls_trust_get(trust_id) == NULL) {
+        return -1;
+    }
     return 0;
 }
 

@@ -39,9 +39,17 @@ int lsn_tls_add_cert(uint32_t id, const char *pem, size_t len);
  * hostnameport: host is the SNI name; ccs: host is the name a certificate of
  * the Central Certificate Store answers for ("www.example.com", or
  * "_.example.com" for its wildcard file).  negotiate_client_cert: ask for a
- * client certificate in the handshake (netsh clientcertnegotiation). */
+ * client certificate in the handshake (netsh clientcertnegotiation), checked
+ * against the trusted issuers trust_id (lsn_tls_add_trust; 0 = the system's
+ * CAs and the store "Root"). */
 int lsn_tls_add_binding(lsn_tls_kind_t kind, const char *ip, uint16_t port, const char *host,
-                        uint32_t cert_id, bool negotiate_client_cert);
+                        uint32_t cert_id, bool negotiate_client_cert, uint32_t trust_id);
+/* Trusted issuers of client certificates: CA certificates (PEM, one or
+ * more; several calls add up).  Id 0 adds to the system's CAs (the store
+ * "Root", like Windows' Trusted Root store); any other id is a certificate
+ * trust list of its own (netsh sslctlstorename): only its CAs are trusted
+ * and their names are sent in the CertificateRequest. */
+int lsn_tls_add_trust(uint32_t id, const char *pem, size_t len);
 void lsn_tls_commit(void);
 
 /* ---- connections ----------------------------------------------------------- */

@@ -40,6 +40,108 @@ void wasp_url_limits_default(wasp_url_limits_t *lim)
     lim->segment_max_count = 255;
     lim->allow_restricted_chars = false;
     lim->percent_u_allowed = true;
+    lim->enable_non_utf8 = true;
+    lim->favor_utf8 = true;
+}
+
+/* Whether p[0..n) is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+static bool url_utf8_valid(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        unsigned char c = p[i];
+        size_t k;
+        uint32_t cp;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            k = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            k = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n - i <= k) {
+            return false;
+        }
+        for (size_t j = 1; j <= k; j++) {
+            if ((p[i + j] & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (p[i + j] & 0x3f);
+        }
+        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += k + 1;
+    }
+    return true;
+}
+
+/* Windows-1252 bytes 0x80-0x9F as code points; the five bytes the code page
+ * leaves undefined map to the C1 control of the same value, as Windows'
+ * conversion does. */
+static const uint16_t cp1252_high[32] = {
+    0x20ac, 0x0081, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
+    0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008d, 0x017d, 0x008f,
+    0x0090, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+    0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
+};
+
+static uint32_t cp1252_code_point(unsigned char c)
+{
+    return c >= 0x80 && c <= 0x9f ? cp1252_high[c - 0x80] : c;
+}
+
+/* Re-encode path[0..*len) from Windows-1252 to UTF-8, in place (the buffer
+ * holds size bytes, NUL included).  Works from the end so nothing is
+ * overwritten before it is read. */
+static wasp_httpsys_error_t url_from_cp1252(char *path, size_t *len, size_t size,
+                                            bool allow_restricted)
+{
+    unsigned char *p = (unsigned char *)path;
+    size_t n = *len, out = 0, w;
+
+    for (size_t i = 0; i < n; i++) {
+        uint32_t cp = cp1252_code_point(p[i]);
+
+        if (cp >= 0x80 && cp <= 0x9f && !allow_restricted) {
+            return WASP_HTTPSYS_INVALID_URL; /* an undefined byte: a C1 control */
+        }
+        out += cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
+    }
+    if (out + 1 > size) {
+        return WASP_HTTPSYS_URL_TOO_LONG;
+    }
+    w = out;
+    p[w] = '\0';
+    for (size_t i = n; i-- > 0;) {
+        uint32_t cp = cp1252_code_point(p[i]);
+
+        if (cp < 0x80) {
+            p[--w] = (unsigned char)cp;
+        } else if (cp < 0x800) {
+            p[--w] = (unsigned char)(0x80 | (cp & 0x3f));
+            p[--w] = (unsigned char)(0xc0 | (cp >> 6));
+        } else {
+            p[--w] = (unsigned char)(0x80 | (cp & 0x3f));
+            p[--w] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+            p[--w] = (unsigned char)(0xe0 | (cp >> 12));
+        }
+    }
+    *len = out;
+    return WASP_HTTPSYS_NONE;
 }
 
 static inline int url_hex(unsigned char c)
@@ -316,6 +418,26 @@ wasp_httpsys_error_t wasp_url_canon(const char *target, size_t len, const wasp_u
         return WASP_HTTPSYS_INVALID_URL;
     }
     path[o.w] = '\0';
+
+    /* EnableNonUTF8 / FavorUTF8: which encoding the decoded bytes are in. */
+    for (i = 0; i < o.w && !((unsigned char)path[i] & 0x80); i++) {
+    }
+    if (i < o.w) {
+        bool utf8 = url_utf8_valid((const unsigned char *)path, o.w);
+
+        if (!lim->enable_non_utf8) {
+            if (!utf8) {
+                return WASP_HTTPSYS_INVALID_URL;
+            }
+        } else if (!utf8 || !lim->favor_utf8) {
+            wasp_httpsys_error_t e = url_from_cp1252(path, &o.w, path_size,
+                                                     lim->allow_restricted_chars);
+
+            if (e != WASP_HTTPSYS_NONE) {
+                return e;
+            }
+        }
+    }
 
     if (lim->segment_max_count != 0) {
         segs = 0;

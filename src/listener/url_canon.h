@@ -5,7 +5,10 @@
  * path that climbs above the root, or that decodes to NUL or control
  * characters (unless AllowRestrictedChars), or whose segments exceed
  * UrlSegmentMaxLength / UrlSegmentMaxCount, is refused with 400 Invalid URL.
- * The query string is returned raw.
+ * A decoded path that is not UTF-8 is taken as Windows-1252 (HTTP.sys'
+ * "ANSI code page" of an en-US server) and converted to UTF-8 when
+ * EnableNonUTF8 allows it, else refused; FavorUTF8 = 0 takes every path as
+ * Windows-1252 first.  The query string is returned raw.
  */
 #ifndef WASP_URL_CANON_H
 #define WASP_URL_CANON_H
@@ -21,6 +24,8 @@ typedef struct wasp_url_limits {
     size_t segment_max_count;  /* UrlSegmentMaxCount, default 255, 0 = unlimited */
     bool allow_restricted_chars; /* AllowRestrictedChars, default false */
     bool percent_u_allowed;      /* PercentUAllowed, default true */
+    bool enable_non_utf8;        /* EnableNonUTF8, default true */
+    bool favor_utf8;             /* FavorUTF8, default true */
 } wasp_url_limits_t;
 
 void wasp_url_limits_default(wasp_url_limits_t *lim);

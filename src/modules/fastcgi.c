@@ -197,13 +197,15 @@ static fcgi_app_t *app_get(const wasp_section_t *it)
     const wasp_section_t *ev = wasp_section_child(it, "environmentVariables");
     size_t n = ev ? wasp_section_item_count(ev) : 0;
     fcgi_app_t *app;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long cpus;
 
     for (app = apps; app != NULL; app = app->next) {
         if (strcmp(app->full_path, fp) == 0 && strcmp(app->arguments, ar ? ar : "") == 0) {
             return app;
         }
     }
+    /* Asked only when an application is first met: it reads /sys. */
+    cpus = sysconf(_SC_NPROCESSORS_ONLN);
     app = calloc(1, sizeof(*app));
     if (app == NULL || (app->env = calloc(n + 3, sizeof(char *))) == NULL) {
         free(app);

@@ -544,6 +544,7 @@ static void memory_check(wasp_loop_t *loop, void *data)
             svc_worker_recycle_request(w->pid, NULL, WASP_RECYCLE_PRIVATE_MEMORY);
         }
     }
+    svc_dynamic_idle_check();
     wasp_loop_timer(svc.loop, SVC_MEMORY_CHECK_MS, memory_check, NULL);
 }
 

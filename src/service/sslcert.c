@@ -231,8 +231,102 @@ static uint32_t tls_push_cert(tls_push_t *tp, const wasp_cert_t *cert)
     return (uint32_t)tp->count;
 }
 
+/* The certificate blocks of a PEM text, and nothing else: a CA file that
+ * also holds a private key must not carry it to the listener. */
+static size_t tls_cert_blocks(const char *pem, char *out, size_t size)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----";
+    static const char end[] = "-----END CERTIFICATE-----";
+    size_t w = 0;
+
+    for (const char *p = strstr(pem, begin); p != NULL; p = strstr(p, begin)) {
+        const char *e = strstr(p, end);
+        size_t n;
+
+        if (e == NULL) {
+            break;
+        }
+        n = (size_t)(e + sizeof(end) - 1 - p);
+        if (w + n + 1 > size) {
+            break;
+        }
+        memcpy(out + w, p, n);
+        out[w + n] = '\n';
+        w += n + 1;
+        p = e;
+    }
+    return w;
+}
+
+/* Trusted issuers for client certificates (listener: lsn_tls_add_trust):
+ * the CA certificates of every *.pem in dir, or of only.pem when only is
+ * given (netsh sslctlidentifier).  One frame per file.  The number sent. */
+static size_t tls_push_trust(uint32_t id, const char *dir, const char *only)
+{
+    struct dirent *de;
+    size_t sent = 0;
+    DIR *d = opendir(dir);
+
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        char path[PATH_MAX], *pem, *certs;
+        size_t len, clen;
+        wasp_enc_t e = {0};
+
+        if (de->d_name[0] == '.' || n <= 4 || strcasecmp(de->d_name + n - 4, ".pem") != 0 ||
+            (only != NULL && (strncmp(de->d_name, only, n - 4) != 0 || only[n - 4] != '\0'))) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (tls_read_file(path, &pem, &len) != 0) {
+            wasp_error("cannot read the CA certificate file %s: %s", path, strerror(errno));
+            continue;
+        }
+        certs = malloc(WASP_CH_CHUNK);
+        clen = certs != NULL ? tls_cert_blocks(pem, certs, WASP_CH_CHUNK - 64) : 0;
+        free(pem);
+        if (clen == 0) {
+            wasp_warn("%s holds no certificate that fits one message (60 KiB); not trusted",
+                      path);
+            free(certs);
+            continue;
+        }
+        wasp_enc_u32(&e, id);
+        wasp_enc_str(&e, certs, clen);
+        svc_send(WASP_MSG_CFG_TLS_TRUST, &e, -1);
+        free(certs);
+        sent++;
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return sent;
+}
+
+/* A binding's trust id: 0 (the system's CAs and the store Root), or a new
+ * id for its certificate trust list (sslctlstorename [+ sslctlidentifier]). */
+static uint32_t tls_binding_trust(const wasp_sslbinding_t *b, uint32_t *next_id)
+{
+    char dir[PATH_MAX], key[300];
+    uint32_t id;
+
+    if (b->sslctlstorename[0] == '\0') {
+        return 0;
+    }
+    id = (*next_id)++;
+    wasp_sslkey_format(&b->key, key, sizeof(key));
+    if (wasp_certstore_dir(svc.cert_store, b->sslctlstorename, dir, sizeof(dir)) != 0 ||
+        tls_push_trust(id, dir, b->sslctlidentifier[0] ? b->sslctlidentifier : NULL) == 0) {
+        wasp_error("SSL certificate binding %s=%s: sslctlstorename=%s%s%s gives no CA "
+                   "certificate (%s); no client certificate is trusted there",
+                   wasp_sslkey_param(b->key.kind), key, b->sslctlstorename,
+                   b->sslctlidentifier[0] ? " sslctlidentifier=" : "", b->sslctlidentifier, dir);
+    }
+    return id;
+}
+
 static void tls_push_binding(uint8_t kind, const char *ip, uint16_t port, const char *host,
-                             uint32_t cert_id, bool negotiate)
+                             uint32_t cert_id, bool negotiate, uint32_t trust_id)
 {
     wasp_enc_t e = {0};
 
@@ -242,12 +336,13 @@ static void tls_push_binding(uint8_t kind, const char *ip, uint16_t port, const 
     wasp_enc_cstr(&e, host);
     wasp_enc_u32(&e, cert_id);
     wasp_enc_u8(&e, negotiate ? 1 : 0);
+    wasp_enc_u32(&e, trust_id);
     svc_send(WASP_MSG_CFG_TLS_BINDING, &e, -1);
 }
 
 /* Every file of the Central Certificate Store answers for the host name in
  * its name ("www.example.com.pem", "_.example.com.pem"). */
-static void tls_push_ccs(tls_push_t *tp, const wasp_sslbinding_t *b)
+static void tls_push_ccs(tls_push_t *tp, const wasp_sslbinding_t *b, uint32_t trust_id)
 {
     char dir[PATH_MAX];
     struct dirent *de;
@@ -284,7 +379,8 @@ static void tls_push_ccs(tls_push_t *tp, const wasp_sslbinding_t *b)
         id = tls_push_cert(tp, &cert);
         wasp_cert_clear(&cert);
         if (id != 0) {
-            tls_push_binding(2, "", b->key.port, host, id, b->clientcertnegotiation);
+            tls_push_binding(2, "", b->key.port, host, id, b->clientcertnegotiation,
+                             trust_id);
         }
     }
     closedir(d);
@@ -293,6 +389,14 @@ static void tls_push_ccs(tls_push_t *tp, const wasp_sslbinding_t *b)
 void svc_push_tls(void)
 {
     tls_push_t tp = {0};
+    uint32_t next_trust = 1;
+    char root[PATH_MAX];
+
+    /* The store "Root" adds to the system's CAs, as Windows' Trusted Root
+     * Certification Authorities store does for HTTP.sys. */
+    if (wasp_certstore_dir(svc.cert_store, WASP_SSL_ROOT_STORE, root, sizeof(root)) == 0) {
+        tls_push_trust(0, root, NULL);
+    }
 
     for (size_t i = 0; i < svc.ssl_bindings.count; i++) {
         const wasp_sslbinding_t *b = &svc.ssl_bindings.v[i];
@@ -301,7 +405,7 @@ void svc_push_tls(void)
         uint32_t id;
 
         if (b->key.kind == WASP_SSL_CCS) {
-            tls_push_ccs(&tp, b);
+            tls_push_ccs(&tp, b, tls_binding_trust(b, &next_trust));
             continue;
         }
         if (wasp_certstore_dir(svc.cert_store,
@@ -330,7 +434,7 @@ void svc_push_tls(void)
         }
         tls_push_binding(b->key.kind == WASP_SSL_IPPORT ? 0 : 1, ip, b->key.port,
                          b->key.kind == WASP_SSL_HOSTNAMEPORT ? b->key.host : "", id,
-                         b->clientcertnegotiation);
+                         b->clientcertnegotiation, tls_binding_trust(b, &next_trust));
     }
     free(tp.paths);
 }

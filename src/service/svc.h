@@ -6,6 +6,7 @@
  *   control.c  the control socket that waspctl talks to (common/ctl_proto.h)
  *   eventlog.c the event log (IIS' WAS event ids) to a file and journald
  *   sslcert.c  HTTP.sys' SSL configuration (sslbindings.conf) held for the listener
+ *   dynidle.c  webLimits/@dynamicIdleThreshold: shorter idle time-outs when memory is short
  */
 #ifndef WASP_SVC_H
 #define WASP_SVC_H
@@ -111,6 +112,13 @@ extern svc_state_t svc;
 
 /* waspd.c */
 void svc_send(uint16_t type, wasp_enc_t *e, int fd);
+
+/* dynidle.c: webLimits/@dynamicIdleThreshold */
+uint32_t svc_idle_divisor(uint64_t committed_kb, uint64_t total_kb, uint32_t threshold);
+/* Once a second: recompute, tell the listener if it changed. */
+void svc_dynamic_idle_check(void);
+/* With every configuration push (a restarted listener must learn it). */
+void svc_dynamic_idle_push(void);
 void svc_send_pool_state(const svc_pool_t *pool);
 void svc_push_config(void);
 /* logs.c: the CFG_LOG frames of the push, after making the log directories. */

@@ -505,6 +505,8 @@ void svc_push_config(void)
             wasp_enc_u32(&e, wl.header_wait_timeout_s);
             wasp_enc_u32(&e, wl.min_bytes_per_second);
             wasp_enc_u32(&e, wl.max_global_bandwidth);
+            wasp_enc_u8(&e, hs.enable_non_utf8);
+            wasp_enc_u8(&e, hs.favor_utf8);
             svc_send(WASP_MSG_CFG_LIMITS, &e, -1);
         }
     }
@@ -519,6 +521,8 @@ void svc_push_config(void)
     }
     svc_push_logs();
     svc_send(WASP_MSG_CFG_END, NULL, -1);
+    svc_dynamic_idle_check();
+    svc_dynamic_idle_push();
 }
 
 static void svc_spawn_listener(void)

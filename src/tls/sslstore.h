@@ -45,6 +45,10 @@
 /* The store a certificate is looked up in when certstorename= is not given
  * (netsh: "Defaults to MY"). */
 #define WASP_SSL_DEFAULT_STORE "My"
+/* The store whose CA certificates are trusted for client certificates in
+ * addition to the system's (Windows' "Trusted Root Certification
+ * Authorities", store name Root). */
+#define WASP_SSL_ROOT_STORE "Root"
 
 typedef enum wasp_sslkey_kind {
     WASP_SSL_IPPORT,

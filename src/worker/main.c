@@ -211,6 +211,10 @@ static void worker_run_ready(wasp_loop_t *loop, void *data)
         streams[i] = ready[i]->stream;
     }
     wasp_channel_send(worker_ch, WASP_MSG_STARTED, 0, 0, streams, n * sizeof(uint32_t), -1);
+    /* Out before anything runs: a module that crashes the process must find
+     * the listener knowing these started, or it would retry them elsewhere
+     * (and crash the next worker too). */
+    wasp_channel_flush(worker_ch);
     for (size_t i = 0; i < n; i++) {
         pipeline_start(batch[i]);
     }

@@ -6,6 +6,7 @@ a configurable window, administrator stop/start, idle shutdown and suspend,
 AlwaysRunning, per-pool environment, worker hardening and isolation between
 pools, the event log and the control socket.
 """
+import mmap
 import os
 import re
 import socket
@@ -779,3 +780,46 @@ def test_shutdown_time_limit_kills_a_worker_that_does_not_finish(make_server):
     ev = [e for e in s.events() if e[0] == 5013]
     assert ev and ev[0][2] == old, s.events()
     assert whoami(port) != old
+
+
+def meminfo_kb():
+    with open("/proc/meminfo") as f:
+        vals = dict(line.split(":", 1) for line in f)
+    return (int(vals["Committed_AS"].split()[0]), int(vals["MemTotal"].split()[0]))
+
+
+def test_dynamic_idle_threshold_shortens_idle_timeout(make_server):
+    """webLimits/@dynamicIdleThreshold (iis-hosting.md 3.1): with committed
+    memory at or above the threshold (a percentage of RAM), every pool's
+    idleTimeout is divided by 32; below 80 % of it, the configured value
+    applies again.  The test commits the memory itself (an untouched private
+    mapping counts in Committed_AS, as a reservation counts in Windows'
+    commit charge) so the figure does not depend on the machine's load."""
+    s, port = make_pool_server(make_server, "dyn-idle", process_model={"idleTimeout": "00:01:00"},
+                               start=False)
+    s.apphost_xml.append('<webLimits dynamicIdleThreshold="1" />')
+    committed, total = meminfo_kb()
+    limit_kb = total // 100
+    need_kb = max(0, limit_kb - committed) + 64 * 1024
+    hog = mmap.mmap(-1, need_kb * 1024, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        assert meminfo_kb()[0] >= limit_kb, "the mapping did not count as committed"
+        s.start()
+        s.wait_log(r"dynamicIdleThreshold: .* divided by 32")
+        pid = whoami(port)
+        started = time.monotonic()
+        # 60 s / 32 = 1.9 s of idleness, then WAS' idle shutdown (event 5186)
+        wait_until(lambda: not harness.proc_alive(pid), scaled(15),
+                   what="the worker to be shut down after idleTimeout/32")
+        assert time.monotonic() - started < 30, "the configured 60 s applied"
+        assert any(e[0] == 5186 and e[1] == POOL for e in s.events())
+    finally:
+        hog.close()
+    # A live change to a threshold no machine reaches (100 times its RAM):
+    # the configured minute applies again, to the running listener.
+    s.apphost_xml[-1] = '<webLimits dynamicIdleThreshold="10000" />'
+    s.write_config()
+    s.wait_log(r"dynamicIdleThreshold: .* as configured")
+    pid = whoami(port)
+    time.sleep(4)  # twice the shortened time-out: now the full minute applies
+    assert harness.proc_alive(pid) and whoami(port) == pid

@@ -273,3 +273,68 @@ def test_tls_handshake_that_never_finishes_is_bounded(make_server):
             t.sendall(build_request("GET", "/hello.txt"))
             assert t.recv(100).startswith(b"HTTP/1.1 200")
     s.wait_httperr(r" - - - - - - Timer_ConnectionIdle -\r$")
+
+
+def test_non_utf8_urls_follow_enable_non_utf8_and_favor_utf8(make_server):
+    """EnableNonUTF8 / FavorUTF8 (iis-hosting.md 4.1): a Latin-1 escape such
+    as %E9 is read as Windows-1252 and finds the UTF-8 file name on disk;
+    with EnableNonUTF8="0" the same URL is 400 Invalid URL (HTTPERR URL)."""
+    files = (("www/caf\u00e9.txt", "latte\n"),)
+    s = limits_server(make_server, "nonutf8", files=files)
+    port = s.port("main")
+    for url in ("/caf%C3%A9.txt", "/caf%E9.txt"):
+        r = get(port, url)
+        assert r.status == 200 and r.body == b"latte\n", (url, r)
+
+    strict = limits_server(make_server, "utf8only", http_sys='EnableNonUTF8="0"', files=files)
+    sport = strict.port("main")
+    assert get(sport, "/caf%C3%A9.txt").status == 200
+    r = get(sport, "/caf%E9.txt")
+    assert r.status == 400 and b"Invalid URL" in r.body, r
+    strict.wait_httperr(r"/caf%E9\.txt .*400 - URL")
+
+    # FavorUTF8="0": the code page first, so the UTF-8 spelling means
+    # "caf\u00c3\u00a9.txt", which does not exist.
+    cp = limits_server(make_server, "cpfirst", http_sys='FavorUTF8="0"', files=files)
+    cport = cp.port("main")
+    assert get(cport, "/caf%E9.txt").status == 200
+    assert get(cport, "/caf%C3%A9.txt").status == 404
+
+
+def test_max_bandwidth_shapes_an_https_response(make_server):
+    """maxBandwidth paces TLS connections too (plaintext bytes counted)."""
+    rate, size = 100000, 400000
+    s = make_server("bandwidth-tls")
+    store = s.path("certs")
+    os.makedirs(os.path.join(store, "My"))
+    thumb = test_tls.make_cert(os.path.join(store, "My", "a.pem"), "localhost",
+                               test_tls.make_ca(store))
+    port, http_port = s.port("main"), s.port("http")
+    s.pool(POOL)
+    s.site("TLS Bandwidth", [("https", "127.0.0.1:%d:" % port), "127.0.0.1:%d:" % http_port],
+           [("/", POOL, "www")], extra_xml='        <limits maxBandwidth="%d" />' % rate)
+    body = os.urandom(size)
+    s.file("www/big.bin", body)
+    s.extra_args += ["--cert-store", store]
+    r = subprocess.run([os.path.join(s.build, "waspctl"), "--cert-store", store, "--runtime-dir",
+                        "/nonexistent", "add", "sslcert", "ipport=0.0.0.0:%d" % port,
+                        "certhash=" + thumb, "certstorename=My"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert r.returncode == 0, r.stdout
+    s.start(wait_ports=[http_port])
+    ctx = test_tls.client_ctx()
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=scaled(30)) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as t:
+            t.sendall(build_request("GET", "/big.bin", headers=[("Connection", "close")]))
+            data = b""
+            while True:
+                chunk = t.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    elapsed = time.monotonic() - started
+    head, _, got = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and got == body
+    assert elapsed >= (size - rate / 4) / rate, "%d bytes in %.2f s at %d B/s over TLS" % (
+        size, elapsed, rate)

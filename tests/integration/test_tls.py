@@ -302,3 +302,71 @@ def test_ssl_flags(server):
     assert status == 403 and b"403.16" in body, body[:500]
     # ... and a URL without sslFlags serves the same client.
     assert https_get(port, "/hello.txt", ctx=ctx)[1] == 200
+
+
+def test_client_certificate_trust_store_and_trust_list():
+    """Which issuers a client certificate may come from, as HTTP.sys decides
+    it: the system's CAs plus wasp's store "Root" (Windows' Trusted Root
+    Certification Authorities) by default, or only the CAs of a binding's
+    certificate trust list (netsh sslctlstorename).  Checked through
+    sslFlags="Ssl, SslRequireCert": 200 for a trusted issuer, 403.16 for
+    any other.  A CA file dropped into Root is trusted from the next
+    handshake, with no restart."""
+    s = harness.WaspServer("tls-trust")
+    try:
+        store = s.path("certs")
+        for d in ("My", "Root", "ClientCAs"):
+            os.makedirs(os.path.join(store, d))
+        server_ca = make_ca(store)
+        thumb = make_cert(os.path.join(store, "My", "server.pem"), "localhost", server_ca)
+        cas = {}
+        for name in ("a", "b"):
+            d = s.path("ca-" + name)
+            os.makedirs(d)
+            cas[name] = make_ca(d)
+        # CA "a" is in Root; CA "b" is the only member of the trust list.
+        with open(cas["a"][1]) as f, open(os.path.join(store, "Root", "a.pem"), "w") as out:
+            out.write(f.read())
+        with open(cas["b"][1]) as f, open(os.path.join(store, "ClientCAs", "b.pem"), "w") as out:
+            out.write(f.read())
+        clients = {}
+        for name in ("a", "b"):
+            path = s.path("client-%s.pem" % name)
+            make_cert(path, "client-" + name, cas[name])
+            ctx = client_ctx()
+            ctx.load_cert_chain(path)
+            clients[name] = ctx
+        dflt, ctl, http_port = s.port("default"), s.port("ctl"), s.port("http")
+        s.pool(POOL)
+        s.site("Trust Site", [("https", "127.0.0.1:%d:" % dflt), ("https", "127.0.0.1:%d:" % ctl),
+                              "127.0.0.1:%d:" % http_port], [("/", POOL, "www")])
+        s.file("www/certreq/a.txt", "for certificate holders\n")
+        s.location("Trust Site/certreq",
+                   '<security><access sslFlags="Ssl, SslRequireCert" /></security>')
+        s.extra_args += ["--cert-store", store]
+        s.store = store
+        s.start(wait_ports=[http_port])
+        waspctl(s, "add", "sslcert", "ipport=127.0.0.1:%d" % dflt, "certhash=" + thumb,
+                "certstorename=My", "clientcertnegotiation=enable")
+        waspctl(s, "add", "sslcert", "ipport=127.0.0.1:%d" % ctl, "certhash=" + thumb,
+                "certstorename=My", "clientcertnegotiation=enable", "sslctlstorename=ClientCAs")
+
+        def status(port, who):
+            return https_get(port, "/certreq/a.txt", ctx=clients[who])[1]
+
+        harness.wait_until(lambda: status(dflt, "a") == 200, scaled(10),
+                           what="a client certificate from a Root CA to be trusted")
+        assert status(dflt, "b") == 403
+        _, st, body = https_get(dflt, "/certreq/a.txt", ctx=clients["b"])
+        assert st == 403 and b"403.16" in body, body[:300]
+        # The trust list replaces the default: only CA "b".
+        assert status(ctl, "b") == 200
+        assert status(ctl, "a") == 403
+        # CA "b" dropped into Root: trusted on the default binding too.
+        with open(cas["b"][1]) as f, open(os.path.join(store, "Root", "b.pem"), "w") as out:
+            out.write(f.read())
+        harness.wait_until(lambda: status(dflt, "b") == 200, scaled(10),
+                           what="a CA added to Root to be trusted without a restart")
+        assert status(dflt, "a") == 200
+    finally:
+        s.stop()

@@ -95,6 +95,41 @@ static void test_defaults(void **state)
     assert_int_equal(lim.segment_max_count, 255);
     assert_false(lim.allow_restricted_chars);
     assert_true(lim.percent_u_allowed);
+    assert_true(lim.enable_non_utf8);
+    assert_true(lim.favor_utf8);
+}
+
+/* EnableNonUTF8 / FavorUTF8 (iis-hosting.md 4.1): decoded bytes that are not
+ * UTF-8 are taken as Windows-1252 and re-encoded, or refused. */
+static void test_non_utf8(void **state)
+{
+    (void)state;
+    /* defaults: UTF-8 first, then the code page */
+    CANON("/caf%c3%a9.html", "/caf\xc3\xa9.html");
+    CANON("/caf%e9.html", "/caf\xc3\xa9.html");       /* Latin-1 e-acute */
+    CANON("/%80uro", "/\xe2\x82\xacuro");             /* 0x80 is the euro sign */
+    CANON("/a%e9/../b%fc", "/b\xc3\xbc");              /* after dot-segments */
+    INVALID("/x%81");                                 /* undefined: a C1 control */
+    CANON("/%ed%a0%80", "/\xc3\xad\xc2\xa0\xe2\x82\xac"); /* a UTF-8 surrogate is not UTF-8 */
+    CANON("/%c0%af", "/\xc3\x80\xc2\xaf");           /* overlong '/', never a slash */
+    /* UTF-8 only */
+    lim.enable_non_utf8 = false;
+    CANON("/caf%c3%a9.html", "/caf\xc3\xa9.html");
+    INVALID("/caf%e9.html");
+    INVALID("/%c0%af");
+    /* the code page first: even valid UTF-8 is read as Windows-1252 */
+    lim.enable_non_utf8 = true;
+    lim.favor_utf8 = false;
+    CANON("/caf%c3%a9", "/caf\xc3\x83\xc2\xa9");
+    CANON("/plain", "/plain");
+    /* FavorUTF8 = 0 without EnableNonUTF8: UTF-8 is all there is */
+    lim.enable_non_utf8 = false;
+    CANON("/caf%c3%a9", "/caf\xc3\xa9");
+    /* with AllowRestrictedChars an undefined byte passes as its C1 control */
+    lim.enable_non_utf8 = true;
+    lim.favor_utf8 = true;
+    lim.allow_restricted_chars = true;
+    CANON("/x%81", "/x\xc2\x81");
 }
 
 static void test_plain(void **state)
@@ -389,6 +424,7 @@ int main(void)
         cmocka_unit_test_setup(test_forms, setup),
         cmocka_unit_test_setup(test_limits, setup),
         cmocka_unit_test_setup(test_small_buffer, setup),
+        cmocka_unit_test_setup(test_non_utf8, setup),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
