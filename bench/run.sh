@@ -460,6 +460,27 @@ measure() {
     fi
 }
 
+# ---------------------------------------- effective-config lookup (issue 4) --
+# Not a comparison with nginx: the configuration's share of a request, timed
+# in-process by bench/config_lookup (see its header comment) for a 10-level
+# deep path, cold (every level built, web.config files read and parsed) and
+# cached (one hash probe).  Its lines go under the wrk table.
+CONFIG_LOOKUP_OUT=""
+config_lookup_bench() {
+    local bin=$BUILD/bench/config_lookup
+    if [ ! -x "$bin" ]; then
+        CONFIG_LOOKUP_OUT="! effective-config lookup: $bin not built"
+        PROBLEMS=1
+        return
+    fi
+    note "effective configuration lookup (in-process, no network)"
+    if ! CONFIG_LOOKUP_OUT=$("$bin" 200000 2>&1); then
+        CONFIG_LOOKUP_OUT="! effective-config lookup failed: $CONFIG_LOOKUP_OUT"
+        PROBLEMS=1
+    fi
+}
+# ------------------------------------ end of effective-config lookup block --
+
 # -------------------------------------------------------------------- main --
 
 WPORT=""
@@ -661,6 +682,8 @@ if has_target nginx; then
     [ -n "$NGINX_NOTES" ] && PROBLEMS=1
 fi
 
+config_lookup_bench
+
 # ------------------------------------------------------------------ report --
 
 label() {
@@ -725,6 +748,7 @@ cell() { # key -> "12345.67" or "12345.67!" or "-"
     done
     [ -n "$WASP_NOTES" ] && printf '! wasp:%s\n' "$WASP_NOTES"
     [ -n "$NGINX_NOTES" ] && printf '! nginx:%s\n' "$NGINX_NOTES"
+    [ -n "$CONFIG_LOOKUP_OUT" ] && printf '%s\n' "$CONFIG_LOOKUP_OUT"
 } >"$RESULTS/latest.txt"
 
 # A look at wasp's log when something went wrong.

@@ -792,10 +792,16 @@ static char *cfg_expand_env(wasp_config_t *cfg, const char *s, char *undefined, 
     return cfg_expand_env_keep(cfg, s, NULL, undefined, usize);
 }
 
-static char *cfg_resolve_physical(wasp_config_t *cfg, const char *raw, char *undefined,
-                                  size_t usize)
+/* NULL for a UNC path (\\server\share\...): a Windows file share has no
+ * Linux path wasp could guess (a mount point is the administrator's
+ * choice), so the caller refuses it with the file, the line and the fix
+ * rather than serve whatever /server/share happens to be. */
+char *cfg_map_windows_path(wasp_config_t *cfg, const char *raw, char *undefined,
+                           size_t usize)
 {
     char *x = cfg_expand_env(cfg, raw, undefined, usize);
+    if (x[0] == '\\' && x[1] == '\\')
+        return NULL;
     for (char *q = x; *q; q++)
         if (*q == '\\')
             *q = '/';
@@ -890,7 +896,14 @@ static int cfg_log_dir(wasp_config_t *cfg, const wasp_section_t *own, const wasp
                  name, what);
         return -1;
     }
-    *out = cfg_resolve_physical(cfg, v.value ? v.value : def, undef, sizeof(undef));
+    *out = cfg_map_windows_path(cfg, v.value ? v.value : def, undef, sizeof(undef));
+    if (!*out) {
+        cfg_diag(diag, v.file, v.line,
+                 "%s \"%s\" of %s is a UNC path (a Windows file share), which wasp does not "
+                 "map; mount the share and write its Linux path, e.g. /mnt/server/share/...",
+                 name, v.value, what);
+        return -1;
+    }
     if (undef[0])
         cfg_warn(cfg, v.file, v.line,
                  "%s \"%s\" of %s uses %%%s%%, which is not set in wasp's environment; the path "
@@ -1189,7 +1202,15 @@ static int cfg_build_vdirs(wasp_config_t *cfg, const cfg_site_ctx_t *sc, const w
             return -1;
         }
         char undef[128];
-        out->physical_path = cfg_resolve_physical(cfg, v.value, undef, sizeof(undef));
+        out->physical_path = cfg_map_windows_path(cfg, v.value, undef, sizeof(undef));
+        if (!out->physical_path) {
+            cfg_diag(diag, v.file, v.line,
+                     "physicalPath \"%s\" of virtual directory '%s' (application '%s', site "
+                     "'%s') is a UNC path (a Windows file share), which wasp does not map; "
+                     "mount the share and write its Linux path, e.g. /mnt/server/share/...",
+                     v.value, path, app->path, site);
+            return -1;
+        }
         out->line = vd->line;
         if (undef[0])
             cfg_warn(cfg, v.file, v.line,

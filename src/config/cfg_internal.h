@@ -164,6 +164,7 @@ struct wasp_config {
     cfg_map_t effective; /* (level id, section path) -> wasp_section_t */
     cfg_map_t memo;      /* merge chains (node pointer lists) -> merged node */
     cfg_vec_t levels;    /* cfg_level_t*, index = id; [0] = server */
+    cfg_vec_t sources;   /* char*: configSource files read (absolute paths) */
 
     wasp_pool_cfg_t *pools;
     size_t pool_count;
@@ -200,6 +201,11 @@ int cfg_xml_parse_buf(cfg_arena_t *arena, const char *buf, size_t len, const cha
  * ("malformed XML"). */
 cfg_node_t *cfg_xml_parse_mem(cfg_arena_t *arena, const char *file, const char *buf, size_t len,
                               const char *what, wasp_diag_t *diag);
+/* A path attribute as written in an IIS file, on Linux (docs/configuration.md,
+ * "Paths and variables"): %VARS% expanded (the first undefined one in
+ * undefined), a drive letter dropped, '\\' -> '/', relative to cfg->dir.
+ * In cfg's arena; NULL for a UNC path, which has no mapping. */
+char *cfg_map_windows_path(wasp_config_t *cfg, const char *raw, char *undefined, size_t usize);
 /* The whole file, NUL-terminated (malloc'd), within the loader's size limit. */
 int cfg_read_file(const char *path, char **buf, size_t *len, wasp_diag_t *diag);
 void cfg_builtin_declarations(wasp_config_t *cfg);

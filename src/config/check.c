@@ -106,19 +106,45 @@ static bool chk_is_transform(const char *file)
     return xdt;
 }
 
+/* a and b name the same folder (a trailing '/' aside). */
+static bool chk_same_dir(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    while (la > 1 && a[la - 1] == '/')
+        la--;
+    while (lb > 1 && b[lb - 1] == '/')
+        lb--;
+    return la == lb && strncmp(a, b, la) == 0;
+}
+
 static void chk_web_config(chk_t *c, const wasp_site_cfg_t *site, const char *url,
                            const char *dir, const char *file)
 {
     char phys[4096];
+    const wasp_app_cfg_t *app;
+    const wasp_vdir_cfg_t *vdir;
     /* A folder another application or virtual directory covers is not
      * reached at this URL; it is checked through that one. */
-    if (wasp_config_map_url(c->cfg, site, url, NULL, NULL, phys, sizeof(phys)) != 0)
+    if (wasp_config_map_url(c->cfg, site, url, &app, &vdir, phys, sizeof(phys)) != 0)
         return;
     size_t n = strlen(phys);
     if (n > 1 && phys[n - 1] == '/')
         phys[n - 1] = '\0'; /* the root URL "/" maps to "dir/" */
     if (strcmp(phys, dir) != 0)
         return;
+    /* The server never reads these files (webconfig.c, wc_reads_web_config):
+     * validating them would report errors no request can meet. */
+    const wasp_pool_cfg_t *pool = wasp_config_find_pool(c->cfg, app->pool);
+    if (pool && !pool->enable_configuration_override) {
+        fprintf(c->out, "%s: ignored (enableConfigurationOverride=false on pool '%s')\n", file,
+                pool->name);
+        return;
+    }
+    if (!vdir->allow_sub_dir_config && !chk_same_dir(vdir->physical_path, dir)) {
+        fprintf(c->out, "%s: ignored (allowSubDirConfig=false on virtual directory %s%s)\n", file,
+                strcmp(app->path, "/") == 0 ? "" : app->path, vdir->path);
+        return;
+    }
     wasp_dircfg_t *dc = wasp_webcfg_lookup(c->wc, site, url);
     const wasp_config_error_t *err = wasp_dircfg_error(dc);
     if (err == NULL) {

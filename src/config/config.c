@@ -126,10 +126,21 @@ void wasp_config_free(wasp_config_t *cfg)
     cfg_map_free(&cfg->effective);
     cfg_map_free(&cfg->memo);
     cfg_vec_free(&cfg->levels);
+    cfg_vec_free(&cfg->sources);
     free(cfg->warnings);
     cfg_free_key(cfg);
     cfg_arena_free(&cfg->arena);
     free(cfg);
+}
+
+size_t wasp_config_source_count(const wasp_config_t *cfg)
+{
+    return cfg ? cfg->sources.n : 0;
+}
+
+const char *wasp_config_source(const wasp_config_t *cfg, size_t i)
+{
+    return cfg && i < cfg->sources.n ? cfg->sources.v[i] : NULL;
 }
 
 const char *wasp_config_path(const wasp_config_t *cfg)

@@ -336,6 +336,10 @@ void wasp_config_free(wasp_config_t *cfg);
 /* The path messages name: the one given to wasp_config_load(_ex), or
  * wasp_config_load_as' display_path. */
 const char *wasp_config_path(const wasp_config_t *cfg);
+/* The configSource files the configuration was read from besides the file
+ * itself (absolute paths): whoever watches the file watches these too. */
+size_t wasp_config_source_count(const wasp_config_t *cfg);
+const char *wasp_config_source(const wasp_config_t *cfg, size_t i);
 
 size_t wasp_config_pool_count(const wasp_config_t *cfg);
 const wasp_pool_cfg_t *wasp_config_pool(const wasp_config_t *cfg, size_t i);
@@ -437,6 +441,10 @@ typedef void (*wasp_webcfg_log_fn)(const wasp_config_error_t *err, void *data);
 wasp_webcfg_t *wasp_webcfg_new(wasp_config_t *cfg, size_t max_entries, wasp_webcfg_log_fn log,
                                void *log_data);
 void wasp_webcfg_free(wasp_webcfg_t *wc);
+/* applicationHost.config changed: build every entry from cfg from now on.
+ * cfg must outlive wc, and so must the old one (levels that requests still
+ * hold, and pointers modules cached, refer to it). */
+void wasp_webcfg_set_config(wasp_webcfg_t *wc, wasp_config_t *cfg);
 /* The inotify descriptor (non-blocking), or -1 when inotify is unavailable
  * (then nothing is cached: every lookup reads the files again). */
 int wasp_webcfg_fd(const wasp_webcfg_t *wc);
@@ -492,5 +500,18 @@ const wasp_section_effect_t *wasp_section_effect_find(const char *section_path);
  * a note per section that is accepted but not acted on.  Returns 0 when
  * everything loads, 1 otherwise. */
 int wasp_config_check(const char *path, FILE *out);
+
+/* IIS' shared configuration (system.applicationHost/configurationRedirection
+ * in redirection.config, which IIS keeps beside applicationHost.config):
+ * when the redirection.config in apphost_path's directory has
+ * enabled="true", its path (a directory, mapped like physicalPath) holds
+ * the applicationHost.config to read.  out receives the file to read:
+ * apphost_path itself (returns 0: no redirection.config, or not enabled) or
+ * the redirected one (returns 1).  -1 with diag naming redirection.config
+ * and its line: not well-formed, a bad value, a UNC path, no
+ * applicationHost.config at path.  userName and password (the share's
+ * credentials on Windows) are not used: the administrator mounts the
+ * share. */
+int wasp_config_redirect(const char *apphost_path, char *out, size_t size, wasp_diag_t *diag);
 
 #endif /* WASP_CONFIG_H */

@@ -1498,6 +1498,26 @@ int wasp_config_edit_section_remove(wasp_config_edit_t *ed, const char *location
     return rc;
 }
 
+int wasp_config_edit_section_item_set(wasp_config_edit_t *ed, const char *location,
+                                      const char *section, const char *element,
+                                      const char *item_name, const char *const *names,
+                                      const char *const *values, size_t n, const char *attr,
+                                      const char *value, char *err, size_t errsz)
+{
+    int rc;
+    xmlNode *coll = ce_ensure(ed, location, section, element, &rc, err, errsz);
+
+    if (coll == NULL) {
+        return rc;
+    }
+    for (xmlNode *c = coll->children; c != NULL; c = c->next) {
+        if (ce_plain(c) && ce_is(c, item_name) && ce_item_matches(c, names, values, n)) {
+            return ce_set_attr(ed, c, attr, value, err, errsz);
+        }
+    }
+    return ce_fail(err, errsz, WASP_EDIT_NOT_FOUND, "Cannot find requested collection element.");
+}
+
 bool wasp_config_edit_changed(const wasp_config_edit_t *ed)
 {
     return ed != NULL && ed->changed;

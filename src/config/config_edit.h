@@ -129,6 +129,16 @@ int wasp_config_edit_section_remove(wasp_config_edit_t *ed, const char *location
                                     const char *const *values, size_t n, char *err,
                                     size_t errsz);
 
+/* Set attr on the item <item_name> of this level of this file whose
+ * attributes names[i] equal values[i] (appcmd's /[key='v'].attr:value).
+ * An item inherited from a parent level is not there: WASP_EDIT_NOT_FOUND
+ * ("Cannot find requested collection element."), as appcmd answers. */
+int wasp_config_edit_section_item_set(wasp_config_edit_t *ed, const char *location,
+                                      const char *section, const char *element,
+                                      const char *item_name, const char *const *names,
+                                      const char *const *values, size_t n, const char *attr,
+                                      const char *value, char *err, size_t errsz);
+
 /* Commit without the applicationHost.config loader check: for a web.config,
  * which the caller checks with the web.config code after the commit. */
 void wasp_config_edit_set_unchecked(wasp_config_edit_t *ed, bool unchecked);

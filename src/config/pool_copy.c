@@ -23,7 +23,8 @@
  * system.applicationHost is recognised at the top level and inside a
  * <location> (AppHostOnly sections only load there at the server level).
  * A section whose content is in a configSource file is left as it is: the
- * loader does not read that file either, and the copy does not include it.
+ * worker reads that file itself (beside the original, as its user), so a
+ * configSource file gets no per-pool filtering (docs/configuration.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -627,6 +628,19 @@ int wasp_config_write_pool_copy(const wasp_config_t *cfg, const char *pool, cons
         snprintf(err, err_size, "cannot make a pool copy of %s: it has no application pool '%s'",
                  cfg->path, pool);
         return -1;
+    }
+    /* Pools or sites in a configSource file: the copy cannot filter what
+     * it does not hold, and the worker would read that file whole. */
+    const cfg_level_t *server = cfg->levels.v[0];
+    for (const cfg_instance_t *in = server->sections; in; in = in->next) {
+        if ((strcmp(in->decl->path, "system.applicationHost/applicationPools") == 0 ||
+             strcmp(in->decl->path, "system.applicationHost/sites") == 0) &&
+            strcmp(in->node->pub.file, cfg->path) != 0) {
+            snprintf(err, err_size, "no pool copy of '%s' is made: %s is in the configSource "
+                     "file %s, which the workers read themselves", pc->name,
+                     in->decl->path, in->node->pub.file);
+            return -1;
+        }
     }
     /* Never write over the configuration itself. */
     struct stat a, b;

@@ -19,8 +19,10 @@
  * section groups) and recorded at its level, the server level or the level of
  * a <location path>.
  */
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config/cfg_internal.h"
 
@@ -62,6 +64,8 @@ static const cfg_builtin_decl_t cfg_builtin_decls[] = {
     { "wasp/httpSys", AH, B_DENY },
     /* wasp's admin binding: /metrics (docs/operations.md). */
     { "wasp/admin", AH, B_DENY },
+    /* wasp's own: case-insensitive file lookup of a site (docs). */
+    { "wasp/fileLookup", EV, B_DENY },
 
     { "system.webServer/applicationInitialization", MA, B_ALLOW },
     { "system.webServer/asp", EV, B_DENY },
@@ -436,6 +440,67 @@ typedef struct cfg_scope {
     const wasp_section_t *location; /* NULL at the top level */
 } cfg_scope_t;
 
+/* configSource="file" on a section of applicationHost.config (IIS'
+ * iis-hosting.md 6.10, the rules web.config files follow too): the content
+ * comes from a file in the same directory or below, whose root element is
+ * the section itself; the section element carries nothing else.  *node
+ * becomes that root element (its nodes name the file, so messages give its
+ * lines), and the file is recorded for whoever watches the configuration. */
+static int cfg_config_source(wasp_config_t *cfg, const wasp_section_t *el, const char *src,
+                             int line, cfg_node_t **node, wasp_diag_t *diag)
+{
+    for (size_t i = 0; i < el->attr_count; i++) {
+        const char *an = el->attrs[i].name;
+        if (strcmp(an, "configSource") != 0 && strcmp(an, "xmlns") != 0 &&
+            strncmp(an, "xmlns:", 6) != 0) {
+            cfg_diag(diag, el->file, el->attrs[i].line,
+                     "A section using 'configSource' may contain no other attributes or "
+                     "elements: remove '%s' here (or put it in %s)",
+                     an, src);
+            return -1;
+        }
+    }
+    if (el->child_count) {
+        cfg_diag(diag, el->file, el->children[0]->line,
+                 "A section using 'configSource' may contain no other attributes or elements: "
+                 "move <%s> into %s",
+                 el->children[0]->name, src);
+        return -1;
+    }
+    char *rel = cfg_arena_strdup(&cfg->arena, src);
+    for (char *p = rel; *p; p++)
+        if (*p == '\\')
+            *p = '/';
+    bool bad = !*rel || rel[0] == '/' || strchr(rel, ':') != NULL;
+    for (const char *p = rel; !bad && *p;) {
+        const char *s = p;
+        while (*p && *p != '/')
+            p++;
+        bad = (p - s == 2 && s[0] == '.' && s[1] == '.') || p == s;
+        if (*p)
+            p++;
+    }
+    if (bad) {
+        cfg_diag(diag, el->file, line,
+                 "The configSource attribute must be a relative physical path to a file in the "
+                 "same directory as this file or below it (\"%s\" is not); no '..', no "
+                 "absolute path",
+                 src);
+        return -1;
+    }
+    char *full = cfg_arena_printf(&cfg->arena, "%s/%s", strcmp(cfg->dir, "/") ? cfg->dir : "",
+                                  rel);
+    if (access(full, F_OK) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+        cfg_diag(diag, el->file, line,
+                 "Unable to open configSource file '%s': %s does not exist. Create it, or "
+                 "remove configSource and write the section here",
+                 src, full);
+        return -1;
+    }
+    cfg_vec_push(&cfg->sources, full);
+    return cfg_xml_parse(&cfg->arena, full, full, el->name, "a configSource file", node, diag);
+}
+
 static int cfg_add_instance(wasp_config_t *cfg, const cfg_scope_t *sc, const cfg_decl_t *d,
                             wasp_section_t *el, wasp_diag_t *diag)
 {
@@ -476,15 +541,12 @@ static int cfg_add_instance(wasp_config_t *cfg, const cfg_scope_t *sc, const cfg
     }
     int line;
     const char *src = cfg_node_attr_line(el, "configSource", &line);
-    if (src)
-        cfg_warn(cfg, el->file, line,
-                 "section '%s' takes its content from configSource=\"%s\", which wasp does not "
-                 "read yet; the section is used as written here (empty). Move the content into "
-                 "this file",
-                 d->path, src);
+    cfg_node_t *node = cfg_node(el);
+    if (src && cfg_config_source(cfg, el, src, line, &node, diag) != 0)
+        return -1;
     cfg_instance_t *in = cfg_arena_alloc(&cfg->arena, sizeof(*in));
     in->decl = d;
-    in->node = cfg_node(el);
+    in->node = node;
     in->inherit_in_child_apps = sc->inherit;
     in->override_mode = sc->mode;
     in->location = sc->location;

@@ -90,6 +90,7 @@ static const wasp_section_effect_t wasp_section_effects[] = {
     { "system.webServer/webdav/authoringRules", NULL },
     { "system.webServer/webdav/globalSettings", NULL },
     { "wasp/admin", "waspd (waspd.c): the metrics binding and who may reach it" },
+    { "wasp/fileLookup", "wasp-worker (file_lookup.c): case-insensitive file names" },
     { "wasp/httpSys", "waspd (apphost.c): listener limits, HTTPERR" },
 };
 

@@ -381,6 +381,29 @@ void wasp_webcfg_free(wasp_webcfg_t *wc)
     free(wc);
 }
 
+/* Something changed: errors that are still there are worth a line again. */
+static void wc_forget_logged(struct wasp_webcfg *wc)
+{
+    for (wc_error_t *e = wc->logged, *next; e; e = next) {
+        next = e->next_logged;
+        e->logged = false;
+        e->next_logged = NULL;
+    }
+    wc->logged = NULL;
+}
+
+/* Every level was built on top of the server level, so dropping it drops
+ * them all; a level a request still holds stays valid for that request (its
+ * parents and the configuration it was built from are not freed). */
+void wasp_webcfg_set_config(wasp_webcfg_t *wc, wasp_config_t *cfg)
+{
+    wc_invalidate(wc->server);
+    wasp_dircfg_release(wc->server);
+    wc->cfg = cfg;
+    wc_forget_logged(wc);
+    wc->server = wc_new_level(wc, NULL, NULL, "", 0);
+}
+
 int wasp_webcfg_fd(const wasp_webcfg_t *wc)
 {
     return wc ? wc->ifd : -1;
@@ -451,16 +474,8 @@ static void wc_event(struct wasp_webcfg *wc, const struct inotify_event *ev)
         wc_invalidate(hit.v[i]);
     for (size_t i = 0; i < hit.n; i++)
         wasp_dircfg_release(hit.v[i]);
-    if (hit.n) {
-        /* Something changed: errors that are still there are worth a line
-         * again. */
-        for (wc_error_t *e = wc->logged, *next; e; e = next) {
-            next = e->next_logged;
-            e->logged = false;
-            e->next_logged = NULL;
-        }
-        wc->logged = NULL;
-    }
+    if (hit.n)
+        wc_forget_logged(wc);
     cfg_vec_free(&hit);
 }
 

@@ -2,10 +2,10 @@
  * list config / set config: any configuration section at any config path
  * (iis-hosting.md 7.2-7.5).
  *
- *   waspctl list config ["Site/path"] -section:NAME [/text:ATTR] [/xml]
+ *   waspctl list config ["Site/path"] -section:NAME [/text:ATTR|/text:*] [/xml]
  *   waspctl set config ["Site/path"] -section:NAME [/attr:v] [/child.attr:v]
  *           [/+"[key='v',attr='v2']"] [/+child.[key='v']] [/-"[key='v']"]
- *           [/commit:apphost|site|app|url|PATH]
+ *           [/"[key='v'].attr:v"] [/commit:apphost|site|app|parent|url|PATH]
  *
  * Both read the files themselves, online or not, as appcmd does: the files
  * are the configuration (iis-hosting.md 6.1: there is no configuration
@@ -282,6 +282,35 @@ static int cc_print_attr(const cc_ctx_t *c, const wasp_section_t *s, const char 
     return CTL_EXIT_OK;
 }
 
+/* appcmd's detail view of an element: [name], its attr:"value" lines, then
+ * its collection items and child elements, two spaces deeper a level. */
+static void cc_print_detail_node(const wasp_section_t *n, const char *name, int indent)
+{
+    printf("%*s[%s]\n", indent, "", name);
+    for (size_t i = 0; i < n->attr_count; i++) {
+        printf("%*s%s:\"%s\"\n", indent + 2, "", n->attrs[i].name, n->attrs[i].value);
+    }
+    for (size_t i = 0; i < n->item_count; i++) {
+        cc_print_detail_node(n->items[i], n->items[i]->name, indent + 2);
+    }
+    for (size_t i = 0; i < n->child_count; i++) {
+        cc_print_detail_node(n->children[i], n->children[i]->name, indent + 2);
+    }
+}
+
+/* /text:*: the CONFIG object as appcmd's detail view shows objects (the
+ * identity properties of /xml, then the section's element tree). */
+static void cc_print_detail(const cc_ctx_t *c, const wasp_section_t *s)
+{
+    static const wasp_section_t empty = { 0 };
+    const char *slash = strrchr(c->section, '/');
+    char path[2600];
+
+    cc_config_path(&c->path, path, sizeof(path));
+    printf("CONFIG\n  CONFIG.SECTION:\"%s\"\n  path:\"%s\"\n", c->section, path);
+    cc_print_detail_node(s != NULL ? s : &empty, slash != NULL ? slash + 1 : c->section, 2);
+}
+
 int ctl_list_config(ctl_cmd_t *cmd)
 {
     cc_ctx_t c;
@@ -304,7 +333,9 @@ int ctl_list_config(ctl_cmd_t *cmd)
         rc = cc_config_error(e);
     } else if (ctl_param(cmd, "xml") != NULL) {
         cc_print_xml(&c, s);
-    } else if (text != NULL && *text && strcmp(text, "*") != 0) {
+    } else if (text != NULL && strcmp(text, "*") == 0) {
+        cc_print_detail(&c, s);
+    } else if (text != NULL && *text) {
         rc = cc_print_attr(&c, s, text);
     } else {
         cc_print_text(c.section, s);
@@ -369,6 +400,24 @@ static int cc_target(ctl_cmd_t *cmd, const cc_ctx_t *c, cc_target_t *t)
     if (commit == NULL || strcasecmp(commit, "url") == 0) {
         commit = "";
     }
+    if (strcasecmp(commit, "webroot") == 0 || strcasecmp(commit, "machine") == 0 ||
+        strcasecmp(commit, "MACHINE/WEBROOT") == 0 || strcasecmp(commit, "MACHINE") == 0) {
+        /* The .NET Framework's root web.config and machine.config: files
+         * of Windows' .NET installation, which wasp does not have. */
+        return ctl_error(CTL_EXIT_USAGE,
+                         "Cannot commit to \"%s\": wasp has no %s (the .NET Framework's file "
+                         "on Windows); use /commit:apphost for the server level.",
+                         commit,
+                         strncasecmp(commit, "machine", 7) == 0 && strlen(commit) == 7
+                             ? "machine.config"
+                             : "root web.config");
+    }
+    /* parent: the level above the path being edited (applicationHost.config
+     * above a site's root). */
+    if (strcasecmp(commit, "parent") == 0 && !c->path.server &&
+        strcmp(c->path.url, "/") == 0) {
+        commit = "apphost";
+    }
     if (c->path.server || strcasecmp(commit, "apphost") == 0 ||
         strcasecmp(commit, CC_APPHOST) == 0) {
         t->apphost = true;
@@ -384,6 +433,12 @@ static int cc_target(ctl_cmd_t *cmd, const cc_ctx_t *c, cc_target_t *t)
         snprintf(base, sizeof(base), "%s", c->path.url);
     } else if (strcasecmp(commit, "site") == 0) {
         strcpy(base, "/");
+    } else if (strcasecmp(commit, "parent") == 0) {
+        snprintf(base, sizeof(base), "%.*s", (int)(strrchr(c->path.url, '/') - c->path.url),
+                 c->path.url);
+        if (!*base) {
+            strcpy(base, "/");
+        }
     } else if (strcasecmp(commit, "app") == 0) {
         const wasp_app_cfg_t *app;
         const wasp_vdir_cfg_t *vdir;
@@ -399,7 +454,7 @@ static int cc_target(ctl_cmd_t *cmd, const cc_ctx_t *c, cc_target_t *t)
             !cc_below(c->path.url, cp.url, &rest)) {
             return ctl_error(CTL_EXIT_USAGE,
                              "Cannot commit to \"%s\": the commit path must be apphost, site, "
-                             "app, url or a configuration path at or above \"%s%s\".",
+                             "app, parent, url or a configuration path at or above \"%s%s\".",
                              commit, c->path.site, c->path.url);
         }
         snprintf(base, sizeof(base), "%s", cp.url);
@@ -424,9 +479,10 @@ static int cc_target(ctl_cmd_t *cmd, const cc_ctx_t *c, cc_target_t *t)
 }
 
 /* One property argument: /name:value with name "a", "child.a", "+[...]",
- * "+child.[...]" or "-[...]". */
+ * "+child.[...]", "-[...]" or "[...].a" / "child.[...].a" (an attribute of a
+ * collection item). */
 typedef struct cc_op {
-    char kind;          /* '=' set, '+' add, '-' remove */
+    char kind;          /* '=' set, '+' add, '-' remove, '*' set on an item */
     char element[512];  /* '/'-separated */
     char attr[256];
     const char *value;
@@ -481,7 +537,25 @@ static bool cc_parse_op(const ctl_param_t *p, cc_op_t *op)
                 sizeof(op->element));
         return cc_parse_indexer(br, op);
     }
-    if (p->value == NULL || strchr(p->name, '[') != NULL) {
+    if ((br = strchr(raw, '[')) != NULL) {
+        /* [k='v',...].attr:value: the indexer ends at the "']." before the
+         * attribute (a value may hold ']' or ':'). */
+        const char *end = strstr(br, "'].");
+        const char *colon = end != NULL ? strchr(end + 3, ':') : NULL;
+        char indexer[2048];
+
+        if (end == NULL || colon == NULL || (br > raw && br[-1] != '.') ||
+            (size_t)(end + 2 - br) >= sizeof(indexer) || colon == end + 3) {
+            return false;
+        }
+        op->kind = '*';
+        cc_dots(raw, br > raw ? (size_t)(br - raw - 1) : 0, op->element, sizeof(op->element));
+        snprintf(indexer, sizeof(indexer), "%.*s", (int)(end + 2 - br), br);
+        snprintf(op->attr, sizeof(op->attr), "%.*s", (int)(colon - end - 3), end + 3);
+        op->value = p->value + (colon + 1 - (raw + strlen(p->name) + 1));
+        return strchr(op->attr, '.') == NULL && cc_parse_indexer(indexer, op);
+    }
+    if (p->value == NULL) {
         return false;
     }
     op->kind = '=';
@@ -520,14 +594,20 @@ static int cc_apply(const cc_ctx_t *c, const cc_target_t *t, wasp_config_edit_t 
         return wasp_config_edit_section_set(ed, loc, c->section, op->element, op->attr,
                                             op->value, err, errsz);
     }
-    if (e == NULL || e->coll == NULL || (op->kind == '+' ? e->coll->add : e->coll->remove) ==
+    if (e == NULL || e->coll == NULL || (op->kind == '-' ? e->coll->remove : e->coll->add) ==
                                             NULL) {
         snprintf(err, errsz, "Cannot find requested collection element.");
         return WASP_EDIT_NOT_FOUND;
     }
     snprintf(item, sizeof(item), "%.*s",
-             (int)strcspn(op->kind == '+' ? e->coll->add : e->coll->remove, ","),
-             op->kind == '+' ? e->coll->add : e->coll->remove);
+             (int)strcspn(op->kind == '-' ? e->coll->remove : e->coll->add, ","),
+             op->kind == '-' ? e->coll->remove : e->coll->add);
+    if (op->kind == '*') {
+        return wasp_config_edit_section_item_set(ed, loc, c->section, op->element, item,
+                                                 (const char *const *)op->names,
+                                                 (const char *const *)op->values, op->n,
+                                                 op->attr, op->value, err, errsz);
+    }
     if (op->kind == '+') {
         return wasp_config_edit_section_add(ed, loc, c->section, op->element, item,
                                             (const char *const *)op->names,
@@ -658,7 +738,8 @@ static int cc_set(ctl_cmd_t *cmd, const cc_ctx_t *c, const cc_target_t *t)
         }
         if (!cc_parse_op(p, &op)) {
             snprintf(err, sizeof(err), "Cannot understand \"/%s%s%s\": use /attr:value, "
-                     "/child.attr:value, /+[key='value'] or /-[key='value'].",
+                     "/child.attr:value, /[key='value'].attr:value, /+[key='value'] or "
+                     "/-[key='value'].",
                      p->name, p->value != NULL ? ":" : "", p->value != NULL ? p->value : "");
             rc = WASP_EDIT_INVALID;
         } else {

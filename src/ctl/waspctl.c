@@ -24,12 +24,14 @@
  * (--cert-store, else $WASP_CERT_STORE, else /etc/wasp/certs).
  */
 #include <ctype.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "config/config.h"
 #include "config/protect.h"
 #include "ctl/ctl.h"
 #include "ctl/ctl_client.h"
@@ -155,12 +157,13 @@ static void usage(FILE *f)
           "  IIS writes it; a value already written [enc:...:enc] is kept as given.\n"
           "  encrypt [TEXT]  print TEXT (else standard input, one final newline\n"
           "                  dropped) as an [enc:WaspAesProvider:...:enc] value\n"
-          "  list config [SITE/PATH] -section:NAME [/text:ATTR] [/xml]\n"
+          "  list config [SITE/PATH] -section:NAME [/text:ATTR|/text:*] [/xml]\n"
           "      the effective section at that path (web.config files included)\n"
           "  set config [SITE/PATH] -section:NAME [/attr:v] [/child.attr:v]\n"
           "      [/+\"[key='v',attr='v2']\"] [/+child.[key='v']] [/-\"[key='v']\"]\n"
-          "      [/commit:url|site|app|apphost|SITE/PATH]  (default url: the web.config\n"
-          "      of the path; no path or apphost: applicationHost.config)\n"
+          "      [/\"[key='v'].attr:v\"] [/commit:url|site|app|parent|apphost|SITE/PATH]\n"
+          "      (default url: the web.config of the path; no path or apphost:\n"
+          "      applicationHost.config; webroot, machine: refused, wasp has no such file)\n"
           "\n"
           "Run time (needs waspd; start and stop also save autoStart or\n"
           "serverAutoStart in the file, so the state outlives a restart).\n"
@@ -358,6 +361,7 @@ static int dispatch(ctl_cmd_t *cmd, const char *verb_word, const char *object_wo
 int main(int argc, char **argv)
 {
     ctl_cmd_t cmd = { 0 };
+    char redirected[PATH_MAX];
     const char **pos = calloc((size_t)argc, sizeof(*pos));
     size_t npos = 0;
     char *verb = NULL, *object = NULL;
@@ -375,6 +379,19 @@ int main(int argc, char **argv)
         return ctl_error(CTL_EXIT_FAILED, "out of memory");
     }
     rc = parse_args(argc, argv, &cmd, pos, &npos);
+    if (rc == 0) {
+        /* Offline commands read and write the shared file that waspd
+         * serves, as appcmd does with shared configuration. */
+        wasp_diag_t diag;
+        char buf[2048];
+
+        if (wasp_config_redirect(cmd.config, redirected, sizeof(redirected), &diag) < 0) {
+            rc = ctl_error(CTL_EXIT_FAILED, "%s", wasp_diag_format(&diag, buf, sizeof(buf)));
+            free(pos);
+            return rc;
+        }
+        cmd.config = redirected;
+    }
     if (rc == 0 && npos >= 1 && strcasecmp(pos[0], "help") == 0) {
         rc = -1;
     }

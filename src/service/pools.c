@@ -215,6 +215,7 @@ static svc_worker_t *worker_spawn(svc_pool_t *pool)
         sigset_t all;
 
         sigemptyset(&all);
+        sigaddset(&all, SIGHUP); /* until the worker's loop takes it */
         sigprocmask(SIG_SETMASK, &all, NULL);
         setpgid(0, 0); /* terminal signals go to waspd only; it decides */
         child_affinity(pool->cfg);
@@ -626,6 +627,19 @@ void svc_pool_start(svc_pool_t *pool)
     svc_send_pool_state(pool);
     if (pool->cfg != NULL && pool->cfg->start_mode == WASP_START_ALWAYS_RUNNING) {
         svc_demand(pool);
+    }
+}
+
+/* The workers' configuration follows applicationHost.config without a
+ * restart (src/worker/config_cache.c): each re-reads its pool's copy on
+ * SIGHUP.  A worker still starting has SIGHUP blocked until its loop takes
+ * it, so the signal waits rather than kills. */
+void svc_workers_config_changed(void)
+{
+    for (svc_worker_t *w = svc.workers; w != NULL; w = w->next) {
+        if (w->state == WP_STARTING || w->state == WP_RUNNING || w->state == WP_SUSPENDED) {
+            kill(w->pid, SIGHUP);
+        }
     }
 }
 

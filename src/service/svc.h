@@ -124,6 +124,9 @@ void svc_push_config(void);
 /* logs.c: the CFG_LOG frames of the push, after making the log directories. */
 void svc_push_logs(void);
 void svc_apply_listens(void);
+/* Watch applicationHost.config and its configSource files (again after a
+ * reload: the set may have changed). */
+void svc_watch_config(void);
 /* Read applicationHost.config again and apply what changed.  Returns 0, or
  * -1 with the reason in err (the running configuration stays). */
 int svc_reload(char *summary, size_t size);
@@ -143,6 +146,9 @@ void svc_pool_recycle(svc_pool_t *pool, uint32_t reason);
 /* Stop (administrator: "Disabled") or start a pool. */
 void svc_pool_stop(svc_pool_t *pool, const char *reason);
 void svc_pool_start(svc_pool_t *pool);
+/* applicationHost.config changed and the pools' copies were written again:
+ * tell every worker (SIGHUP) to read its copy again. */
+void svc_workers_config_changed(void);
 void svc_pool_config_changed(svc_pool_t *pool);
 void svc_pool_schedule_arm(svc_pool_t *pool);
 void svc_worker_ready(pid_t pid, const char *pool);

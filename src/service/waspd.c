@@ -1094,6 +1094,8 @@ int svc_reload(char *summary, size_t size)
     svc_shutdown_limit_update();
     svc_push_config();
     wasp_config_free(old);
+    svc_watch_config();
+    svc_workers_config_changed();
     for (size_t i = 0; i < changed_count; i++) {
         svc_pool_config_changed(changed[i]);
     }
@@ -1115,12 +1117,18 @@ int svc_reload(char *summary, size_t size)
 
 /* IIS' configuration system notices a changed applicationHost.config by
  * itself; so does waspd, through inotify on the file's directory (editors
- * replace files by rename, which a watch on the file itself would miss).
- * Changes are applied 300 ms after the last event, so a burst of writes is
- * read once. */
+ * replace files by rename, which a watch on the file itself would miss), and
+ * on the directories of its configSource files.  Changes are applied 300 ms
+ * after the last event, so a burst of writes is read once. */
+typedef struct svc_watched {
+    int wd;
+    char name[NAME_MAX + 1];
+} svc_watched_t;
+
 static int svc_inotify_fd = -1;
 static wasp_ltimer_t *svc_reload_timer;
-static char svc_config_name[NAME_MAX + 1];
+static svc_watched_t *svc_watched;
+static size_t svc_watched_count;
 
 static void svc_reload_fire(wasp_loop_t *loop, void *data)
 {
@@ -1130,6 +1138,16 @@ static void svc_reload_fire(wasp_loop_t *loop, void *data)
     if (svc.stopping == 0 && svc_reload(summary, sizeof(summary)) == 0) {
         wasp_info("%s changed: %s", svc.config_path, summary);
     }
+}
+
+static bool svc_is_watched(int wd, const char *name)
+{
+    for (size_t i = 0; i < svc_watched_count; i++) {
+        if (svc_watched[i].wd == wd && strcmp(svc_watched[i].name, name) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static void svc_on_inotify(wasp_loop_t *loop, int fd, uint32_t events, void *data)
@@ -1142,7 +1160,7 @@ static void svc_on_inotify(wasp_loop_t *loop, int fd, uint32_t events, void *dat
         for (char *p = buf; p < buf + n;) {
             struct inotify_event *ev = (struct inotify_event *)p;
 
-            if (ev->len > 0 && strcmp(ev->name, svc_config_name) == 0) {
+            if (ev->len > 0 && svc_is_watched(ev->wd, ev->name)) {
                 ours = true;
             }
             p += sizeof(*ev) + ev->len;
@@ -1156,27 +1174,58 @@ static void svc_on_inotify(wasp_loop_t *loop, int fd, uint32_t events, void *dat
     }
 }
 
-static void svc_watch_config(void)
+/* Watch the directory entry of path (once). */
+static void svc_watch_file(const char *path)
 {
     char dir[PATH_MAX];
     char *slash;
+    svc_watched_t *grown;
+    int wd;
 
-    snprintf(dir, sizeof(dir), "%s", svc.config_path);
+    snprintf(dir, sizeof(dir), "%s", path);
     slash = strrchr(dir, '/');
     if (slash == NULL) {
         return;
     }
-    snprintf(svc_config_name, sizeof(svc_config_name), "%s", slash + 1);
     *slash = '\0';
-    svc_inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (svc_inotify_fd < 0 ||
-        inotify_add_watch(svc_inotify_fd, dir[0] ? dir : "/",
-                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
-        wasp_warn("cannot watch %s for changes (%s); apply changes with waspctl or SIGHUP",
-                  svc.config_path, strerror(errno));
+    wd = inotify_add_watch(svc_inotify_fd, dir[0] ? dir : "/",
+                           IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE);
+    if (wd < 0) {
+        wasp_warn("cannot watch %s for changes (%s); apply changes with waspctl or SIGHUP", path,
+                  strerror(errno));
         return;
     }
-    wasp_loop_add(svc.loop, svc_inotify_fd, EPOLLIN, svc_on_inotify, NULL);
+    if (svc_is_watched(wd, slash + 1)) {
+        return;
+    }
+    grown = realloc(svc_watched, (svc_watched_count + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        return;
+    }
+    svc_watched = grown;
+    svc_watched[svc_watched_count].wd = wd;
+    snprintf(svc_watched[svc_watched_count].name, sizeof(grown->name), "%s", slash + 1);
+    svc_watched_count++;
+}
+
+/* The files of the running configuration: applicationHost.config and its
+ * configSource files (a file no longer used keeps its watch, which costs a
+ * needless reload at most). */
+void svc_watch_config(void)
+{
+    if (svc_inotify_fd < 0) {
+        svc_inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (svc_inotify_fd < 0 ||
+            wasp_loop_add(svc.loop, svc_inotify_fd, EPOLLIN, svc_on_inotify, NULL) != 0) {
+            wasp_warn("cannot watch %s for changes (%s); apply changes with waspctl or SIGHUP",
+                      svc.config_path, strerror(errno));
+            return;
+        }
+    }
+    svc_watch_file(svc.config_path);
+    for (size_t i = 0; i < wasp_config_source_count(svc.cfg); i++) {
+        svc_watch_file(wasp_config_source(svc.cfg, i));
+    }
 }
 
 /* As root, each pool reads its content as its own user: say at start if a
@@ -1286,7 +1335,8 @@ int main(int argc, char **argv)
     const char *config = NULL;
     bool check = false;
     wasp_diag_t diag;
-    char buf[2048];
+    char buf[2048], redirected[PATH_MAX];
+    int redirect;
 
     wasp_log_init("waspd");
     snprintf(svc.runtime_dir, sizeof(svc.runtime_dir), "/run/wasp");
@@ -1319,6 +1369,26 @@ int main(int argc, char **argv)
     if (config == NULL) {
         usage();
         return 2;
+    }
+    /* Shared configuration: everything below (the check, the loads, the
+     * watch, the workers, waspctl through us) uses the redirected file. */
+    redirect = wasp_config_redirect(config, redirected, sizeof(redirected), &diag);
+    if (redirect < 0) {
+        wasp_diag_format(&diag, buf, sizeof(buf));
+        if (check) {
+            printf("%s\n", buf);
+        } else {
+            wasp_error("%s", buf);
+        }
+        return 1;
+    }
+    if (redirect == 1) {
+        if (check) {
+            printf("ok  %s: redirected by redirection.config to %s\n", config, redirected);
+        } else {
+            wasp_info("%s: redirected by redirection.config to %s", config, redirected);
+        }
+        config = redirected;
     }
     if (check) {
         return wasp_config_check(config, stdout); /* no sockets, no processes */

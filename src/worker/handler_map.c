@@ -289,8 +289,7 @@ int handler_map(wasp_request_t *req)
             char prefix[sizeof(req->physical_path)];
 
             snprintf(prefix, sizeof(prefix), "%.*s", (int)covered, req->path_z);
-            if (wasp_config_map_url(worker_cfg, req->site, prefix, NULL, NULL, script_phys,
-                                    sizeof(script_phys)) != 0) {
+            if (worker_map_url(req, prefix, NULL, NULL, script_phys, sizeof(script_phys)) != 0) {
                 continue;
             }
             phys = script_phys;

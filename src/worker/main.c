@@ -356,7 +356,9 @@ static void worker_on_close(wasp_channel_t *ch, void *data)
 
 static void worker_on_signal(wasp_loop_t *loop, int signo, void *data)
 {
-    if ((signo == SIGTERM || signo == SIGINT) && !draining) {
+    if (signo == SIGHUP) {
+        worker_config_reload();
+    } else if ((signo == SIGTERM || signo == SIGINT) && !draining) {
         draining = true;
         /* Tell the listener first, so nothing new arrives while we finish. */
         wasp_channel_send(worker_ch, WASP_MSG_DRAIN, 0, 0, NULL, 0, -1);
@@ -478,7 +480,7 @@ void wasp_fd_unwatch(int fd)
 
 int main(int argc, char **argv)
 {
-    static const int sigs[] = {SIGTERM, SIGINT};
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
     const char *config = NULL, *channel = NULL, *config_name = NULL;
     wasp_diag_t diag;
     char buf[2048], err[1024];
@@ -505,13 +507,13 @@ int main(int argc, char **argv)
     /* waspd gives the worker its pool's copy of the configuration
      * (--config) and the original's name (--config-name): messages and
      * relative paths are the original's, line for line. */
-    worker_cfg = wasp_config_load_as(config, config_name ? config_name : config, 0, &diag);
+    worker_cfg = worker_config_load(config, config_name ? config_name : config, &diag);
     if (worker_cfg == NULL) {
         wasp_error("pool '%s': %s", worker_pool, wasp_diag_format(&diag, buf, sizeof(buf)));
         return 1;
     }
     worker_loop = wasp_loop_new();
-    if (worker_loop == NULL || wasp_loop_signals(worker_loop, sigs, 2, worker_on_signal, NULL)) {
+    if (worker_loop == NULL || wasp_loop_signals(worker_loop, sigs, 3, worker_on_signal, NULL)) {
         return 1;
     }
     if (worker_modules_load(err, sizeof(err)) != 0) {

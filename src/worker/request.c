@@ -101,8 +101,8 @@ wasp_request_t *request_new(uint32_t stream, const char *payload, size_t len)
     req->path_z[req->path.len] = '\0';
     req->site = wasp_config_find_site_by_id(worker_cfg, site_id);
     if (req->site != NULL) {
-        if (wasp_config_map_url(worker_cfg, req->site, req->path_z, &req->app, &req->vdir,
-                                req->physical_path, sizeof(req->physical_path)) != 0) {
+        if (worker_map_url(req, req->path_z, &req->app, &req->vdir, req->physical_path,
+                           sizeof(req->physical_path)) != 0) {
             req->app = NULL;
         }
     }
@@ -191,7 +191,7 @@ int wasp_request_map_path(const wasp_request_t *req, const char *url_path, char 
     if (req->site == NULL || url_path == NULL || phys == NULL || phys_size == 0) {
         return -1;
     }
-    return wasp_config_map_url(worker_cfg, req->site, url_path, NULL, NULL, phys, phys_size);
+    return worker_map_url(req, url_path, NULL, NULL, phys, phys_size);
 }
 
 const char *wasp_request_handler_name(const wasp_request_t *req) { return req->handler_name; }
@@ -970,7 +970,7 @@ wasp_status_t wasp_request_rewrite_url(wasp_request_t *req, const char *url)
                               "(bad %%-escape, control character or segment too long)", target);
     }
     if (req->site == NULL ||
-        wasp_config_map_url(worker_cfg, req->site, path, &app, &vdir, phys, sizeof(phys)) != 0) {
+        worker_map_url(req, path, &app, &vdir, phys, sizeof(phys)) != 0) {
         return rewrite_refuse(req, 500, 0, "The rewritten URL \"%s\" belongs to no application "
                               "of the site", target);
     }

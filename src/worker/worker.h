@@ -188,6 +188,17 @@ wasp_status_t request_restart_for_redirect(wasp_request_t *req);
 
 /* config_cache.c: the level of the request's URL (held by the request), and
  * a section of another URL of its site. */
+/* wasp_config_map_url for a request's site, with the site's
+ * case-insensitive file lookup when it opted in (file_lookup.c).  -1 when
+ * the request has no site or the URL no application. */
+int worker_map_url(const wasp_request_t *req, const char *url, const wasp_app_cfg_t **app,
+                   const wasp_vdir_cfg_t **vdir, char *phys, size_t phys_size);
+/* Load the pool's configuration file (path; messages name `name`) and
+ * remember its bytes for worker_config_reload(). */
+wasp_config_t *worker_config_load(const char *path, const char *name, wasp_diag_t *diag);
+/* SIGHUP from waspd: if the file changed, load it and use it for the next
+ * requests; a file that does not load changes nothing (logged). */
+void worker_config_reload(void);
 const wasp_dircfg_t *worker_request_config(wasp_request_t *req);
 const wasp_section_t *worker_section_at(const wasp_request_t *req, const char *url_path,
                                         const char *section_path);

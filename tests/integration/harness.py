@@ -632,6 +632,7 @@ class WaspServer:
         self.extra_sections = []    # XML after </system.webServer> (e.g. <wasp>)
         self.apphost_xml = []       # more system.applicationHost sections (e.g. <log>)
         self.config_text = None     # a whole applicationHost.config instead of the model's
+        self.launch_config = None   # the --config waspd gets, when not config_path
         self.extra_modules = []     # more built-in modules installed and enabled
         self.handlers_xml = []      # handler mappings placed before the harness' own
 
@@ -883,7 +884,8 @@ class WaspServer:
         env = dict(os.environ)
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         self.proc = subprocess.Popen(
-            [os.path.join(self.build, "waspd"), "--config", self.config_path,
+            [os.path.join(self.build, "waspd"), "--config",
+             self.launch_config or self.config_path,
              "--runtime-dir", self.rundir] + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT, env=env,
             cwd=self.tmp)

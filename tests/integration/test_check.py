@@ -66,3 +66,26 @@ def test_bad_applicationhost(tmp_path):
     rc, lines = check(tmp_path)
     assert rc == 1
     assert lines and lines[0].startswith(str(tmp_path / "applicationHost.config"))
+
+
+def test_allow_sub_dir_config_false_ignores_files_below(tmp_path):
+    """A web.config the server never reads (below a virtual directory with
+    allowSubDirConfig="false") is named as ignored, not validated: its
+    error is not an error of the configuration."""
+    www = site(tmp_path)
+    (www / "sub").mkdir()
+    (www / "web.config").write_text("<configuration />\n")
+    (www / "sub" / "web.config").write_text(
+        "<configuration>\n<system.webServer>\n<asp />\n</system.webServer>\n</configuration>\n")
+    rc, lines = check(tmp_path)
+    assert rc == 1, lines  # read: the locked <asp> is an error
+    conf = tmp_path / "applicationHost.config"
+    conf.write_text(conf.read_text().replace(
+        '<virtualDirectory path="/" physicalPath="wwwroot" />',
+        '<virtualDirectory path="/" physicalPath="wwwroot" allowSubDirConfig="false" />'))
+    rc, lines = check(tmp_path)
+    assert rc == 0, lines
+    assert "ok  %s/web.config" % www in lines  # the virtual directory's own is read
+    assert ("%s/sub/web.config: ignored (allowSubDirConfig=false on virtual directory /)"
+            % www) in lines
+    assert not any(l.startswith("%s/sub/web.config:3" % www) for l in lines)

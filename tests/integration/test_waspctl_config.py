@@ -281,3 +281,70 @@ def test_set_nested_element_attribute(off):
     assert '    <clientCache cacheControlMode="UseMaxAge" />\n' in r.stdout, r.stdout
     r = ctl(off, "list", "config", "-section:staticContent")
     assert "clientCache" not in r.stdout
+
+
+# ---------------------------------------------------------------------------
+# appcmd's other forms (iis-hosting.md 7.1, 7.3, 7.5)
+
+def test_set_attribute_of_collection_item(off):
+    """/[key='v'].attr:value changes that item in place; /coll.[key='v'].attr
+    reaches a nested collection; an item the file does not hold is appcmd's
+    "Cannot find requested collection element." and the file stays."""
+    off.mime.append((".dat", "application/x-a"))
+    off.write_config()
+    r = ctl(off, "set", "config", "-section:staticContent",
+            "/[fileExtension='.dat'].mimeType:application/x-b")
+    assert r.returncode == 0, r.stderr
+    text = read(off.config_path).decode()
+    assert 'fileExtension=".dat" mimeType="application/x-b"' in text
+    assert "application/x-a" not in text
+    r = ctl(off, "set", "config", "-section:defaultDocument",
+            "/files.[value='Default.htm'].value:home.htm")
+    assert r.returncode == 0, r.stderr
+    r = ctl(off, "list", "config", SITE, "-section:defaultDocument")
+    assert '<add value="home.htm" />' in r.stdout and "Default.htm" not in r.stdout
+    before = read(off.config_path)
+    r = ctl(off, "set", "config", "-section:staticContent",
+            "/[fileExtension='.nope'].mimeType:a/b")
+    assert r.returncode != 0
+    assert r.stderr == "ERROR ( message:Cannot find requested collection element. )\n"
+    assert read(off.config_path) == before
+
+
+def test_commit_parent_and_refused_levels(off):
+    """/commit:parent writes into the level above the path (a <location> in
+    the site's web.config for Site/sub; applicationHost.config above a site
+    root); webroot and machine name files wasp does not have."""
+    r = ctl(off, "set", "config", SITE + "/sub", "-section:directoryBrowse", "/enabled:true",
+            "/commit:parent")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith('commit path "MACHINE/WEBROOT/APPHOST/%s"\n' % SITE)
+    assert '<location path="sub">' in read(off.path("www/web.config")).decode()
+    before = read(off.config_path).decode()
+    r = ctl(off, "set", "config", SITE, "-section:directoryBrowse", "/enabled:true",
+            "/commit:parent")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith('commit path "MACHINE/WEBROOT/APPHOST"\n')
+    assert ('<location path="%s">' % SITE) in read(off.config_path).decode()[len(before) - 20:]
+    for level, name in (("webroot", "root web.config"), ("machine", "machine.config")):
+        r = ctl(off, "set", "config", SITE, "-section:directoryBrowse", "/enabled:true",
+                "/commit:" + level)
+        assert r.returncode != 0
+        assert "wasp has no %s" % name in r.stderr
+
+
+def test_list_config_text_star_detail_view(off):
+    """/text:* prints the CONFIG object in appcmd's detail view: the object
+    type, its identity properties as in /xml, then the section's tree."""
+    r = ctl(off, "list", "config", SITE + "/locked", "-section:defaultDocument", "/text:*")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ('CONFIG\n'
+                        '  CONFIG.SECTION:"system.webServer/defaultDocument"\n'
+                        '  path:"MACHINE/WEBROOT/APPHOST/%s/locked"\n'
+                        '  [defaultDocument]\n'
+                        '    enabled:"true"\n'
+                        '    [files]\n'
+                        '      [add]\n'
+                        '        value:"index.html"\n'
+                        '      [add]\n'
+                        '        value:"Default.htm"\n' % SITE)

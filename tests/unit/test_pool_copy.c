@@ -518,6 +518,32 @@ static void test_copy_refusals(void **state)
     wasp_config_free(cfg);
 }
 
+/* applicationPools in a configSource file: no copy (it could not filter a
+ * file it does not hold), and the message says why. */
+static void test_copy_refused_for_config_source(void **state)
+{
+    fixture_t *f = *state;
+    static const char apphost[] =
+        "<configuration>\n<system.applicationHost>\n"
+        "<applicationPools configSource=\"pools.config\" />\n"
+        "<sites><site name=\"S\" id=\"1\"><application path=\"/\" applicationPool=\"A\">"
+        "<virtualDirectory path=\"/\" physicalPath=\"/srv\" /></application></site></sites>\n"
+        "</system.applicationHost>\n</configuration>\n";
+    static const char pools[] = "<applicationPools><add name=\"A\" /><add name=\"B\" />"
+                                "</applicationPools>\n";
+    char path[256], err[1024];
+
+    snprintf(path, sizeof path, "%s/pools.config", f->orig_dir);
+    write_file(path, pools, strlen(pools));
+    write_file(f->orig, apphost, strlen(apphost));
+    wasp_config_t *cfg = load_orig(f->orig);
+    assert_int_equal(wasp_config_write_pool_copy(cfg, "A", f->copy, 0, 0, err, sizeof err), -1);
+    assert_contains(err, "system.applicationHost/applicationPools is in the configSource file");
+    assert_contains(err, path);
+    assert_int_equal(access(f->copy, F_OK), -1);
+    wasp_config_free(cfg);
+}
+
 /* ---- location-wrapped system.applicationHost, references, CR LF ------------------ */
 
 static void test_copy_location_entities_crlf(void **state)
@@ -712,6 +738,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_copy_keeps_only_the_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_errors_name_the_original, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_refused_for_config_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_location_entities_crlf, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corpus_copies_load, setup, teardown),
     };
