@@ -74,6 +74,7 @@ struct lsn_conn {
     uint64_t bytes_out;     /* written to the client (sc-bytes) */
     uint64_t rbuf_since_ms; /* the oldest unparsed byte arrived (time-taken) */
     uint32_t counted_site;  /* counters.c: the site counting it as a connection */
+    wasp_defer_t flush_defer; /* lsn_conn_response_flush: write once per loop turn */
 };
 
 static lsn_conn_t *conns;
@@ -391,6 +392,7 @@ static void conn_close(lsn_conn_t *c)
     if (c->bw_timer != NULL) {
         wasp_loop_timer_cancel(lsn_loop, c->bw_timer);
     }
+    wasp_loop_defer_cancel(lsn_loop, &c->flush_defer);
     if (c->site_id != 0) {
         lsn_limits_site_leave(c->site_id);
     }
@@ -1466,10 +1468,19 @@ void lsn_conn_response_file(lsn_request_t *req, int fd, off_t off, off_t len)
     }
 }
 
+static void conn_on_deferred_flush(wasp_loop_t *loop, void *data)
+{
+    conn_flush(data);
+}
+
 void lsn_conn_response_flush(lsn_request_t *req)
 {
+    /* A worker's record often holds a response's head, body and end as
+     * separate frames (FastCGI streams them): writing at the end of the
+     * loop turn sends them in one write, not three.  The response's end
+     * still writes at once (lsn_conn_response_end). */
     if (req->conn != NULL) {
-        conn_flush(req->conn);
+        wasp_loop_defer(lsn_loop, &req->conn->flush_defer, conn_on_deferred_flush, req->conn);
     }
 }
 

@@ -258,8 +258,8 @@ void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
 void lsn_conn_response_data(lsn_request_t *req, const char *p, size_t len);
 void lsn_conn_response_file(lsn_request_t *req, int fd, off_t off, off_t len);
 void lsn_conn_response_end(lsn_request_t *req);
-/* The events above only queue output; this writes it (once per frame, so a
- * head and its body leave in one write). */
+/* The events above only queue output; this has it written when the loop
+ * turn ends (every frame of one worker record in one write). */
 void lsn_conn_response_flush(lsn_request_t *req);
 /* A request waited too long in its pool's queue: close silently. */
 void lsn_conn_queue_timeout(lsn_request_t *req);
