@@ -140,6 +140,7 @@ chmod 755 "$TMP"
 WWW=$TMP/wwwroot
 mkdir -p "$WWW" "$TMP/nginx" "$TMP/run"
 printf 'hello world' >"$WWW/small.txt"                            # 11 bytes
+printf 'hello world' >"$WWW/small.nc"   # the same, with kernel caching disabled (.nc profile)
 printf '<?php echo "hello world";\n' >"$WWW/hello.php"            # PHP hello world
 PHP_PROCS=${PHP_PROCS:-$(($(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2) * 2))}
 HAVE_PHP=0
@@ -390,7 +391,13 @@ write_wasp_conf() {
         <staticContent>
             <mimeMap fileExtension=".txt" mimeType="text/plain" />
             <mimeMap fileExtension=".bin" mimeType="application/octet-stream" />
+            <mimeMap fileExtension=".nc" mimeType="text/plain" />
         </staticContent>
+        <caching>
+            <profiles>
+                <add extension=".nc" kernelCachePolicy="DisableCache" />
+            </profiles>
+        </caching>
     </system.webServer>
 </configuration>
 EOF
@@ -480,12 +487,30 @@ config_lookup_bench() {
     fi
 }
 # ------------------------------------ end of effective-config lookup block --
+# cache_counter NAME: one counter of wasp's response cache (Web Service
+# Cache), from the control socket's "counters" answer (ctl_proto.h).
+cache_counter() {
+    /usr/bin/python3 - "$TMP/run/control.sock" <<'PYEOF' | awk -F'\t' -v k="$1" '$1 == "cache" { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }'
+import socket, sys
+sk = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+sk.settimeout(60)
+sk.connect(sys.argv[1])
+sk.send(b"counters")
+while True:
+    d = sk.recv(70000)
+    if not d or d[:1] == b"D":
+        break
+    if d[:1] == b"O":
+        sys.stdout.write(d[1:].decode())
+PYEOF
+}
 
 # -------------------------------------------------------------------- main --
 
 WPORT=""
 NPORT=""
 WORKER_BEFORE=""
+CACHE_NOTE=""
 
 if has_target wasp; then
     note "starting wasp"
@@ -495,6 +520,7 @@ if has_target wasp; then
     set_echo_body "$WPORT"
     check "wasp small" "$WASP_URL/small.txt" "$SMALL_LEN" "$WWW/small.txt"
     check "wasp small, Connection: close" "$WASP_URL/small.txt" "$SMALL_LEN" "$WWW/small.txt" -H "Connection: close"
+    check "wasp small, not cached" "$WASP_URL/small.nc" "$SMALL_LEN" "$WWW/small.nc"
     check "wasp 1 MiB" "$WASP_URL/big.bin" "$BIG_LEN" "$WWW/big.bin"
     # Only a Host header, like wrk: the echo body is then exactly ECHO_BODY.
     check "wasp worker echo" "$WASP_URL$ECHO_PATH" "$ECHO_LEN" "$TMP/echo.expected" -H "User-Agent:" -H "Accept:"
@@ -513,19 +539,38 @@ if has_target nginx; then
     note "nginx: pid $NGINX_PID on $NGINX_URL"
     check "nginx small" "$NGINX_URL/small.txt" "$SMALL_LEN" "$WWW/small.txt"
     check "nginx small, Connection: close" "$NGINX_URL/small.txt" "$SMALL_LEN" "$WWW/small.txt" -H "Connection: close"
+    check "nginx small .nc" "$NGINX_URL/small.nc" "$SMALL_LEN" "$WWW/small.nc"
     check "nginx 1 MiB" "$NGINX_URL/big.bin" "$BIG_LEN" "$WWW/big.bin"
     check "nginx return 200" "$NGINX_URL$ECHO_PATH" "$ECHO_LEN" "$TMP/echo.expected" -H "User-Agent:" -H "Accept:"
     [ "$HAVE_PHP" = 1 ] && check "nginx php-fpm" "$NGINX_URL/hello.php" 11 ""
 fi
 
 note "measuring: $THREADS threads, $CONNS connections, ${SECONDS_EACH} s per run (+1 s warm-up)"
-CASES="small big echo close"
+CASES="small nocache big echo close"
 [ "$HAVE_PHP" = 1 ] && CASES="$CASES php"
 for t in wasp nginx; do
     has_target "$t" || continue
     if [ "$t" = wasp ]; then base=$WASP_URL; else base=$NGINX_URL; fi
-    note "$t: 11 B file, keep-alive"
+    note "$t: 11 B file, keep-alive (wasp: response cache hits)"
+    if [ "$t" = wasp ]; then
+        # The warm-up stores the URL; every measured request must then be a
+        # hit: the cache's miss counter may not move.
+        wrk -t1 -c1 -d1s "$base/small.txt" >/dev/null 2>&1
+        misses=$(cache_counter UriCacheMisses)
+        hits=$(cache_counter UriCacheHits)
+    fi
     measure small "$t" "$base/small.txt"
+    if [ "$t" = wasp ]; then
+        misses2=$(cache_counter UriCacheMisses)
+        hits2=$(cache_counter UriCacheHits)
+        CACHE_NOTE="$((hits2 - hits)) hits, $((misses2 - misses)) misses"
+        if [ "$misses2" != "$misses" ] || [ "$hits2" = "$hits" ]; then
+            ERR[small_wasp]="${ERR[small_wasp]} not all cache hits ($CACHE_NOTE);"
+            PROBLEMS=1
+        fi
+    fi
+    note "$t: 11 B file, keep-alive, not kernel-cached (wasp: its worker)"
+    measure nocache "$t" "$base/small.nc"
     note "$t: 1 MiB file, keep-alive"
     measure big "$t" "$base/big.bin"
     note "$t: worker echo / return 200"
@@ -592,6 +637,7 @@ for t in wasp nginx; do
 done
 
 # ------------------------------------------------- wasp's process manager --
+
 
 # ctl WORD...: one command on waspd's control socket (src/common/ctl_proto.h);
 # prints the output, fails unless the answer is status 0.
@@ -688,10 +734,11 @@ config_lookup_bench
 
 label() {
     case $1 in
-    small) echo "11 B file, keep-alive" ;;
+    small) echo "11 B file, cache hit" ;;
+    nocache) echo "11 B file, not cached" ;;
     big) echo "1 MiB file, keep-alive" ;;
     echo) echo "worker echo vs return 200" ;;
-    close) echo "11 B file, no keep-alive" ;;
+    close) echo "11 B, no keep-alive, hit" ;;
     php) echo "PHP hello (php-cgi / php-fpm)" ;;
     esac
 }
@@ -727,6 +774,7 @@ cell() { # key -> "12345.67" or "12345.67!" or "-"
         "$IDLE_CONNS" "$(idle_line wasp)" "$(idle_line nginx)" \
         "$(awk -v w="${IDLE_AFTER[wasp]:-}" -v n="${IDLE_AFTER[nginx]:-}" \
             'BEGIN { if (w == "" || n == "" || n + 0 == 0) print "-"; else printf "%.2f", w / n }')"
+    [ -n "$CACHE_NOTE" ] && printf 'wasp response cache during the measured cache-hit run: %s\n' "$CACHE_NOTE"
     if [ -n "$COLD_MS" ]; then
         printf 'wasp cold start (first request to a pool without a worker, median of 9): %s ms\n' "$COLD_MS"
         printf 'wasp worker echo while recycling every 0.5 s (%s recycles): %s req/s = %s of steady%s\n' \
@@ -736,7 +784,7 @@ cell() { # key -> "12345.67" or "12345.67!" or "-"
     fi
     printf 'nginx %s: access_log buffer=64k flush=1s, sendfile, tcp_nopush, keepalive_requests 100000, worker_processes auto;\n' \
         "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
-    printf 'wasp: W3C access log (IIS defaults, written by a thread).  Loopback; wrk runs on the same CPUs as the server.\n'
+    printf 'wasp: W3C access log on (IIS'\''s default; cache hits are logged too).  Loopback; wrk runs on the same CPUs as the server.\n'
     for t in wasp nginx; do
         for c in $CASES; do
             k=${c}_$t

@@ -272,6 +272,13 @@ int wasp_response_write(wasp_request_t *req, const void *data, size_t len);
 /* Send [offset, offset+length) of an open file; the worker takes ownership of
  * fd and passes it to the listener, which sends it with sendfile(2). */
 int wasp_response_send_file(wasp_request_t *req, int fd, off_t offset, off_t length);
+/* The response is the whole content of the file at physical_path, as the
+ * static file handler sends it: the listener may keep it in its response
+ * cache (HTTP.sys' kernel cache) and answer later requests for the URL
+ * itself until the file or the configuration changes, when the caching
+ * section and the kernel-cache rules allow (docs/configuration.md,
+ * "caching").  Forgotten by wasp_response_clear(). */
+void wasp_response_cache_file(wasp_request_t *req, const char *physical_path);
 /* Drop headers and body written so far (status kept). */
 void wasp_response_clear(wasp_request_t *req);
 bool wasp_response_has_body(const wasp_request_t *req);

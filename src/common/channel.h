@@ -46,6 +46,18 @@ typedef enum wasp_msg_type {
     WASP_MSG_PONG = 8,
     WASP_MSG_DRAIN = 9,      /* the worker is stopping: send it nothing new */
     WASP_MSG_REQ_STATUS = 10, /* answer to STATUS_QUERY: (u32 stream, str stage, str module)[] */
+    WASP_MSG_RESP_CACHE = 11, /* before RESP_HEAD: the worker's verdict that the listener may
+                                 keep this response (src/listener/cache.h).  u8 policy
+                                 (1 CacheUntilChange, 2 CacheForTimePeriod), u32 duration ms,
+                                 u32 frequentHitThreshold, u32 frequentHitTimePeriod ms,
+                                 u64 maxResponseSize, u32 maxCacheSize MB (0 = automatic),
+                                 u8 has file, [str path, u64 dev, u64 ino, u64 size,
+                                 u64 mtime ns, u64 ctime ns: the static file as the worker
+                                 read it], u32 vary count, (str request header)*,
+                                 u32 dependency count, (str directory, str file name)*:
+                                 every file the response depends on (the static file,
+                                 applicationHost.config, each web.config looked for along
+                                 the URL, configSource files) */
     /* listener -> worker */
     WASP_MSG_REQ_HEAD = 20,
     WASP_MSG_REQ_BODY = 21,  /* raw bytes; flag END on the last */

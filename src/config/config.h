@@ -461,6 +461,14 @@ void wasp_dircfg_release(wasp_dircfg_t *dc);
 const wasp_section_t *wasp_dircfg_section(const wasp_dircfg_t *dc, const char *section_path);
 /* The configuration error of the URL (500.19), or NULL. */
 const wasp_config_error_t *wasp_dircfg_error(const wasp_dircfg_t *dc);
+/* The files the level's configuration was read from, and the names looked
+ * for where none exists yet (creating a web.config changes the
+ * configuration too): fn(directory, name) once per dependency of the level
+ * and of every level above it.  applicationHost.config is not among them
+ * (wasp_config_path()).  Returns -1, calling fn for nothing, when some
+ * level could not be watched, so its dependencies are not known. */
+int wasp_dircfg_depends(const wasp_dircfg_t *dc,
+                        void (*fn)(const char *dir, const char *name, void *data), void *data);
 
 typedef struct wasp_webcfg_stats {
     size_t entries; /* URLs cached */

@@ -144,6 +144,17 @@ int wc_depend(struct wasp_webcfg *wc, wasp_dircfg_t *n, const char *dir, const c
     return 0;
 }
 
+int wasp_dircfg_depends(const wasp_dircfg_t *dc,
+                        void (*fn)(const char *dir, const char *name, void *data), void *data)
+{
+    if (dc->uncacheable || dc->wc->ifd < 0)
+        return -1;
+    for (const wasp_dircfg_t *n = dc; n; n = n->parent)
+        for (const wc_dep_t *d = n->deps; d; d = d->node_next)
+            fn(d->watch->dir, d->name, data);
+    return 0;
+}
+
 static void wc_undepend(struct wasp_webcfg *wc, wasp_dircfg_t *n)
 {
     for (wc_dep_t *d = n->deps; d; d = d->node_next) {

@@ -5,9 +5,10 @@
  *
  *   COUNTERSET "Web Service/<site>" (SITE.ID:1,ServiceUptime:12,CurrentConnections:0,...)
  *   COUNTERSET "HTTP Service Request Queues/<pool>" (CurrentQueueSize:0,...)
+ *   COUNTERSET "Web Service Cache" (CurrentUrisCached:1,UriCacheHits:7,...)
  *
- * The listener gives totals; the two rates of a queue (ArrivalRate,
- * RejectionRate) are averages per second since the pool started, as one
+ * The listener gives totals; the three rates of a queue (ArrivalRate,
+ * RejectionRate, CacheHitRate) are averages per second since the pool started, as one
  * sample cannot give more (Prometheus' rate() over /metrics gives the
  * instantaneous ones).
  */
@@ -90,12 +91,24 @@ int ctl_list_counters(ctl_cmd_t *cmd)
             unsigned long long up = strtoull(f[2], NULL, 10);
             unsigned long long arrivals = field_value(f + 3, n - 3, "TotalArrivals");
             unsigned long long rejected = field_value(f + 3, n - 3, "RejectedRequests");
+            unsigned long long hits = field_value(f + 3, n - 3, "TotalCacheHits");
 
             printf("COUNTERSET \"HTTP Service Request Queues/%s\" (ServiceUptime:%s", f[1], f[2]);
             print_pairs(f + 3, n - 3);
-            printf(",ArrivalRate:%.2f,RejectionRate:%.2f)\n",
+            printf(",ArrivalRate:%.2f,RejectionRate:%.2f,CacheHitRate:%.2f)\n",
                    up ? (double)arrivals / (double)up : (double)arrivals,
-                   up ? (double)rejected / (double)up : (double)rejected);
+                   up ? (double)rejected / (double)up : (double)rejected,
+                   up ? (double)hits / (double)up : (double)hits);
+        } else if (n >= 2 && strcmp(f[0], "cache") == 0 && site == NULL && pool == NULL) {
+            /* The response cache serves every site and pool: shown unfiltered only. */
+            char *eq = strchr(f[1], '=');
+
+            if (eq != NULL) {
+                *eq = ':';
+            }
+            printf("COUNTERSET \"Web Service Cache\" (%s", f[1]);
+            print_pairs(f + 2, n - 2);
+            printf(")\n");
         }
         line = nl != NULL ? nl + 1 : line + strlen(line);
     }

@@ -26,6 +26,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "listener/cache.h"
 #include "listener/counters.h"
 #include "listener/limits.h"
 #include "listener/listener.h"
@@ -764,6 +765,9 @@ static void conn_submit(lsn_conn_t *c)
     c->rate_start_ms = wasp_now_ms(); /* MinSendRate counts from here */
     c->rate_mark = c->sent_total + conn_pending_bytes(c);
     conn_update_events(c);
+    if (lsn_cache_serve(req)) {
+        return; /* answered by the listener alone (c may be gone) */
+    }
     lsn_pool_submit(req->pool, req);
 }
 
@@ -1413,6 +1417,54 @@ void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
         conn_out_mem(c, b.data, b.len);
     }
     wasp_buf_free(&b);
+}
+
+void lsn_conn_response_cached(lsn_request_t *req, const lsn_cached_response_t *r)
+{
+    static const char close_hdr[] = "Connection: close\r\n";
+    static const char keep_hdr[] = "Connection: keep-alive\r\n";
+    lsn_conn_t *c = req->conn;
+    const char *conn_hdr = "", *date = wasp_http_date_now();
+    size_t conn_len = 0, date_len = strlen(date), at;
+    size_t head_len = r->wire_len, body_len = r->body != NULL ? r->body_len : 0;
+    lsn_out_t *o;
+
+    if (lsn_draining || !c->keep_alive) {
+        c->close_after = true;
+    }
+    if (c->close_after) {
+        conn_hdr = close_hdr;
+        conn_len = sizeof(close_hdr) - 1;
+    } else if (c->version_minor == 0) {
+        conn_hdr = keep_hdr;
+        conn_len = sizeof(keep_hdr) - 1;
+    }
+    /* One item, so the whole answer leaves in one send; no formatting on
+     * the hit path, only copies. */
+    o = conn_out_alloc(c, head_len + conn_len + 6 + date_len + 4 + body_len);
+    if (o == NULL) {
+        conn_close(c);
+        return;
+    }
+    memcpy(o->data, r->wire, head_len);
+    at = head_len;
+    memcpy(o->data + at, conn_hdr, conn_len);
+    at += conn_len;
+    memcpy(o->data + at, "Date: ", 6);
+    at += 6;
+    memcpy(o->data + at, date, date_len);
+    at += date_len;
+    memcpy(o->data + at, "\r\n\r\n", 4);
+    at += 4;
+    if (body_len > 0) {
+        memcpy(o->data + at, r->body, body_len);
+    }
+    req->state = REQ_DONE;
+    req->log.from_worker = true; /* an access log line is due, as for a worker's answer */
+    req->log.status = (uint16_t)r->status;
+    req->log.substatus = 0;
+    req->log.win32 = 0;
+    conn_flush(c);
 }
 
 void lsn_conn_response_data(lsn_request_t *req, const char *p, size_t len)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "listener/cache.h"
 #include "listener/counters.h"
 #include "listener/listener.h"
 #include "listener/metrics_fmt.h"
@@ -150,30 +151,40 @@ static void snapshot(wasp_site_counters_t **sv, size_t *sn, wasp_queue_counters_
         }
         o->arrivals = p->arrivals;
         o->rejected = p->rejected;
+        o->cache_hits = p->cache_hits;
         o->uptime_s = (now - p->created_ms) / 1000;
     }
 }
 
+/* The response cache's counters (cache.c). */
+static const wasp_cache_counters_t *cache_snapshot(wasp_cache_counters_t *c)
+{
+    lsn_cache_get_stats(c);
+    return c;
+}
+
 void lsn_counters_lines(wasp_buf_t *out)
 {
+    wasp_cache_counters_t cache;
     wasp_site_counters_t *sv;
     wasp_queue_counters_t *qv;
     size_t sn, qn;
 
     snapshot(&sv, &sn, &qv, &qn);
-    wasp_counters_lines(out, sv, sn, qv, qn);
+    wasp_counters_lines(out, sv, sn, qv, qn, cache_snapshot(&cache));
     free(sv);
     free(qv);
 }
 
 void lsn_counters_openmetrics(wasp_buf_t *out)
 {
+    wasp_cache_counters_t cache;
     wasp_site_counters_t *sv;
     wasp_queue_counters_t *qv;
     size_t sn, qn;
 
     snapshot(&sv, &sn, &qv, &qn);
-    wasp_metrics_openmetrics(out, sv, sn, qv, qn);
+    wasp_metrics_openmetrics(out, sv, sn, qv, qn, cache_snapshot(&cache));
     free(sv);
     free(qv);
 }

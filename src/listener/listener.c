@@ -21,6 +21,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "listener/cache.h"
 #include "listener/counters.h"
 #include "listener/limits.h"
 #include "listener/listener.h"
@@ -66,6 +67,7 @@ void lsn_request_free(lsn_request_t *req)
     wasp_buf_free(&req->head.buf);
     wasp_buf_free(&req->log.resp_hdrs);
     lsn_body_drop(req);
+    lsn_cache_fill_free(req);
     free(req);
 }
 
@@ -452,6 +454,7 @@ static void worker_free(lsn_worker_t *w)
     if (w->hello) {
         pool->worker_count--;
     }
+    lsn_cache_worker_gone(w->pid);
     wasp_channel_free(w->ch);
     free(w);
 }
@@ -497,6 +500,7 @@ static void worker_on_close(wasp_channel_t *ch, void *data)
  * credit back (implied by the end of a response). */
 static void worker_request_end(lsn_worker_t *w, lsn_request_t *req)
 {
+    lsn_cache_fill_end(req);
     worker_unlink(req);
     w->pool->served++;
     w->served++;
@@ -541,7 +545,8 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         wasp_error("pool '%s': worker spoke before HELLO; closing its channel", w->pool->name);
         goto bad;
     }
-    if (hdr->type > WASP_MSG_STARTED && hdr->type <= WASP_MSG_RESP_END) {
+    if ((hdr->type > WASP_MSG_STARTED && hdr->type <= WASP_MSG_RESP_END) ||
+        hdr->type == WASP_MSG_RESP_CACHE) {
         req = worker_find(w, hdr->stream);
         if (req == NULL) {
             wasp_error("pool '%s': worker pid %d sent frame %u for unknown stream %u; closing its "
@@ -622,12 +627,17 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         req->log.substatus = substatus;
         req->log.win32 = win32;
         req->log.no_log = (log_flags & WASP_RESP_NO_LOG) != 0;
+        wasp_dec_t cache_headers = d;
+
         lsn_conn_response_head(req, status, reason, rl, &d, length, has_length != 0);
+        lsn_cache_fill_head(req, status, reason, rl, &cache_headers, length, has_length != 0,
+                            req->log.no_log);
         if (hdr->flags & WASP_FLAG_END) {
             if (d.error) {
                 goto bad;
             }
             /* The body is the rest of the frame, and the response is done. */
+            lsn_cache_fill_data(req, d.p, (size_t)(d.end - d.p));
             lsn_conn_response_data(req, d.p, (size_t)(d.end - d.p));
             worker_request_end(w, req);
         } else {
@@ -639,6 +649,7 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
         if (req->state != REQ_RESPONDING) {
             goto bad; /* a body before its head */
         }
+        lsn_cache_fill_data(req, payload, hdr->length);
         lsn_conn_response_data(req, payload, hdr->length);
         lsn_conn_response_flush(req);
         break;
@@ -649,6 +660,7 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
             len > INT64_MAX - off) {
             goto bad;
         }
+        lsn_cache_fill_file(req, fd, (off_t)off, (off_t)len);
         lsn_conn_response_file(req, fd, (off_t)off, (off_t)len);
         lsn_conn_response_flush(req);
         fd = -1;
@@ -656,6 +668,12 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
     }
     case WASP_MSG_RESP_END:
         worker_request_end(w, req);
+        break;
+    case WASP_MSG_RESP_CACHE:
+        if (req->state >= REQ_RESPONDING) {
+            goto bad; /* the verdict comes before the head */
+        }
+        lsn_cache_directive(req, payload, hdr->length);
         break;
     case WASP_MSG_DRAIN:
         w->draining = true;
@@ -786,7 +804,9 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
     wasp_dec_init(&d, payload, hdr->length);
     switch (hdr->type) {
     case WASP_MSG_CFG_BEGIN:
-        /* Everything is sent again; what is not confirmed by CFG_END goes. */
+        /* Everything is sent again; what is not confirmed by CFG_END goes.
+         * The configuration changed: no cached response outlives it. */
+        lsn_cache_flush();
         lsn_route_begin();
         lsn_tls_begin();
         lsn_log_cfg_begin();
@@ -1157,6 +1177,7 @@ int wasp_listener_main(int control_fd)
     if (lsn_loop == NULL) {
         return 1;
     }
+    lsn_cache_init();
     control = wasp_channel_new(lsn_loop, control_fd, control_on_msg, control_on_close, NULL);
     if (control == NULL || wasp_loop_signals(lsn_loop, sigs, 3, lsn_on_signal, NULL) != 0) {
         wasp_error("cannot set up the event loop: %s", strerror(errno));

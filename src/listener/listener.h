@@ -85,6 +85,7 @@ struct lsn_pool {
     uint64_t served;
     uint64_t arrivals;         /* counters.c: requests submitted (ArrivalRate) */
     uint64_t rejected;         /* ... and refused with 503 or a close (RejectedRequests) */
+    uint64_t cache_hits;       /* answered from the response cache (CacheHitRate) */
     uint64_t created_ms;
     uint32_t ping_interval_ms; /* 0: pinging disabled */
     uint32_t ping_response_ms;
@@ -168,6 +169,7 @@ struct lsn_request {
     char stage[32];        /* where the worker said it is (monitor.c) */
     char module[32];
     lsn_req_log_t log;
+    struct lsn_cache_fill *cache_fill; /* cache.c: the response being copied, or NULL */
 };
 
 typedef enum lsn_out_kind { OUT_MEM, OUT_FILE } lsn_out_kind_t;
@@ -258,6 +260,25 @@ void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
 void lsn_conn_response_data(lsn_request_t *req, const char *p, size_t len);
 void lsn_conn_response_file(lsn_request_t *req, int fd, off_t off, off_t len);
 void lsn_conn_response_end(lsn_request_t *req);
+/* A response from the listener's cache (cache.c), in two forms: the
+ * HTTP/1.1 bytes (status line and headers, Content-Length included, Date
+ * and Connection not), and the header list encoded as in RESP_HEAD (u32
+ * count, (str name, str value)*, without Content-Length) for a front end
+ * of another protocol. */
+typedef struct lsn_cached_response {
+    int status;
+    const char *wire;
+    size_t wire_len;
+    const char *headers;
+    size_t headers_len;
+    uint64_t length;   /* the representation's length (Content-Length) */
+    const char *body;  /* what to send: NULL for HEAD and 304 */
+    size_t body_len;
+} lsn_cached_response_t;
+
+/* Answer req from the response cache, with Date and the connection's
+ * header added for this request. */
+void lsn_conn_response_cached(lsn_request_t *req, const lsn_cached_response_t *r);
 /* The events above only queue output; this has it written when the loop
  * turn ends (every frame of one worker record in one write). */
 void lsn_conn_response_flush(lsn_request_t *req);

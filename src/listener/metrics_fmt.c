@@ -19,7 +19,8 @@ static void plain_name(wasp_buf_t *out, const char *s)
 }
 
 void wasp_counters_lines(wasp_buf_t *out, const wasp_site_counters_t *sites, size_t nsites,
-                         const wasp_queue_counters_t *queues, size_t nqueues)
+                         const wasp_queue_counters_t *queues, size_t nqueues,
+                         const wasp_cache_counters_t *cache)
 {
     for (size_t i = 0; i < nsites; i++) {
         const wasp_site_counters_t *s = &sites[i];
@@ -51,11 +52,23 @@ void wasp_counters_lines(wasp_buf_t *out, const wasp_site_counters_t *sites, siz
         plain_name(out, q->name);
         wasp_buf_appendf(out,
                          "\t%llu\tCurrentQueueSize=%llu\tMaxQueueItemAge=%llu\t"
-                         "TotalArrivals=%llu\tRejectedRequests=%llu\tCacheHitRate=0\n",
+                         "TotalArrivals=%llu\tRejectedRequests=%llu\tTotalCacheHits=%llu\n",
                          (unsigned long long)q->uptime_s,
                          (unsigned long long)q->current_queue_size,
                          (unsigned long long)q->max_queue_item_age_ms,
-                         (unsigned long long)q->arrivals, (unsigned long long)q->rejected);
+                         (unsigned long long)q->arrivals, (unsigned long long)q->rejected,
+                         (unsigned long long)q->cache_hits);
+    }
+    if (cache != NULL) {
+        wasp_buf_appendf(out,
+                         "cache\tCurrentUrisCached=%llu\tTotalUrisCached=%llu\tUriCacheHits=%llu\t"
+                         "UriCacheMisses=%llu\tUriCacheFlushes=%llu\tTotalFlushedUris=%llu\t"
+                         "CurrentCacheMemoryUsage=%llu\tMaximumCacheMemory=%llu\n",
+                         (unsigned long long)cache->current_uris,
+                         (unsigned long long)cache->total_uris, (unsigned long long)cache->hits,
+                         (unsigned long long)cache->misses, (unsigned long long)cache->flushes,
+                         (unsigned long long)cache->flushed_uris,
+                         (unsigned long long)cache->bytes, (unsigned long long)cache->limit);
     }
 }
 
@@ -141,6 +154,43 @@ static const queue_metric_t queue_metrics[] = {
     { "wasp_queue_rejected_requests", "counter", NULL,
       "Requests refused with 503 (HTTP Service Request Queues\\RejectedRequests)",
       QUEUE_FIELD(rejected) },
+    { "wasp_queue_cache_hits", "counter", NULL,
+      "Requests answered from the response cache; rate() gives HTTP Service Request "
+      "Queues\\CacheHitRate", QUEUE_FIELD(cache_hits) },
+};
+
+typedef struct cache_metric {
+    const char *name, *type, *unit, *help;
+    size_t offset;
+} cache_metric_t;
+
+#define CACHE_FIELD(f) offsetof(wasp_cache_counters_t, f)
+
+static const cache_metric_t cache_metrics[] = {
+    { "wasp_cache_current_uris", "gauge", NULL,
+      "Responses in the cache now (Web Service Cache\\Kernel: Current URIs Cached)",
+      CACHE_FIELD(current_uris) },
+    { "wasp_cache_stored_uris", "counter", NULL,
+      "Responses ever stored (Web Service Cache\\Kernel: Total URIs Cached)",
+      CACHE_FIELD(total_uris) },
+    { "wasp_cache_hits", "counter", NULL,
+      "Requests answered from the cache (Web Service Cache\\Kernel: URI Cache Hits)",
+      CACHE_FIELD(hits) },
+    { "wasp_cache_misses", "counter", NULL,
+      "Cache-eligible requests sent to a worker (Web Service Cache\\Kernel: URI Cache Misses)",
+      CACHE_FIELD(misses) },
+    { "wasp_cache_flushes", "counter", NULL,
+      "Whole-cache flushes by a configuration change (Web Service Cache\\Kernel: URI Cache "
+      "Flushes)", CACHE_FIELD(flushes) },
+    { "wasp_cache_flushed_uris", "counter", NULL,
+      "Responses removed for any reason (Web Service Cache\\Kernel: Total Flushed URIs)",
+      CACHE_FIELD(flushed_uris) },
+    { "wasp_cache_memory_bytes", "gauge", "bytes",
+      "Memory the cached responses hold (Web Service Cache\\Current File Cache Memory Usage)",
+      CACHE_FIELD(bytes) },
+    { "wasp_cache_memory_limit_bytes", "gauge", "bytes",
+      "The bound on that memory: caching/@maxCacheSize, or the automatic one",
+      CACHE_FIELD(limit) },
 };
 
 static uint64_t field_u64(const void *obj, size_t offset)
@@ -152,7 +202,8 @@ static uint64_t field_u64(const void *obj, size_t offset)
 }
 
 void wasp_metrics_openmetrics(wasp_buf_t *out, const wasp_site_counters_t *sites, size_t nsites,
-                              const wasp_queue_counters_t *queues, size_t nqueues)
+                              const wasp_queue_counters_t *queues, size_t nqueues,
+                              const wasp_cache_counters_t *cache)
 {
     static const char *const verbs[] = { "GET", "POST", "HEAD", "other" };
 
@@ -196,6 +247,15 @@ void wasp_metrics_openmetrics(wasp_buf_t *out, const wasp_site_counters_t *sites
         wasp_buf_appendf(out, "\"} %llu.%03u\n",
                          (unsigned long long)(queues[i].max_queue_item_age_ms / 1000),
                          (unsigned)(queues[i].max_queue_item_age_ms % 1000));
+    }
+    for (size_t m = 0; cache != NULL && m < sizeof(cache_metrics) / sizeof(cache_metrics[0]);
+         m++) {
+        const cache_metric_t *cm = &cache_metrics[m];
+        bool counter = strcmp(cm->type, "counter") == 0;
+
+        family(out, cm->name, cm->type, cm->unit, cm->help);
+        wasp_buf_appendf(out, "%s%s %llu\n", cm->name, counter ? "_total" : "",
+                         (unsigned long long)field_u64(cache, cm->offset));
     }
     wasp_buf_appendf(out, "# EOF\n");
 }

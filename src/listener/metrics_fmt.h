@@ -33,19 +33,36 @@ typedef struct wasp_queue_counters {
     uint64_t max_queue_item_age_ms; /* the oldest request waiting now */
     uint64_t arrivals;              /* ArrivalRate's total */
     uint64_t rejected;              /* RejectedRequests (and RejectionRate's total) */
+    uint64_t cache_hits;            /* CacheHitRate's total: answered from the response cache */
     uint64_t uptime_s;              /* since the listener knew the pool */
 } wasp_queue_counters_t;
+
+/* The response cache: IIS' "Web Service Cache" set, its kernel (URI cache)
+ * counters. */
+typedef struct wasp_cache_counters {
+    uint64_t current_uris;  /* CurrentUrisCached */
+    uint64_t total_uris;    /* TotalUrisCached */
+    uint64_t hits;          /* UriCacheHits */
+    uint64_t misses;        /* UriCacheMisses */
+    uint64_t flushes;       /* UriCacheFlushes (whole-cache flushes) */
+    uint64_t flushed_uris;  /* TotalFlushedUris */
+    uint64_t bytes;         /* CurrentCacheMemoryUsage */
+    uint64_t limit;         /* MaximumCacheMemory: the bound in force */
+} wasp_cache_counters_t;
 
 /* Lines for waspd (ctl_proto.h, "counters"):
  *   site <id> <name> <uptime-s> key=value...
  *   queue <name> <uptime-s> key=value...
+ *   cache key=value...            (when cache is not NULL)
  * Keys are IIS' counter names; rates are left to the reader. */
 void wasp_counters_lines(wasp_buf_t *out, const wasp_site_counters_t *sites, size_t nsites,
-                         const wasp_queue_counters_t *queues, size_t nqueues);
+                         const wasp_queue_counters_t *queues, size_t nqueues,
+                         const wasp_cache_counters_t *cache);
 
-/* OpenMetrics 1.0 text, "# EOF" included. */
+/* OpenMetrics 1.0 text, "# EOF" included (cache: NULL for none). */
 void wasp_metrics_openmetrics(wasp_buf_t *out, const wasp_site_counters_t *sites, size_t nsites,
-                              const wasp_queue_counters_t *queues, size_t nqueues);
+                              const wasp_queue_counters_t *queues, size_t nqueues,
+                              const wasp_cache_counters_t *cache);
 
 /* A label value as OpenMetrics writes it: \ " and newline escaped. */
 void wasp_metrics_label_value(wasp_buf_t *out, const char *s);

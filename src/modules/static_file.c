@@ -427,6 +427,10 @@ static wasp_status_t static_file_execute(wasp_request_t *req, void *state)
                                  "0x80070032 The file's extension has no <staticContent> "
                                  "<mimeMap> entry, so the static file handler does not serve it.");
     }
+    /* IIS' static file handler lets HTTP.sys cache what it sends until the
+     * file changes (only a whole 200 is kept).  Not for a default document:
+     * "/" answered with index.html is never kernel-cached. */
+    wasp_response_cache_file(req, path);
     return wasp_static_file_serve(req, fd, &st, mime, sc);
 }
 

@@ -209,6 +209,10 @@ const wasp_dircfg_t *worker_request_config(wasp_request_t *req)
     if (req->dircfg != NULL && req->dircfg_path == req->path_z) {
         return req->dircfg;
     }
+    /* Changes already made are seen by this request: inotify queued their
+     * events inside the writer's system call, but the loop may not have
+     * read them yet (the request frame can come first in one epoll batch). */
+    wasp_webcfg_process(worker_config());
     dc = wasp_webcfg_lookup(worker_config(), req->site, req->path_z);
     if (req->dircfg != NULL) {
         wasp_dircfg_release(req->dircfg);

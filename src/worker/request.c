@@ -717,11 +717,23 @@ int wasp_response_send_file(wasp_request_t *req, int fd, off_t offset, off_t len
     return 0;
 }
 
+void wasp_response_cache_file(wasp_request_t *req, const char *physical_path)
+{
+    size_t len = strlen(physical_path);
+    char *copy = wasp_request_alloc(req, len + 1);
+
+    if (copy != NULL) {
+        memcpy(copy, physical_path, len + 1);
+    }
+    req->cache_file = copy;
+}
+
 void wasp_response_clear(wasp_request_t *req)
 {
     if (req->head_sent) {
         return;
     }
+    req->cache_file = NULL;
     response_free_parts(req);
     for (size_t i = 0; i < req->rh_count; i++) {
         free(req->rh[i].name);

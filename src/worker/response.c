@@ -191,6 +191,7 @@ void response_send(wasp_request_t *req)
     bool is_head = req->method.len == 4 && memcmp(req->method.ptr, "HEAD", 4) == 0;
 
     if (!req->head_sent) {
+        worker_cache_verdict(req);
         if (response_send_whole(req, is_head)) {
             response_free_parts(req);
             req->sent_all = true;

@@ -152,6 +152,7 @@ struct wasp_request {
     bool head_sent;
     bool sent_all;            /* every part handed to the listener */
     bool streaming;           /* flushed before the end: length unknown */
+    const char *cache_file;   /* wasp_response_cache_file(): the body is this file */
     const char *fail_reason, *fail_module, *fail_event;
     uint64_t unacked;         /* body bytes sent, not yet acknowledged */
 };
@@ -207,5 +208,9 @@ const wasp_section_t *worker_section_at(const wasp_request_t *req, const char *u
 void response_send(wasp_request_t *req);   /* start or continue sending */
 void response_window(wasp_request_t *req, uint32_t acked);
 void response_free_parts(wasp_request_t *req);
+
+/* kernel_cache.c: before the head, tell the listener whether it may keep
+ * the response (WASP_MSG_RESP_CACHE), from the URL's configuration. */
+void worker_cache_verdict(wasp_request_t *req);
 
 #endif

@@ -23,7 +23,8 @@ def counters(s, *filters):
     assert r.returncode == 0, r.stderr
     sets = {}
     for line in r.stdout.splitlines():
-        m = re.fullmatch(r'COUNTERSET "([^"/]+)/([^"]+)" \((.*)\)', line)
+        # "Set/instance", or a set without instances (Web Service Cache)
+        m = re.fullmatch(r'COUNTERSET "([^"/]+)(?:/([^"]+))?" \((.*)\)', line)
         assert m, line
         values = dict(kv.split(":", 1) for kv in m.group(3).split(","))
         sets[(m.group(1), m.group(2))] = values
@@ -87,10 +88,11 @@ def test_queue_counters_and_filters(make_server):
     assert int(q["TotalArrivals"]) >= 2
     assert q["CurrentQueueSize"] == "0"
     assert q["RejectedRequests"] == "0"
-    assert q["CacheHitRate"] == "0"
+    assert q["TotalCacheHits"] == "0" and q["CacheHitRate"] == "0.00"
     assert float(q["ArrivalRate"]) > 0
-    # no filter: both sets; an unknown parameter is refused
-    assert {k[0] for k in counters(s)} == {"Web Service", "HTTP Service Request Queues"}
+    # no filter: every set; an unknown parameter is refused
+    assert {k[0] for k in counters(s)} == {"Web Service", "HTTP Service Request Queues",
+                                           "Web Service Cache"}
     r = waspctl("list", "counters", "/bogus:1", config=s.config_path, rundir=s.rundir)
     assert r.returncode == 2 and "/bogus is not a parameter" in r.stderr
 
@@ -159,7 +161,10 @@ def test_metrics_endpoint(make_server):
     assert "# UNIT wasp_site_sent_bytes bytes\n" in body
     assert 'wasp_site_requests_total{site="%s",method="GET"} 4\n' % SITE in body
     assert 'wasp_site_not_found_errors_total{site="%s"} 1\n' % SITE in body
-    assert 'wasp_queue_arrivals_total{app_pool="%s"} 4\n' % POOL in body
+    # the third /hello.txt is a response-cache hit: it never reaches the pool
+    assert 'wasp_queue_arrivals_total{app_pool="%s"} 3\n' % POOL in body
+    assert 'wasp_queue_cache_hits_total{app_pool="%s"} 1\n' % POOL in body
+    assert "\nwasp_cache_hits_total 1\n" in body and "\nwasp_cache_current_uris 1\n" in body
     # the admin binding is not a site: its requests are not counted, other paths 404
     assert admin_get(admin, "/hello.txt")[0] == 404
     assert admin_get(admin, "/")[0] == 404

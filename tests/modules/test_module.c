@@ -122,6 +122,27 @@ static wasp_status_t test_execute(wasp_request_t *req, void *state)
     char op[32] = "", arg[32] = "";
 
     query_get(req, "op", op, sizeof(op));
+    if (op[0] == '\0' && wasp_request_query(req).len == 0) {
+        /* No query: a body that changes with every execution (the response
+         * cache tests tell a cached answer from a fresh one by it). */
+        static unsigned long executions;
+        char line[64];
+
+        wasp_str_t path = wasp_request_path(req);
+
+        snprintf(line, sizeof(line), "execution %lu\n", ++executions);
+        wasp_response_set_header(req, "Content-Type", "text/plain");
+        /* .../cookie.wtest and .../vary.wtest: headers that keep a response
+         * out of a shared cache, or key it. */
+        if (path.len >= 12 && memcmp(path.ptr + path.len - 12, "cookie.wtest", 12) == 0) {
+            wasp_response_add_header(req, "Set-Cookie", "session=1");
+        }
+        if (path.len >= 10 && memcmp(path.ptr + path.len - 10, "vary.wtest", 10) == 0) {
+            wasp_response_set_header(req, "Vary", "Accept-Language");
+        }
+        test_write_str(req, line);
+        return WASP_FINISH;
+    }
     if (strcmp(op, "echo") == 0) {
         return test_echo(req);
     }
