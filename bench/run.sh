@@ -110,6 +110,8 @@ trap 'exit 143' TERM
 
 command -v wrk >/dev/null || die "wrk not found (scripts/deps.sh bench installs it)"
 command -v curl >/dev/null || die "curl not found"
+command -v h2load >/dev/null || die "h2load not found (scripts/deps.sh bench installs nghttp2-client)"
+command -v openssl >/dev/null || die "openssl not found"
 case $SECONDS_EACH in '' | *[!0-9]*) die "BENCH_SECONDS must be a whole number" ;; esac
 case $CONNS in '' | *[!0-9]*) die "BENCH_CONNECTIONS must be a whole number" ;; esac
 case $THREADS in '' | *[!0-9]*) die "BENCH_THREADS must be a whole number" ;; esac
@@ -148,6 +150,15 @@ HAVE_PHP=0
 head -c 1048576 /dev/urandom >"$WWW/big.bin" || die "cannot write 1 MiB file"
 SMALL_LEN=11
 BIG_LEN=1048576
+
+# One self-signed certificate for both servers' TLS ports: wasp reads it
+# from its certificate store (bound with waspctl add sslcert), nginx from
+# the same PEM files.
+mkdir -p "$TMP/certs/My"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
+    -days 2 -keyout "$TMP/tls.key" -out "$TMP/tls.crt" >/dev/null 2>&1 || die "openssl cannot make a certificate"
+cat "$TMP/tls.crt" "$TMP/tls.key" >"$TMP/certs/My/bench.pem"
+CERT_HASH=$(openssl x509 -in "$TMP/tls.crt" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')
 
 # Ports for the two servers: free, and below the kernel's ephemeral range so
 # that wrk's (and everybody else's) client sockets cannot be holding them.
@@ -269,6 +280,10 @@ http {
 
     server {
         listen 127.0.0.1:$NPORT;
+        listen 127.0.0.1:$NSPORT ssl http2;
+        ssl_certificate $TMP/tls.crt;
+        ssl_certificate_key $TMP/tls.key;
+        ssl_protocols TLSv1.3;
         server_name localhost;
         root $WWW;
 
@@ -327,6 +342,8 @@ start_nginx() {
     for _ in 1 2 3 4 5; do
         free_port || die "no free port found"
         NPORT=$FREE_PORT
+        free_port || die "no free port found"
+        NSPORT=$FREE_PORT
         write_nginx_conf
         : >"$TMP/nginx/error.log"
         "$NGINX" -p "$TMP/nginx/" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" \
@@ -358,6 +375,7 @@ write_wasp_conf() {
                 </application>
                 <bindings>
                     <binding protocol="http" bindingInformation="127.0.0.1:$WPORT:" />
+                    <binding protocol="https" bindingInformation="127.0.0.1:$WSPORT:" />
                 </bindings>
             </site>
             <applicationDefaults applicationPool="DefaultAppPool" />
@@ -408,8 +426,14 @@ start_wasp() {
     for _ in 1 2 3 4 5; do
         free_port || die "no free port found"
         WPORT=$FREE_PORT
+        free_port || die "no free port found"
+        WSPORT=$FREE_PORT
         write_wasp_conf "$cfg"
-        "$BUILD/waspd" --config "$cfg" --runtime-dir "$TMP/run" >"$TMP/wasp.log" 2>&1 &
+        "$BUILD/waspctl" --cert-store "$TMP/certs" --runtime-dir /nonexistent add sslcert \
+            "ipport=0.0.0.0:$WSPORT" "certhash=$CERT_HASH" certstorename=My >/dev/null ||
+            die "waspctl add sslcert failed"
+        "$BUILD/waspd" --config "$cfg" --runtime-dir "$TMP/run" --cert-store "$TMP/certs" \
+            >"$TMP/wasp.log" 2>&1 &
         WASP_PID=$!
         wait_port waspd "$WASP_PID" "$WPORT" "$TMP/wasp.log"
         rc=$?
@@ -505,10 +529,43 @@ while True:
 PYEOF
 }
 
+# measure_h2 CASE TARGET URL: h2load over TLS (ALPN h2), 16 connections of
+# 10 concurrent streams each, for BENCH_SECONDS after a 1 s warm-up.
+measure_h2() {
+    local cas=$1 target=$2 url=$3 out rc rps done ok non2xx pid prob=""
+    out=$(h2load -c 16 -m 10 -t "$THREADS" --warm-up-time=1 -D "$SECONDS_EACH" "$url" 2>&1)
+    rc=$?
+    {
+        echo "===== $cas / $target: h2load -c 16 -m 10 -t $THREADS --warm-up-time=1 -D $SECONDS_EACH $url (exit $rc)"
+        echo "$out"
+        echo
+    } >>"$RAW"
+    rps=$(echo "$out" | awk '/^finished in/ { for (i = 1; i <= NF; i++) if ($i ~ /^req\/s/) { v = $(i - 1); gsub(/,/, "", v); print v } }')
+    done=$(echo "$out" | awk '/^requests:/ { print $6 }')
+    ok=$(echo "$out" | awk '/^requests:/ { print $8 }')
+    non2xx=$(echo "$out" | awk '/^status codes:/ { gsub(/,/, ""); print $5 + $7 + $9 }')
+    RPS[${cas}_$target]=${rps:-0}
+    XFER[${cas}_$target]=-
+    [ "$rc" = 0 ] || prob="$prob h2load exited $rc;"
+    [ -n "$rps" ] || prob="$prob no req/s in h2load output;"
+    [ -n "$done" ] && [ "$done" != "$ok" ] && prob="$prob $((done - ok)) of $done requests failed;"
+    [ -n "$non2xx" ] && [ "$non2xx" != 0 ] && prob="$prob $non2xx non-2xx answers;"
+    if [ "$target" = wasp ]; then pid=$WASP_PID; else pid=$NGINX_PID; fi
+    kill -0 "$pid" 2>/dev/null || prob="$prob $target (pid $pid) is gone;"
+    ERR[${cas}_$target]=$prob
+    if [ -n "$prob" ]; then
+        PROBLEMS=1
+        note "$cas / $target:$prob"
+        while IFS= read -r line; do printf '    %s\n' "$line"; done <<<"$out" >&2
+    fi
+}
+
 # -------------------------------------------------------------------- main --
 
 WPORT=""
+WSPORT=""
 NPORT=""
+NSPORT=""
 WORKER_BEFORE=""
 CACHE_NOTE=""
 
@@ -522,6 +579,8 @@ if has_target wasp; then
     check "wasp small, Connection: close" "$WASP_URL/small.txt" "$SMALL_LEN" "$WWW/small.txt" -H "Connection: close"
     check "wasp small, not cached" "$WASP_URL/small.nc" "$SMALL_LEN" "$WWW/small.nc"
     check "wasp 1 MiB" "$WASP_URL/big.bin" "$BIG_LEN" "$WWW/big.bin"
+    check "wasp https small" "https://127.0.0.1:$WSPORT/small.txt" "$SMALL_LEN" "$WWW/small.txt" -k --http1.1
+    check "wasp h2 small" "https://127.0.0.1:$WSPORT/small.txt" "$SMALL_LEN" "$WWW/small.txt" -k --http2
     # Only a Host header, like wrk: the echo body is then exactly ECHO_BODY.
     check "wasp worker echo" "$WASP_URL$ECHO_PATH" "$ECHO_LEN" "$TMP/echo.expected" -H "User-Agent:" -H "Accept:"
     [ "$HAVE_PHP" = 1 ] && check "wasp php" "$WASP_URL/hello.php" 11 ""
@@ -541,16 +600,19 @@ if has_target nginx; then
     check "nginx small, Connection: close" "$NGINX_URL/small.txt" "$SMALL_LEN" "$WWW/small.txt" -H "Connection: close"
     check "nginx small .nc" "$NGINX_URL/small.nc" "$SMALL_LEN" "$WWW/small.nc"
     check "nginx 1 MiB" "$NGINX_URL/big.bin" "$BIG_LEN" "$WWW/big.bin"
+    check "nginx https small" "https://127.0.0.1:$NSPORT/small.txt" "$SMALL_LEN" "$WWW/small.txt" -k --http1.1
+    check "nginx h2 small" "https://127.0.0.1:$NSPORT/small.txt" "$SMALL_LEN" "$WWW/small.txt" -k --http2
     check "nginx return 200" "$NGINX_URL$ECHO_PATH" "$ECHO_LEN" "$TMP/echo.expected" -H "User-Agent:" -H "Accept:"
     [ "$HAVE_PHP" = 1 ] && check "nginx php-fpm" "$NGINX_URL/hello.php" 11 ""
 fi
 
 note "measuring: $THREADS threads, $CONNS connections, ${SECONDS_EACH} s per run (+1 s warm-up)"
-CASES="small nocache big echo close"
+CASES="small nocache big echo close https h2"
 [ "$HAVE_PHP" = 1 ] && CASES="$CASES php"
 for t in wasp nginx; do
     has_target "$t" || continue
     if [ "$t" = wasp ]; then base=$WASP_URL; else base=$NGINX_URL; fi
+    if [ "$t" = wasp ]; then tls_base=https://127.0.0.1:$WSPORT; else tls_base=https://127.0.0.1:$NSPORT; fi
     note "$t: 11 B file, keep-alive (wasp: response cache hits)"
     if [ "$t" = wasp ]; then
         # The warm-up stores the URL; every measured request must then be a
@@ -577,6 +639,10 @@ for t in wasp nginx; do
     measure echo "$t" "$base$ECHO_PATH"
     note "$t: 11 B file, Connection: close"
     measure close "$t" "$base/small.txt" -H "Connection: close"
+    note "$t: 11 B file over HTTPS (TLS 1.3), keep-alive"
+    measure https "$t" "$tls_base/small.txt"
+    note "$t: 11 B file over h2 (TLS), h2load"
+    measure_h2 h2 "$t" "$tls_base/small.txt"
     if [ "$HAVE_PHP" = 1 ]; then
         note "$t: PHP hello world, $PHP_PROCS PHP processes"
         measure php "$t" "$base/hello.php"
@@ -739,6 +805,8 @@ label() {
     big) echo "1 MiB file, keep-alive" ;;
     echo) echo "worker echo vs return 200" ;;
     close) echo "11 B, no keep-alive, hit" ;;
+    https) echo "11 B file, HTTPS keep-alive" ;;
+    h2) echo "11 B file, h2 (h2load -m 10)" ;;
     php) echo "PHP hello (php-cgi / php-fpm)" ;;
     esac
 }

@@ -69,7 +69,7 @@ typedef enum wasp_msg_type {
     WASP_MSG_STATUS_QUERY = 25, /* where is each request in the pipeline? */
     /* waspd -> listener */
     WASP_MSG_CFG_BEGIN = 40,
-    WASP_MSG_CFG_LISTEN = 41,  /* fd, str ip, u16 port, u8 tls (an https port) */
+    WASP_MSG_CFG_LISTEN = 41,  /* fd, str ip, u16 port, u8 flags (WASP_LISTEN_*) */
     WASP_MSG_CFG_POOL = 42,    /* fd, str name, u32 uid, u32 queue_length,
                                   u32 ping interval ms (0 = no pinging), u32 ping response ms,
                                   u32 periodicRestart requests (0 = never),
@@ -137,6 +137,11 @@ typedef enum wasp_msg_type {
  * credit to the worker's account: one frame instead of three for the common
  * small response. */
 #define WASP_FLAG_END 0x1u
+
+/* CFG_LISTEN flags: an https port; a binding on it disables HTTP/2
+ * (sslFlags 4), so ALPN offers only http/1.1. */
+#define WASP_LISTEN_TLS 0x1u
+#define WASP_LISTEN_NO_H2 0x2u
 
 /* CFG_LOG kinds. */
 #define WASP_CFG_LOG_SITE 1u

@@ -1070,7 +1070,11 @@ void lsn_log_access(const lsn_request_t *req)
     } else {
         r.site_name = lstr(k->site_name);
     }
-    snprintf(version, sizeof(version), "HTTP/1.%d", v.minor);
+    if (req->log.h2_stream != 0) {
+        snprintf(version, sizeof(version), "HTTP/2"); /* as IIS writes it */
+    } else {
+        snprintf(version, sizeof(version), "HTTP/1.%d", v.minor);
+    }
     r.computer = lstr(computer_name);
     r.s_ip = lstr(v.s_ip);
     r.c_ip = lstr(v.c_ip);
@@ -1184,8 +1188,9 @@ void lsn_log_httperr_request(const lsn_request_t *req, int status, const char *r
     e.c_port = v.c_port;
     e.s_ip = v.s_ip;
     e.s_port = v.s_port;
-    e.version_major = 1;
-    e.version_minor = v.minor;
+    e.version_major = req->log.h2_stream != 0 ? 2 : 1;
+    e.version_minor = req->log.h2_stream != 0 ? 0 : v.minor;
+    e.stream_id = req->log.h2_stream;
     e.method = v.method;
     e.uri = (wasp_logstr_t){uri, n > 0 ? (size_t)n : 0};
     e.status = status;

@@ -28,6 +28,7 @@
 #include "common/util.h"
 #include "listener/cache.h"
 #include "listener/counters.h"
+#include "listener/h2.h"
 #include "listener/limits.h"
 #include "listener/listener.h"
 #include "listener/tls.h"
@@ -38,7 +39,8 @@
 #define CONN_WAIT_BUFFER 65536u /* bytes read ahead while a request runs */
 #define CONN_TLS_RECORD 16384u  /* plaintext per TLS record */
 
-typedef enum conn_state { C_HANDSHAKE, C_HEAD, C_BODY, C_WAIT, C_LINGER } conn_state_t;
+/* C_H2: an HTTP/2 connection; its streams have their own states (h2.c). */
+typedef enum conn_state { C_HANDSHAKE, C_HEAD, C_BODY, C_WAIT, C_LINGER, C_H2 } conn_state_t;
 
 struct lsn_conn {
     lsn_conn_t *next, *prev;
@@ -76,6 +78,8 @@ struct lsn_conn {
     uint64_t rbuf_since_ms; /* the oldest unparsed byte arrived (time-taken) */
     uint32_t counted_site;  /* counters.c: the site counting it as a connection */
     wasp_defer_t flush_defer; /* lsn_conn_response_flush: write once per loop turn */
+    bool had_request;       /* a request was parsed: no h2c preface any more */
+    lsn_h2_t *h2;           /* C_H2: its session */
 };
 
 static lsn_conn_t *conns;
@@ -107,6 +111,7 @@ static void conn_flush(lsn_conn_t *c);
 static void conn_close(lsn_conn_t *c);
 static void conn_httperr(lsn_conn_t *c, const char *method, size_t method_len, const char *uri,
                          size_t uri_len, int status, const char *reason);
+static bool conn_h2_start(lsn_conn_t *c);
 static void conn_httperr_req(lsn_request_t *req, int status, const char *reason);
 
 size_t lsn_conn_count(void)
@@ -131,7 +136,7 @@ static void conn_update_events(lsn_conn_t *c)
         conn_set_events(c, ev | (c->hs_want_write ? EPOLLOUT : EPOLLIN));
         return;
     }
-    if (c->state == C_HEAD || c->state == C_BODY || c->state == C_LINGER) {
+    if (c->state == C_HEAD || c->state == C_BODY || c->state == C_LINGER || c->state == C_H2) {
         ev |= EPOLLIN;
     } else if (c->state == C_WAIT && !c->peer_eof && !c->closing &&
                wasp_buf_size(&c->rbuf) < CONN_WAIT_BUFFER) {
@@ -251,7 +256,7 @@ static void conn_cancel_timer(lsn_conn_t *c)
     }
 }
 
-void lsn_conn_accept(int listen_fd, bool tls)
+void lsn_conn_accept(int listen_fd, bool tls, bool h2)
 {
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage peer, local;
@@ -296,7 +301,7 @@ void lsn_conn_accept(int listen_fd, bool tls)
         c->is_local = wasp_sockaddr_is_loopback(&peer) || strcmp(c->peer_ip, c->local_ip) == 0;
         c->state = C_HEAD;
         if (tls) {
-            c->tls = lsn_tls_new(fd, c->local_ip, c->local_port);
+            c->tls = lsn_tls_new(fd, c->local_ip, c->local_port, h2);
             if (c->tls == NULL) {
                 close(fd);
                 free(c);
@@ -347,7 +352,9 @@ static void conn_log_access(lsn_conn_t *c, lsn_request_t *req, uint32_t win32)
         return;
     }
     req->log.logged = true;
-    req->log.sc_bytes = c->bytes_out - req->log.sent_base;
+    if (req->log.h2_stream == 0) { /* h2.c counts a stream's bytes itself */
+        req->log.sc_bytes = c->bytes_out - req->log.sent_base;
+    }
     if (win32 != 0) {
         req->log.win32 = win32;
     }
@@ -370,21 +377,34 @@ static void conn_log_unfinished(lsn_conn_t *c, lsn_request_t *req)
                      early ? "Client_Reset" : "Connection_Dropped");
 }
 
+void lsn_conn_request_detach(lsn_conn_t *c, lsn_request_t *req, bool complete)
+{
+    if (complete) {
+        conn_log_access(c, req, 0); /* the last byte is with the kernel: time-taken ends */
+    } else {
+        conn_log_unfinished(c, req);
+    }
+    req->conn = NULL;
+    if (req->state == REQ_DONE || req->state == REQ_READING_BODY) {
+        if (req->worker == NULL) {
+            lsn_request_free(req);
+        }
+    } else {
+        lsn_request_abandon(req);
+    }
+}
+
 static void conn_close(lsn_conn_t *c)
 {
     if (c->req != NULL) {
         lsn_request_t *req = c->req;
 
-        conn_log_unfinished(c, req);
         c->req = NULL;
-        req->conn = NULL;
-        if (req->state == REQ_DONE || req->state == REQ_READING_BODY) {
-            if (req->worker == NULL) {
-                lsn_request_free(req);
-            }
-        } else {
-            lsn_request_abandon(req);
-        }
+        lsn_conn_request_detach(c, req, false);
+    }
+    if (c->h2 != NULL) {
+        lsn_h2_free(c->h2); /* its streams' requests, as above */
+        c->h2 = NULL;
     }
     conn_free_outs(c);
     if (c->timer != NULL) {
@@ -501,10 +521,21 @@ static void conn_out_file(lsn_conn_t *c, int fd, off_t off, off_t len)
     c->out_tail = o;
 }
 
+int lsn_conn_out(lsn_conn_t *c, const void *p, size_t len)
+{
+    return conn_out_mem(c, p, len) != NULL ? 0 : -1;
+}
+
+size_t lsn_conn_out_pending(const lsn_conn_t *c)
+{
+    return (size_t)conn_pending_bytes(c);
+}
+
 /* An HTTPERR line about the connection, with what was parsed of its
  * request (the raw URL: it was not understood). */
-static void conn_httperr(lsn_conn_t *c, const char *method, size_t method_len, const char *uri,
-                         size_t uri_len, int status, const char *reason)
+void lsn_conn_httperr_stream(lsn_conn_t *c, const char *method, size_t method_len,
+                             const char *uri, size_t uri_len, int status, const char *reason,
+                             uint32_t stream)
 {
     wasp_httperr_rec_t e = {
         .when = time(NULL),
@@ -518,9 +549,21 @@ static void conn_httperr(lsn_conn_t *c, const char *method, size_t method_len, c
         .uri = {uri, uri_len},
         .status = status,
         .reason = reason,
+        .stream_id = stream,
     };
 
     lsn_log_httperr(&e);
+}
+
+static void conn_httperr(lsn_conn_t *c, const char *method, size_t method_len, const char *uri,
+                         size_t uri_len, int status, const char *reason)
+{
+    lsn_conn_httperr_stream(c, method, method_len, uri, uri_len, status, reason, 0);
+}
+
+void lsn_conn_httperr_h2(lsn_conn_t *c, const char *reason)
+{
+    conn_httperr(c, NULL, 0, NULL, 0, 0, reason);
 }
 
 /* An HTTPERR line about a routed request (its cooked URL, site and pool);
@@ -585,8 +628,14 @@ static void conn_refuse_body(lsn_conn_t *c, wasp_httpsys_error_t e)
     conn_answer_close(c, e, false);
 }
 
-/* A head is parsed: canonicalise, route, and start the request. */
-static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
+const wasp_h1_limits_t *lsn_conn_limits(void)
+{
+    return &conn_limits;
+}
+
+lsn_start_result_t lsn_conn_start_request(lsn_conn_t *c, const lsn_req_in_t *in,
+                                          lsn_body_reader_t *body, lsn_request_t **reqp,
+                                          wasp_httpsys_error_t *err, bool *head_only)
 {
     static char path[65536 + 8]; /* MaxFieldLength, which bounds the URL, is < 64 KiB */
     wasp_url_t url;
@@ -595,43 +644,40 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
     const lsn_app_t *app;
     lsn_request_t *req;
     wasp_enc_t *enc;
-    bool has_body = h->chunked || h->content_length > 0;
+    bool is_head = conn_token_eq(in->method, in->method_len, "HEAD");
+    bool has_body = in->chunked || in->content_length != 0;
+
+    /* A refusal: its HTTPERR line here, the answer by the caller. */
+#define REFUSE(code, head)                                                                    \
+    do {                                                                                      \
+        *err = (code);                                                                        \
+        *head_only = (head);                                                                  \
+        lsn_conn_httperr_stream(c, in->method, in->method_len, in->target, in->target_len,    \
+                                wasp_httpsys_info(code)->status,                              \
+                                wasp_httpsys_info(code)->httperr_reason, in->h2_stream);      \
+        return LSN_START_REFUSED;                                                             \
+    } while (0)
 
     if (!url_limits_ready) {
         wasp_url_limits_default(&url_limits);
         url_limits.max_url_length = conn_limits.max_field_length;
         url_limits_ready = true;
     }
-    c->version_major = 1;
-    c->version_minor = h->version_minor;
-    e = wasp_url_canon(h->target, h->target_len, &url_limits, path, sizeof(path), &url);
+    *reqp = NULL;
+    e = wasp_url_canon(in->target, in->target_len, &url_limits, path, sizeof(path), &url);
     if (e != WASP_HTTPSYS_NONE) {
-        conn_refuse(c, e, h->method, h->method_len, h->target, h->target_len, false);
-        return;
+        REFUSE(e, false);
     }
     if (url.asterisk) {
-        /* OPTIONS * asks about the server, not a resource (RFC 9110 9.3.7):
-         * answered here, then the connection closes (a rare request; this
-         * keeps pipelining logic out of it). */
-        static const char opts[] = "HTTP/1.1 200 OK\r\nAllow: OPTIONS, TRACE, GET, HEAD, POST\r\n"
-                                   "Server: wasp\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-
-        conn_out_mem(c, opts, sizeof(opts) - 1);
-        c->closing = true;
-        c->state = C_WAIT;
-        conn_flush(c);
-        return;
+        /* OPTIONS * asks about the server, not a resource (RFC 9110 9.3.7). */
+        return LSN_START_ASTERISK;
     }
-    site = lsn_route_site(c->local_ip, c->local_port, h->host, h->host_len);
+    site = lsn_route_site(c->local_ip, c->local_port, in->host, in->host_len);
     if (site == NULL) {
-        conn_refuse(c, WASP_HTTPSYS_INVALID_HOSTNAME, h->method, h->method_len, h->target,
-                    h->target_len, false);
-        return;
+        REFUSE(WASP_HTTPSYS_INVALID_HOSTNAME, false);
     }
     if (!site->started) {
-        conn_refuse(c, WASP_HTTPSYS_NOT_FOUND, h->method, h->method_len, h->target,
-                    h->target_len, conn_token_eq(h->method, h->method_len, "HEAD"));
-        return;
+        REFUSE(WASP_HTTPSYS_NOT_FOUND, is_head);
     }
     if (c->site_id != site->id) {
         /* Counted per site once routed (a keep-alive connection may move). */
@@ -640,11 +686,11 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
             c->site_id = 0;
         }
         if (!lsn_limits_site_enter(site->id, site->max_connections)) {
-            conn_httperr(c, h->method, h->method_len, h->target, h->target_len, 503,
-                         "ConnLimit");
-            conn_answer_close(c, WASP_HTTPSYS_SERVICE_UNAVAILABLE,
-                              conn_token_eq(h->method, h->method_len, "HEAD"));
-            return;
+            lsn_conn_httperr_stream(c, in->method, in->method_len, in->target, in->target_len,
+                                    503, "ConnLimit", in->h2_stream);
+            *err = WASP_HTTPSYS_SERVICE_UNAVAILABLE;
+            *head_only = is_head;
+            return LSN_START_REFUSED;
         }
         c->site_id = site->id;
     }
@@ -653,38 +699,34 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
     lsn_counters_conn_site(&c->counted_site, site->id);
     app = lsn_route_app(site->id, path, url.path_len);
     if (app == NULL) {
-        conn_refuse(c, WASP_HTTPSYS_NOT_FOUND, h->method, h->method_len, h->target,
-                    h->target_len, conn_token_eq(h->method, h->method_len, "HEAD"));
-        return;
+        REFUSE(WASP_HTTPSYS_NOT_FOUND, is_head);
     }
     req = calloc(1, sizeof(*req));
     if (req == NULL) {
-        conn_refuse(c, WASP_HTTPSYS_SERVICE_UNAVAILABLE, h->method, h->method_len, h->target,
-                    h->target_len, false);
-        return;
+        REFUSE(WASP_HTTPSYS_SERVICE_UNAVAILABLE, false);
     }
     req->conn = c;
     req->body_fd = -1;
     req->pool = app->pool;
     req->log.site_id = site->id;
-    req->log.start_ms = c->rbuf_since_ms;
-    req->log.cs_bytes = h->head_len;
+    req->log.start_ms = in->h2_stream ? wasp_now_ms() : c->rbuf_since_ms;
+    req->log.cs_bytes = in->head_len;
     req->log.sent_base = c->bytes_out;
+    req->log.h2_stream = in->h2_stream;
     req->queue_timeout_ms = site->connection_timeout_ms;
-    req->is_head = conn_token_eq(h->method, h->method_len, "HEAD");
+    req->is_head = is_head;
     req->state = REQ_READING_BODY;
-    c->req = req;
-    c->keep_alive = h->keep_alive;
 
-    /* REQ_HEAD payload (decoded by the worker, worker/request.c). */
+    /* REQ_HEAD payload (decoded by the worker, worker/request.c).  HTTP/2
+     * reaches the worker as HTTP/1.1: the module API knows only 1.x. */
     enc = &req->head;
     wasp_enc_u32(enc, site->id);
-    wasp_enc_str(enc, h->method, h->method_len);
-    wasp_enc_str(enc, h->target, h->target_len);
+    wasp_enc_str(enc, in->method, in->method_len);
+    wasp_enc_str(enc, in->target, in->target_len);
     wasp_enc_str(enc, path, url.path_len);
     wasp_enc_u8(enc, url.query != NULL);
     wasp_enc_str(enc, url.query ? url.query : "", url.query ? url.query_len : 0);
-    wasp_enc_u8(enc, (uint8_t)h->version_minor);
+    wasp_enc_u8(enc, (uint8_t)(in->h2_stream ? 1 : in->version_minor));
     wasp_enc_u8(enc, c->is_local);
     wasp_enc_cstr(enc, c->peer_ip);
     wasp_enc_u16(enc, c->peer_port);
@@ -711,32 +753,87 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
         free(pem);
     }
     req->head_headers_at = wasp_buf_size(&enc->buf);
-    wasp_enc_u32(enc, (uint32_t)h->header_count);
-    for (size_t i = 0; i < h->header_count; i++) {
-        wasp_enc_str(enc, h->headers[i].name, h->headers[i].name_len);
-        wasp_enc_str(enc, h->headers[i].value, h->headers[i].value_len);
+    wasp_enc_u32(enc, (uint32_t)in->header_count);
+    for (size_t i = 0; i < in->header_count; i++) {
+        wasp_enc_str(enc, in->headers[i].name, in->headers[i].name_len);
+        wasp_enc_str(enc, in->headers[i].value, in->headers[i].value_len);
     }
     if (enc->buf.data == NULL || wasp_buf_size(&enc->buf) > WASP_CH_CHUNK) {
         /* Heads are bounded by MaxRequestBytes, far below one frame. */
-        c->req = NULL;
         lsn_request_free(req);
-        conn_refuse(c, WASP_HTTPSYS_REQUEST_TOO_LONG, h->method, h->method_len, h->target,
-                    h->target_len, false);
-        return;
+        REFUSE(WASP_HTTPSYS_REQUEST_TOO_LONG, false);
     }
+#undef REFUSE
+    *reqp = req;
     /* Request filtering's limits (IIS checks them at BeginRequest, before
      * reading the body): the worker answers, without the body. */
     if (url.path_len > app->limits.max_url) {
-        conn_filter_refuse(c, 404, 14);
+        req->refuse_status = 404, req->refuse_sub = 14;
     } else if (url.query != NULL && url.query_len > app->limits.max_query) {
-        conn_filter_refuse(c, 404, 15);
-    } else if (!h->chunked && h->content_length > 0 &&
-               (uint64_t)h->content_length > app->limits.max_content_length) {
-        conn_filter_refuse(c, 413, 1);
+        req->refuse_status = 404, req->refuse_sub = 15;
+    } else if (!in->chunked && in->content_length > 0 &&
+               (uint64_t)in->content_length > app->limits.max_content_length) {
+        req->refuse_status = 413, req->refuse_sub = 1;
     } else if (has_body) {
-        c->state = C_BODY;
-        lsn_body_begin(&c->body, h->chunked, h->chunked ? 0 : (uint64_t)h->content_length,
+        /* HTTP/2 without Content-Length: the body runs to END_STREAM. */
+        lsn_body_begin(body, in->chunked,
+                       in->chunked                ? 0
+                       : in->content_length < 0 ? UINT64_MAX
+                                                : (uint64_t)in->content_length,
                        app->limits.max_content_length);
+    }
+    return LSN_START_OK;
+}
+
+/* A head is parsed: canonicalise, route, and start the request. */
+static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
+{
+    lsn_req_in_t in = {
+        .method = h->method,
+        .method_len = h->method_len,
+        .target = h->target,
+        .target_len = h->target_len,
+        .host = h->host,
+        .host_len = h->host_len,
+        .headers = h->headers,
+        .header_count = h->header_count,
+        .version_minor = h->version_minor,
+        .head_len = h->head_len,
+        .chunked = h->chunked,
+        .content_length = h->content_length > 0 ? h->content_length : 0,
+    };
+    wasp_httpsys_error_t e = WASP_HTTPSYS_NONE;
+    bool head_only = false;
+    lsn_request_t *req;
+
+    c->version_major = 1;
+    c->version_minor = h->version_minor;
+    c->had_request = true;
+    switch (lsn_conn_start_request(c, &in, &c->body, &req, &e, &head_only)) {
+    case LSN_START_REFUSED:
+        conn_answer_close(c, e, head_only);
+        return;
+    case LSN_START_ASTERISK: {
+        /* Answered here, then the connection closes (a rare request; this
+         * keeps pipelining logic out of it). */
+        static const char opts[] = "HTTP/1.1 200 OK\r\nAllow: OPTIONS, TRACE, GET, HEAD, POST\r\n"
+                                   "Server: wasp\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+        conn_out_mem(c, opts, sizeof(opts) - 1);
+        c->closing = true;
+        c->state = C_WAIT;
+        conn_flush(c);
+        return;
+    }
+    case LSN_START_OK:
+        break;
+    }
+    c->req = req;
+    c->keep_alive = h->keep_alive;
+    if (req->refuse_status != 0) {
+        conn_filter_refuse(c, req->refuse_status, req->refuse_sub);
+    } else if (h->chunked || h->content_length > 0) {
+        c->state = C_BODY;
         /* RFC 9110 10.1.1: answer 100-continue only if the body is not already here. */
         if (h->expect_continue && h->version_minor == 1 &&
             wasp_buf_size(&c->rbuf) == h->head_len) {
@@ -750,13 +847,21 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
     }
 }
 
-static void conn_submit(lsn_conn_t *c)
+void lsn_conn_submit_request(lsn_request_t *req)
 {
-    lsn_request_t *req = c->req;
-
     /* The last fields of REQ_HEAD: request filtering's verdict. */
     wasp_enc_u16(&req->head, req->refuse_status);
     wasp_enc_u16(&req->head, req->refuse_sub);
+    /* The response cache may answer it alone (an HTTP/1.1 connection may
+     * then be gone). */
+    if (lsn_cache_serve(req)) {
+        return;
+    }
+    lsn_pool_submit(req->pool, req);
+}
+
+static void conn_submit(lsn_conn_t *c)
+{
     if (wasp_buf_size(&c->rbuf) > 0) {
         c->rbuf_since_ms = wasp_now_ms(); /* a pipelined request's time starts now */
     }
@@ -765,10 +870,146 @@ static void conn_submit(lsn_conn_t *c)
     c->rate_start_ms = wasp_now_ms(); /* MinSendRate counts from here */
     c->rate_mark = c->sent_total + conn_pending_bytes(c);
     conn_update_events(c);
-    if (lsn_cache_serve(req)) {
-        return; /* answered by the listener alone (c may be gone) */
+    lsn_conn_submit_request(c->req);
+}
+
+/* ---- HTTP/2 connections (the session is h2.c's) ---------------------------- */
+
+/* Hand what was read to the session, then write what it answers. */
+static void conn_h2_input(lsn_conn_t *c)
+{
+    if (wasp_buf_size(&c->rbuf) > 0 && !c->closing) {
+        if (lsn_h2_recv(c->h2, wasp_buf_ptr(&c->rbuf), wasp_buf_size(&c->rbuf)) != 0) {
+            c->closing = true; /* a GOAWAY is queued: written, then the close */
+        }
+        wasp_buf_reset(&c->rbuf);
+        if (lsn_h2_receiving_streams(c->h2) > 0) {
+            /* EntityBody: connectionTimeout counted from the last data. */
+            conn_arm_timer(c, c->site_timeout_ms ? c->site_timeout_ms : lsn_limits.idle_ms,
+                           "Timer_EntityBody");
+        }
+    } else {
+        wasp_buf_reset(&c->rbuf);
     }
-    lsn_pool_submit(req->pool, req);
+    conn_flush(c);
+}
+
+/* The connection's one timer on h2: idle (no stream open) is
+ * ConnectionIdle, a request still arriving is EntityBody (armed as data
+ * comes), streams with their pool have their own timers. */
+static void conn_h2_timers(lsn_conn_t *c)
+{
+    bool idle_armed = c->timer != NULL && c->timer_reason != NULL &&
+                      strcmp(c->timer_reason, "Timer_ConnectionIdle") == 0;
+
+    if (lsn_h2_open_streams(c->h2) == 0) {
+        if (!idle_armed) { /* PINGs do not make a connection busy */
+            conn_arm_timer(c, c->site_timeout_ms ? c->site_timeout_ms : lsn_limits.idle_ms,
+                           "Timer_ConnectionIdle");
+        }
+    } else if (lsn_h2_receiving_streams(c->h2) == 0 || idle_armed) {
+        conn_cancel_timer(c);
+    }
+}
+
+/* The connection speaks HTTP/2 from here (ALPN h2, or the h2c preface).
+ * What is already read goes to the session (c may be gone after that);
+ * with nothing read, the caller reads next, which sends our SETTINGS.
+ * false: c is closed (no memory for a session). */
+static bool conn_h2_start(lsn_conn_t *c)
+{
+    c->h2 = lsn_h2_new(c);
+    if (c->h2 == NULL) {
+        conn_close(c);
+        return false;
+    }
+    c->state = C_H2;
+    c->had_request = true;
+    c->version_major = 2; /* HTTPERR's cs-version */
+    c->version_minor = 0;
+    if (wasp_buf_size(&c->rbuf) > 0) {
+        conn_h2_input(c);
+    }
+    return true;
+}
+
+static bool header_is(const char *n, size_t len, const char *lit)
+{
+    return strlen(lit) == len && strncasecmp(n, lit, len) == 0;
+}
+
+static bool conn_has_token(const wasp_h1_header_t *f, const char *token)
+{
+    size_t tl = strlen(token);
+
+    for (size_t i = 0; f != NULL && i + tl <= f->value_len; i++) {
+        if (strncasecmp(f->value + i, token, tl) == 0 &&
+            (i == 0 || f->value[i - 1] == ',' || f->value[i - 1] == ' ') &&
+            (i + tl == f->value_len || f->value[i + tl] == ',' || f->value[i + tl] == ' ')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* h2c by Upgrade (RFC 7540 3.2; RFC 9113 keeps the settings' format): the
+ * first request of a plain connection, without a body (one with a body is
+ * served as HTTP/1.1, as the RFC allows).  The request becomes stream 1;
+ * the hop-by-hop fields of the upgrade do not reach the worker.  true when
+ * the connection was upgraded (or refused). */
+static bool conn_h2_upgrade(lsn_conn_t *c, const wasp_h1_request_t *h)
+{
+    static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                             "Upgrade: h2c\r\n\r\n";
+    const wasp_h1_header_t *settings = wasp_h1_find_header(h, "HTTP2-Settings");
+    wasp_h1_header_t hv[WASP_H1_MAX_HEADERS];
+    lsn_req_in_t in = {0};
+    size_t n = 0;
+
+    if (c->tls != NULL || c->had_request || h->version_minor != 1 || h->chunked ||
+        h->content_length > 0 || settings == NULL ||
+        !conn_has_token(wasp_h1_find_header(h, "Upgrade"), "h2c") ||
+        !conn_has_token(wasp_h1_find_header(h, "Connection"), "Upgrade")) {
+        return false;
+    }
+    for (size_t i = 0; i < h->header_count; i++) {
+        const wasp_h1_header_t *f = &h->headers[i];
+
+        if (header_is(f->name, f->name_len, "Connection") ||
+            header_is(f->name, f->name_len, "Upgrade") ||
+            header_is(f->name, f->name_len, "HTTP2-Settings") ||
+            header_is(f->name, f->name_len, "Keep-Alive")) {
+            continue;
+        }
+        hv[n++] = *f;
+    }
+    in.method = h->method;
+    in.method_len = h->method_len;
+    in.target = h->target;
+    in.target_len = h->target_len;
+    in.host = h->host;
+    in.host_len = h->host_len;
+    in.headers = hv;
+    in.header_count = n;
+    in.head_len = h->head_len;
+    c->had_request = true;
+    c->h2 = lsn_h2_new(c);
+    if (c->h2 == NULL || lsn_h2_upgrade(c->h2, settings->value, settings->value_len, &in) != 0) {
+        lsn_h2_free(c->h2);
+        c->h2 = NULL;
+        c->version_major = 1;
+        c->version_minor = 1;
+        conn_refuse(c, WASP_HTTPSYS_BAD_REQUEST, h->method, h->method_len, h->target,
+                    h->target_len, false);
+        return true;
+    }
+    conn_out_mem(c, sw, sizeof(sw) - 1);
+    wasp_buf_consume(&c->rbuf, h->head_len);
+    c->state = C_H2;
+    c->version_major = 2;
+    c->version_minor = 0;
+    conn_h2_input(c);
+    return true;
 }
 
 static void conn_process(lsn_conn_t *c)
@@ -781,6 +1022,20 @@ static void conn_process(lsn_conn_t *c)
 
             if (wasp_buf_size(&c->rbuf) == 0) {
                 return;
+            }
+            if (c->tls == NULL && !c->had_request) {
+                /* h2c with prior knowledge: the preface as the very first
+                 * bytes (RFC 9113 3.3).  Anything else is HTTP/1.1, where
+                 * "HTTP/2.0" stays 505. */
+                size_t have = wasp_buf_size(&c->rbuf);
+
+                if (memcmp(wasp_buf_ptr(&c->rbuf), LSN_H2_PREFACE,
+                           have < LSN_H2_PREFACE_LEN ? have : LSN_H2_PREFACE_LEN) == 0) {
+                    if (have >= LSN_H2_PREFACE_LEN) {
+                        conn_h2_start(c);
+                    }
+                    return;
+                }
             }
             if (lsn_draining) {
                 c->keep_alive = false;
@@ -797,6 +1052,9 @@ static void conn_process(lsn_conn_t *c)
                 c->version_minor = h.version_minor;
                 conn_refuse(c, err, h.method_len ? h.method : NULL, h.method_len,
                             h.target_len ? h.target : NULL, h.target_len, false);
+                return;
+            }
+            if (conn_h2_upgrade(c, &h)) {
                 return;
             }
             conn_start_request(c, &h);
@@ -924,7 +1182,9 @@ static void conn_read(lsn_conn_t *c)
             break;
         }
     }
-    if (c->state == C_HEAD || c->state == C_BODY) {
+    if (c->state == C_H2) {
+        conn_h2_input(c);
+    } else if (c->state == C_HEAD || c->state == C_BODY) {
         conn_process(c);
     } else if (c->state == C_WAIT || c->tls != NULL) {
         conn_update_events(c); /* stop reading when the read-ahead is full */
@@ -937,6 +1197,9 @@ static void conn_handshake(lsn_conn_t *c)
 
     if (rc == 1) {
         c->state = C_HEAD;
+        if (lsn_tls_is_h2(c->tls) && !conn_h2_start(c)) { /* ALPN chose h2 */
+            return; /* closed */
+        }
         conn_update_events(c);
         conn_read(c); /* the first request may have come with the Finished message */
         return;
@@ -956,12 +1219,7 @@ static void conn_request_finished(lsn_conn_t *c)
 
     c->req = NULL;
     if (req != NULL) {
-        /* The last byte is with the kernel: time-taken ends here. */
-        conn_log_access(c, req, 0);
-        req->conn = NULL;
-        if (req->worker == NULL) {
-            lsn_request_free(req);
-        }
+        lsn_conn_request_detach(c, req, true);
     }
     if (c->close_after || !c->keep_alive || lsn_draining || c->peer_eof) {
         conn_linger(c);
@@ -1208,8 +1466,16 @@ static void conn_flush(lsn_conn_t *c)
 {
     uint64_t budget = UINT64_MAX, start;
 
+    if (c->h2 != NULL && lsn_h2_busy(c->h2)) {
+        return; /* inside nghttp2: written when it returns */
+    }
     if (c->bw_timer != NULL) {
         return; /* maxBandwidth: waiting for the bucket */
+    }
+again:
+    if (c->h2 != NULL && c->state == C_H2 && lsn_h2_send(c->h2) != 0) {
+        conn_close(c);
+        return;
     }
     budget = lsn_limits_bw_allow(c->site_id, c->site_bandwidth, wasp_now_ms());
     start = budget;
@@ -1252,6 +1518,18 @@ static void conn_flush(lsn_conn_t *c)
         } else if (!conn_output_pending(c) && rate_armed) {
             conn_cancel_timer(c);
         }
+    }
+    if (c->h2 != NULL && c->state == C_H2 && !conn_output_pending(c)) {
+        if (budget != 0 && lsn_h2_send(c->h2) == 0 && conn_output_pending(c)) {
+            goto again; /* the socket took everything: more frames */
+        }
+        if (c->closing || lsn_h2_finished(c->h2)) {
+            conn_linger(c);
+            return;
+        }
+    }
+    if (c->h2 != NULL && c->state == C_H2) {
+        conn_h2_timers(c);
     }
     if (c->out_head == NULL && c->tls_wlen == 0) {
         if (c->req != NULL && c->req->state == REQ_DONE) {
@@ -1335,11 +1613,6 @@ static bool wire_token_ok(const char *p, size_t len)
     return true;
 }
 
-static bool header_is(const char *n, size_t len, const char *lit)
-{
-    return strlen(lit) == len && strncasecmp(n, lit, len) == 0;
-}
-
 void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
                             size_t reason_len, wasp_dec_t *headers, uint64_t content_length,
                             bool has_length)
@@ -1355,6 +1628,10 @@ void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
     req->resp_has_length = has_length || req->no_body;
     req->resp_length = req->no_body ? 0 : content_length;
     if (c == NULL) {
+        return;
+    }
+    if (req->log.h2_stream != 0) {
+        lsn_h2_response_head(req, status, headers, content_length, has_length);
         return;
     }
     /* Workers run application code: nothing they send reaches the wire
@@ -1429,6 +1706,23 @@ void lsn_conn_response_cached(lsn_request_t *req, const lsn_cached_response_t *r
     size_t head_len = r->wire_len, body_len = r->body != NULL ? r->body_len : 0;
     lsn_out_t *o;
 
+    if (req->log.h2_stream != 0) {
+        /* h2: the entry's header list goes through the stream's own
+         * response path, as a worker's answer would. */
+        wasp_dec_t d;
+
+        wasp_dec_init(&d, r->headers, r->headers_len);
+        req->log.from_worker = true;
+        req->log.status = (uint16_t)r->status;
+        req->log.substatus = 0;
+        req->log.win32 = 0;
+        lsn_conn_response_head(req, r->status, "", 0, &d, r->length, true);
+        if (body_len > 0) {
+            lsn_conn_response_data(req, r->body, body_len);
+        }
+        lsn_conn_response_end(req);
+        return;
+    }
     if (lsn_draining || !c->keep_alive) {
         c->close_after = true;
     }
@@ -1477,6 +1771,10 @@ void lsn_conn_response_data(lsn_request_t *req, const char *p, size_t len)
         lsn_window_ack(req, len);
         return;
     }
+    if (req->log.h2_stream != 0) {
+        lsn_h2_response_data(req, p, len);
+        return;
+    }
     if (req->chunked_out) {
         char hdr[24];
         int n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
@@ -1508,6 +1806,10 @@ void lsn_conn_response_file(lsn_request_t *req, int fd, off_t off, off_t len)
         close(fd);
         return;
     }
+    if (req->log.h2_stream != 0) {
+        lsn_h2_response_file(req, fd, off, len);
+        return;
+    }
     if (req->chunked_out) {
         char hdr[24];
         int n = snprintf(hdr, sizeof(hdr), "%llx\r\n", (unsigned long long)len);
@@ -1525,13 +1827,25 @@ static void conn_on_deferred_flush(wasp_loop_t *loop, void *data)
     conn_flush(data);
 }
 
+/* HTTP/2: the frames of every response the worker's messages of this turn
+ * of the loop completed leave together, on the next turn (EPOLLOUT), rather
+ * than in one write (and TLS record) each. */
+static void conn_h2_flush_soon(lsn_conn_t *c)
+{
+    if (c->bw_timer == NULL) {
+        conn_set_events(c, c->events | EPOLLOUT);
+    }
+}
+
 void lsn_conn_response_flush(lsn_request_t *req)
 {
     /* A worker's record often holds a response's head, body and end as
      * separate frames (FastCGI streams them): writing at the end of the
      * loop turn sends them in one write, not three.  The response's end
      * still writes at once (lsn_conn_response_end). */
-    if (req->conn != NULL) {
+    if (req->conn != NULL && req->log.h2_stream != 0) {
+        conn_h2_flush_soon(req->conn);
+    } else if (req->conn != NULL) {
         wasp_loop_defer(lsn_loop, &req->conn->flush_defer, conn_on_deferred_flush, req->conn);
     }
 }
@@ -1542,6 +1856,11 @@ void lsn_conn_response_end(lsn_request_t *req)
 
     req->state = REQ_DONE;
     if (c == NULL) {
+        return;
+    }
+    if (req->log.h2_stream != 0) {
+        lsn_h2_response_end(req);
+        conn_h2_flush_soon(c);
         return;
     }
     if (req->chunked_out) {
@@ -1568,7 +1887,9 @@ static void conn_send_page(lsn_conn_t *c, lsn_request_t *req, int status, const 
     if (!req->is_head) {
         wasp_buf_append(&b, body, blen);
     }
-    if (b.data != NULL) {
+    if (b.data != NULL && req->log.h2_stream != 0) {
+        lsn_h2_answer(req, b.data, b.len);
+    } else if (b.data != NULL) {
         conn_out_mem(c, b.data, b.len);
     }
     wasp_buf_free(&b);
@@ -1588,6 +1909,11 @@ void lsn_conn_worker_lost(lsn_request_t *req)
         /* Part of the answer is out: the only honest signal left is to
          * close the connection before the promised end. */
         conn_httperr_req(req, req->log.status, "Connection_Abandoned_By_ReqQueue");
+        if (req->log.h2_stream != 0) {
+            lsn_h2_reset(req, LSN_H2_INTERNAL_ERROR); /* only this stream fails */
+            conn_flush(c);
+            return;
+        }
         conn_close(c);
         return;
     }
@@ -1622,6 +1948,11 @@ void lsn_conn_httpsys_error_detail(lsn_request_t *req, wasp_httpsys_error_t e, c
     n = wasp_httpsys_render_detail(e, wasp_http_date_now(), req->is_head,
                                    c->is_local ? detail : NULL, buf, sizeof(buf));
     conn_httperr_req(req, wasp_httpsys_info(e)->status, reason);
+    if (req->log.h2_stream != 0) {
+        lsn_h2_answer(req, buf, n); /* the connection serves its other streams on */
+        conn_flush(c);
+        return;
+    }
     c->close_after = true;
     if (n > 0) {
         conn_out_mem(c, buf, n);
@@ -1635,6 +1966,12 @@ void lsn_conn_drop(lsn_request_t *req, const char *reason)
 
     conn_httperr_req(req, 0, reason);
     req->state = REQ_DONE; /* out of the queue, never dispatched */
+    if (req->log.h2_stream != 0) {
+        /* Only this stream: REFUSED_STREAM tells the client it never ran. */
+        lsn_h2_reset(req, LSN_H2_REFUSED_STREAM);
+        conn_flush(c);
+        return;
+    }
     conn_close(c);
 }
 
@@ -1649,7 +1986,10 @@ void lsn_conn_drain_idle(void)
 
     for (; c != NULL; c = next) {
         next = c->next;
-        if (c->state == C_HEAD && c->req == NULL && c->out_head == NULL) {
+        if (c->state == C_H2) {
+            lsn_h2_shutdown(c->h2); /* GOAWAY: open streams finish */
+            conn_flush(c);
+        } else if (c->state == C_HEAD && c->req == NULL && c->out_head == NULL) {
             conn_close(c);
         } else {
             c->close_after = true;

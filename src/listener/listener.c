@@ -38,6 +38,7 @@ typedef struct lsn_listen {
     char ip[64];
     uint16_t port;
     bool tls;       /* an https port: connections start with a TLS handshake */
+    bool no_h2;     /* a binding on it has sslFlags 4: ALPN offers no h2 */
     bool confirmed; /* named by the configuration push being applied */
 } lsn_listen_t;
 
@@ -759,14 +760,15 @@ static lsn_pool_t *pool_find(const char *name)
 
 static void listen_on_accept(wasp_loop_t *loop, int fd, uint32_t events, void *data)
 {
-    bool tls = false;
+    bool tls = false, h2 = true;
 
     for (size_t i = 0; i < listen_count; i++) {
         if (listens[i].fd == fd) {
             tls = listens[i].tls;
+            h2 = !listens[i].no_h2;
         }
     }
-    lsn_conn_accept(fd, tls);
+    lsn_conn_accept(fd, tls, h2);
 }
 
 static void accept_resume(wasp_loop_t *loop, void *data)
@@ -819,12 +821,15 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         break;
     case WASP_MSG_CFG_LISTEN: {
         uint16_t port;
-        bool tls;
+        bool tls, no_h2;
         lsn_listen_t *p = NULL;
+        uint8_t flags;
 
         wasp_dec_cstr(&d, a, sizeof(a));
         port = wasp_dec_u16(&d);
-        tls = wasp_dec_u8(&d) != 0;
+        flags = wasp_dec_u8(&d);
+        tls = (flags & WASP_LISTEN_TLS) != 0;
+        no_h2 = (flags & WASP_LISTEN_NO_H2) != 0;
         if (fd < 0 || d.error) {
             wasp_alert("configuration: LISTEN without a socket");
             break;
@@ -837,6 +842,7 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         if (p != NULL) {
             p->confirmed = true; /* already listening: the copy is not needed */
             p->tls = tls;        /* a binding may have changed protocol */
+            p->no_h2 = no_h2;
             break;
         }
         p = realloc(listens, (listen_count + 1) * sizeof(*p));
@@ -849,6 +855,7 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         snprintf(p->ip, sizeof(p->ip), "%s", a);
         p->port = port;
         p->tls = tls;
+        p->no_h2 = no_h2;
         p->confirmed = true;
         wasp_set_nonblock(fd);
         wasp_loop_add(lsn_loop, fd, EPOLLIN, listen_on_accept, NULL);

@@ -130,6 +130,7 @@ typedef struct lsn_req_log {
     bool from_worker;       /* the worker's RESP_HEAD arrived: an access log line is due */
     bool no_log;            /* httpLogging (dontLog / selectiveLogging) says no */
     bool logged;            /* its access or HTTPERR line is written */
+    uint32_t h2_stream;     /* HTTP/2 stream id (cs-version HTTP/2, streamid); 0 = HTTP/1.x */
     wasp_buf_t resp_hdrs;   /* response headers customFields names */
 } lsn_req_log_t;
 
@@ -145,6 +146,7 @@ typedef enum lsn_req_state {
 struct lsn_request {
     wasp_qlink_t qlink;
     lsn_conn_t *conn;     /* NULL once the client is gone */
+    struct lsn_h2_stream *h2s; /* its HTTP/2 stream (h2.c), NULL for HTTP/1.x */
     lsn_pool_t *pool;
     lsn_worker_t *worker;
     lsn_request_t *wnext, *wprev;
@@ -245,8 +247,9 @@ lsn_body_result_t lsn_body_take(lsn_body_reader_t *r, lsn_request_t *req, wasp_b
 void lsn_body_drop(lsn_request_t *req);
 
 /* conn.c */
-/* Accept what waits on a listening socket; tls: an https binding's port. */
-void lsn_conn_accept(int listen_fd, bool tls);
+/* Accept what waits on a listening socket; tls: an https binding's port;
+ * h2: its clients may choose HTTP/2 by ALPN (no binding has sslFlags 4). */
+void lsn_conn_accept(int listen_fd, bool tls, bool h2);
 /* HTTP.sys' registry limits (wasp/httpSys), for requests parsed from now on. */
 void lsn_conn_set_limits(uint32_t max_field, uint32_t max_request, uint32_t seg_len,
                          uint32_t seg_count, bool restricted, bool percent_u,

@@ -275,7 +275,11 @@ size_t wasp_logfmt_httperr(const wasp_httperr_rec_t *e, char *out, size_t size)
     lf_val(&o, e->method, 255, false);
     lf_cstr(&o, " ");
     lf_val(&o, e->uri, 4096, false);
-    lf_cstr(&o, " - "); /* streamid: HTTP/2 only */
+    if (e->stream_id != 0) { /* streamid: HTTP/2 only */
+        lf_fmt(&o, " %u ", e->stream_id);
+    } else {
+        lf_cstr(&o, " - ");
+    }
     if (e->status > 0 && e->status <= 999) {
         lf_fmt(&o, "%d ", e->status);
     } else {

@@ -82,6 +82,7 @@ typedef struct wasp_httperr_rec {
     uint32_t site_id;           /* 0 = "-" */
     const char *reason;         /* never empty */
     const char *queue;          /* the pool; NULL or "" = "-" */
+    uint32_t stream_id;         /* streamid: the HTTP/2 stream, 0 = "-" */
 } wasp_httperr_rec_t;
 
 /* "#Fields: ...\r\n" for these flags, in IIS' fixed order, then the custom

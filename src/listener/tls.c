@@ -63,6 +63,7 @@ struct lsn_tls {
     uint16_t local_port;
     bool read_wants_write;
     bool write_wants_read;
+    bool h2; /* the binding may speak HTTP/2 (sslFlags without 4) */
 };
 
 /* ---- contexts ---------------------------------------------------------------- */
@@ -81,12 +82,11 @@ static void tls_log_errors(const char *what)
     }
 }
 
-/* ALPN: HTTP/1.1 when the client offers it; a client that offers only
- * other protocols gets no ALPN answer and may go on or give up. */
-static int tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                       const unsigned char *in, unsigned int inlen, void *arg)
+/* Find proto in the client's ALPN list; true with *out set. */
+static bool tls_alpn_find(const unsigned char *in, unsigned int inlen, const char *proto,
+                          const unsigned char **out, unsigned char *outlen)
 {
-    static const unsigned char h11[] = "http/1.1";
+    size_t pl = strlen(proto);
 
     for (unsigned int i = 0; i < inlen;) {
         unsigned int n = in[i];
@@ -94,12 +94,27 @@ static int tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
         if (i + 1 + n > inlen) {
             break;
         }
-        if (n == sizeof(h11) - 1 && memcmp(in + i + 1, h11, n) == 0) {
+        if (n == pl && memcmp(in + i + 1, proto, n) == 0) {
             *out = in + i + 1;
             *outlen = (unsigned char)n;
-            return SSL_TLSEXT_ERR_OK;
+            return true;
         }
         i += 1 + n;
+    }
+    return false;
+}
+
+/* ALPN, in the server's order: h2 (unless the binding's sslFlags has 4,
+ * "disable HTTP/2", as IIS 10), then HTTP/1.1; a client that offers only
+ * other protocols gets no ALPN answer and may go on or give up. */
+static int tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    const lsn_tls_t *t = SSL_get_app_data(ssl);
+
+    if ((t != NULL && t->h2 && tls_alpn_find(in, inlen, "h2", out, outlen)) ||
+        tls_alpn_find(in, inlen, "http/1.1", out, outlen)) {
+        return SSL_TLSEXT_ERR_OK;
     }
     return SSL_TLSEXT_ERR_NOACK;
 }
@@ -437,7 +452,7 @@ void lsn_tls_commit(void)
 
 /* ---- connections ------------------------------------------------------------- */
 
-lsn_tls_t *lsn_tls_new(int fd, const char *local_ip, uint16_t local_port)
+lsn_tls_t *lsn_tls_new(int fd, const char *local_ip, uint16_t local_port, bool h2)
 {
     lsn_tls_t *t;
 
@@ -456,9 +471,19 @@ lsn_tls_t *lsn_tls_new(int fd, const char *local_ip, uint16_t local_port)
     }
     snprintf(t->local_ip, sizeof(t->local_ip), "%s", local_ip);
     t->local_port = local_port;
+    t->h2 = h2;
     SSL_set_app_data(t->ssl, t);
     SSL_set_accept_state(t->ssl);
     return t;
+}
+
+bool lsn_tls_is_h2(const lsn_tls_t *t)
+{
+    const unsigned char *p;
+    unsigned int n;
+
+    SSL_get0_alpn_selected(t->ssl, &p, &n);
+    return n == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 void lsn_tls_free(lsn_tls_t *t)

@@ -13,7 +13,7 @@
  * HTTP.sys when no certificate is bound).
  *
  * TLS 1.2 and 1.3 only, forward-secret AEAD ciphers, server cipher order,
- * session resumption (cache and tickets), ALPN "http/1.1".
+ * session resumption (cache and tickets), ALPN "h2" and "http/1.1".
  */
 #ifndef WASP_LISTENER_TLS_H
 #define WASP_LISTENER_TLS_H
@@ -53,8 +53,11 @@ int lsn_tls_add_trust(uint32_t id, const char *pem, size_t len);
 void lsn_tls_commit(void);
 
 /* ---- connections ----------------------------------------------------------- */
-/* A TLS connection on an accepted socket; NULL on failure (logged). */
-lsn_tls_t *lsn_tls_new(int fd, const char *local_ip, uint16_t local_port);
+/* A TLS connection on an accepted socket; h2: ALPN may choose HTTP/2.
+ * NULL on failure (logged). */
+lsn_tls_t *lsn_tls_new(int fd, const char *local_ip, uint16_t local_port, bool h2);
+/* The handshake chose h2 by ALPN. */
+bool lsn_tls_is_h2(const lsn_tls_t *t);
 void lsn_tls_free(lsn_tls_t *t);
 
 /* Results of the calls below: > 0 bytes (or 1: done), or one of these. */

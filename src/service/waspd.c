@@ -425,6 +425,26 @@ static void svc_push_pool(const svc_pool_t *pool)
     svc_send(WASP_MSG_CFG_POOL, &e, pool->sock_fd);
 }
 
+/* sslFlags 4 (IIS 10: disable HTTP/2) on an https binding served by this
+ * socket: HTTP.sys decides per endpoint, so one such binding decides. */
+static bool svc_listen_no_h2(const svc_listen_t *l)
+{
+    for (size_t s = 0; s < wasp_config_site_count(svc.cfg); s++) {
+        const wasp_site_cfg_t *site = wasp_config_site(svc.cfg, s);
+
+        for (size_t b = 0; b < site->binding_count; b++) {
+            const wasp_binding_cfg_t *bd = &site->bindings[b];
+
+            if (bd->port == l->port && (bd->ssl_flags & 4u) != 0 &&
+                strcmp(bd->protocol, "https") == 0 &&
+                (strcmp(l->ip, "*") == 0 || strcmp(l->ip, bd->ip) == 0)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 /* The whole routing configuration, every time: the listener builds it aside
  * and switches at CFG_END, so a request never sees half of it. */
 void svc_push_config(void)
@@ -435,7 +455,8 @@ void svc_push_config(void)
 
         wasp_enc_cstr(&e, svc.listens[i].ip);
         wasp_enc_u16(&e, svc.listens[i].port);
-        wasp_enc_u8(&e, svc.listens[i].tls);
+        wasp_enc_u8(&e, (svc.listens[i].tls ? WASP_LISTEN_TLS : 0u) |
+                            (svc_listen_no_h2(&svc.listens[i]) ? WASP_LISTEN_NO_H2 : 0u));
         svc_send(WASP_MSG_CFG_LISTEN, &e, svc.listens[i].fd);
     }
     svc_push_tls();

@@ -7,6 +7,7 @@ conditional requests on a cached URL, and the access log lines of hits."""
 import os
 import signal
 import socket
+import subprocess
 
 import pytest
 
@@ -387,3 +388,32 @@ def test_hits_are_in_the_access_log(make_server):
     assert len(lines) == 5
     assert all(r["sc-status"] == "200" and r["sc-win32-status"] == "0" and
                r["cs-method"] == "GET" for r in lines)
+
+
+def test_h2_streams_are_answered_from_the_cache(make_server):
+    """An h2 stream (h2c prior knowledge here) is a cache hit like an
+    HTTP/1.1 request: stored by HTTP/1.1 requests, served to h2 with the
+    worker stopped, same bytes and headers; HEAD too."""
+    s = cache_server(make_server, "cache-h2")
+    port = s.port("main")
+    url = "http://127.0.0.1:%d/hello.txt" % port
+    for _ in range(2):  # stored by HTTP/1.1 requests with the same Host
+        r = subprocess.run(["curl", "-s", "--http1.1", "-o", "/dev/null", "-w", "%{http_code}", url],
+                           stdout=subprocess.PIPE, timeout=scaled(20))
+        assert r.stdout == b"200"
+    worker = s.wait_worker(POOL)
+    before = hits(s)
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        for args in ([], ["-I"]):
+            r = subprocess.run(["curl", "-s", "-S", "-i", "--http2-prior-knowledge",
+                                "--max-time", str(scaled(5))] + args + [url],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=scaled(20))
+            assert r.returncode == 0, r.stderr
+            head, _, body = r.stdout.replace(b"\r\n", b"\n").partition(b"\n\n")
+            assert head.startswith(b"HTTP/2 200"), head
+            assert b"content-length: 6" in head.lower() and b"content-type: text/plain" in head.lower()
+            assert body == (b"" if args else b"hello\n")
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    assert hits(s) == before + 2

@@ -4,7 +4,7 @@ certificates of wasp's sslcert store, chosen as HTTP.sys chooses them
 (hostnameport by SNI, then the Central Certificate Store's exact and
 wildcard files, then ipport for the address, then 0.0.0.0), a certificate
 file replaced on disk answering the next handshakes without a restart,
-TLS 1.2/1.3 only, ALPN http/1.1, session resumption, keep-alive and a large
+TLS 1.2/1.3 only, ALPN h2 then http/1.1, session resumption, keep-alive and a large
 file through TLS, the HTTPS / CERT_* server variables a module sees, and
 client certificates (trusted or not).  Real OpenSSL on both sides: the
 `openssl` command makes the certificates, Python's ssl module is the client.
@@ -202,6 +202,11 @@ def test_protocols_alpn_and_old_versions(server):
     _, s = handshake(port, "localhost", ctx)
     with s:
         assert s.version() in ("TLSv1.3", "TLSv1.2")
+        assert s.selected_alpn_protocol() == "h2"  # HTTP/2 first (test_h2.py)
+    ctx = client_ctx()
+    ctx.set_alpn_protocols(["http/1.1"])
+    _, s = handshake(port, "localhost", ctx)
+    with s:
         assert s.selected_alpn_protocol() == "http/1.1"
     ctx12 = client_ctx(maximum_version=ssl.TLSVersion.TLSv1_2)
     _, s = handshake(port, "localhost", ctx12)

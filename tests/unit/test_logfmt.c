@@ -189,6 +189,14 @@ static void test_httperr_line(void **state)
     expect(wasp_logfmt_httperr(&e, out, sizeof(out)),
            "2026-11-28 01:02:03 192.0.2.7 51234 10.0.0.1 80 HTTP/1.1 GET /app/home - 503 1 "
            "AppOffline MyAppPool\r\n");
+    /* An HTTP/2 stream: its id in the streamid column. */
+    e.version_major = 2;
+    e.version_minor = 0;
+    e.stream_id = 13;
+    expect(wasp_logfmt_httperr(&e, out, sizeof(out)),
+           "2026-11-28 01:02:03 192.0.2.7 51234 10.0.0.1 80 HTTP/2.0 GET /app/home 13 503 1 "
+           "AppOffline MyAppPool\r\n");
+    e.stream_id = 0;
     /* Nothing parsed: "-" for what is unknown; IPv6 with its scope id. */
     memset(&e.method, 0, sizeof(e.method));
     memset(&e.uri, 0, sizeof(e.uri));
