@@ -95,7 +95,7 @@ typedef enum wasp_msg_type {
     WASP_MSG_CFG_TLS_BINDING = 63, /* u8 kind (0 ipport, 1 hostnameport, 2 ccs), str ip,
                                       u16 port, str host, u32 cert id, u8 ask for a client
                                       certificate, u32 trust id (CFG_TLS_TRUST; 0 = the
-                                      system's CAs and the store Root) */
+                                      system's CAs and the store Root), u8 disablehttp2 */
     WASP_MSG_CFG_TLS_TRUST = 74,   /* u32 trust id, str PEM: CA certificates trusted for
                                       client certificates; several frames add up */
     WASP_MSG_CFG_LIMITS = 49,  /* u32 MaxFieldLength, u32 MaxRequestBytes, u32 UrlSegmentMaxLength,
@@ -104,7 +104,10 @@ typedef enum wasp_msg_type {
                                   (wasp/httpSys); then webLimits: u32 connectionTimeout s,
                                   u32 headerWaitTimeout s (0 = 2 min), u32 minBytesPerSecond
                                   (0 = off), u32 maxGlobalBandwidth (4294967295 = none);
-                                  then u8 EnableNonUTF8, u8 FavorUTF8 (wasp/httpSys) */
+                                  then u8 EnableNonUTF8, u8 FavorUTF8, u8 EnableHttp2Tls,
+                                  u8 EnableHttp2Cleartext, u32 Http2MaxConcurrentStreams,
+                                  u32 Http2MaxSettingsPerFrame, u32 Http2MaxSettingsPerMinute,
+                                  u32 Http2MaxResetsPer10Seconds (wasp/httpSys) */
     WASP_MSG_IDLE_DIVISOR = 67, /* u32: webLimits/@dynamicIdleThreshold says memory is
                                    short; every pool's idleTimeout is divided by this
                                    (1 = as configured).  Sent with every push and on change */

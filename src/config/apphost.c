@@ -1491,6 +1491,24 @@ int wasp_config_httpsys(const wasp_config_t *cfg, wasp_httpsys_cfg_t *out, wasp_
     if (cfg_get_uint(sec, NULL, "FavorUTF8", 0, 1, 1, what, &u, diag))
         return -1;
     out->favor_utf8 = u != 0;
+    if (cfg_get_uint(sec, NULL, "EnableHttp2Tls", 0, 1, 1, what, &u, diag))
+        return -1;
+    out->enable_http2_tls = u != 0;
+    if (cfg_get_uint(sec, NULL, "EnableHttp2Cleartext", 0, 1, 1, what, &u, diag))
+        return -1;
+    out->enable_http2_cleartext = u != 0;
+    if (cfg_get_uint(sec, NULL, "Http2MaxConcurrentStreams", 1, 1000, 100, what, &u, diag))
+        return -1;
+    out->http2_max_streams = (uint32_t)u;
+    if (cfg_get_uint(sec, NULL, "Http2MaxSettingsPerFrame", 7, 2796202, 32, what, &u, diag))
+        return -1;
+    out->http2_settings_per_frame = (uint32_t)u;
+    if (cfg_get_uint(sec, NULL, "Http2MaxSettingsPerMinute", 7, UINT32_MAX, 1000, what, &u, diag))
+        return -1;
+    out->http2_settings_per_minute = (uint32_t)u;
+    if (cfg_get_uint(sec, NULL, "Http2MaxResetsPer10Seconds", 1, 100000, 200, what, &u, diag))
+        return -1;
+    out->http2_resets_per_10s = (uint32_t)u;
     /* The registry's default is computed from memory; 4294967295 here: no
      * limit of wasp's own (the descriptor limit still applies). */
     if (cfg_get_uint(sec, NULL, "MaxConnections", 1024, UINT32_MAX, UINT32_MAX, what, &u, diag))

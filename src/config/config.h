@@ -387,6 +387,12 @@ typedef struct wasp_httpsys_cfg {
     bool percent_u_allowed;          /* default 1 */
     bool enable_non_utf8;            /* default 1 */
     bool favor_utf8;                 /* default 1 */
+    bool enable_http2_tls;           /* default 1 */
+    bool enable_http2_cleartext;     /* default 1 */
+    uint32_t http2_max_streams;      /* 1..1000, default 100 */
+    uint32_t http2_settings_per_frame;  /* 7..2796202, default 32 */
+    uint32_t http2_settings_per_minute; /* >= 7, default 1000 */
+    uint32_t http2_resets_per_10s;   /* 1..100000, default 200 */
     uint32_t max_connections;        /* >= 1024; default 4294967295 = no limit of wasp's own */
 } wasp_httpsys_cfg_t;
 int wasp_config_httpsys(const wasp_config_t *cfg, wasp_httpsys_cfg_t *out, wasp_diag_t *diag);

@@ -966,7 +966,8 @@ static bool conn_h2_upgrade(lsn_conn_t *c, const wasp_h1_request_t *h)
     lsn_req_in_t in = {0};
     size_t n = 0;
 
-    if (c->tls != NULL || c->had_request || h->version_minor != 1 || h->chunked ||
+    if (c->tls != NULL || c->had_request || !lsn_h2_limits.cleartext || h->version_minor != 1 ||
+        h->chunked ||
         h->content_length > 0 || settings == NULL ||
         !conn_has_token(wasp_h1_find_header(h, "Upgrade"), "h2c") ||
         !conn_has_token(wasp_h1_find_header(h, "Connection"), "Upgrade")) {
@@ -1023,7 +1024,7 @@ static void conn_process(lsn_conn_t *c)
             if (wasp_buf_size(&c->rbuf) == 0) {
                 return;
             }
-            if (c->tls == NULL && !c->had_request) {
+            if (c->tls == NULL && !c->had_request && lsn_h2_limits.cleartext) {
                 /* h2c with prior knowledge: the preface as the very first
                  * bytes (RFC 9113 3.3).  Anything else is HTTP/1.1, where
                  * "HTTP/2.0" stays 505. */

@@ -32,6 +32,10 @@
 
 #define H2_MAX_FIELDS WASP_H1_MAX_HEADERS
 
+lsn_h2_limits_t lsn_h2_limits = {.tls = true, .cleartext = true, .max_streams = 100,
+                                 .settings_per_frame = 32, .settings_per_minute = 1000,
+                                 .resets_per_10s = 200};
+
 /* A piece of a response body: the worker's bytes, or a range of its file. */
 typedef struct h2_chunk {
     struct h2_chunk *next;
@@ -507,7 +511,7 @@ static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud
     case NGHTTP2_RST_STREAM:
         /* CVE-2023-44487: opening and cancelling streams costs the client
          * nothing and us a request each. */
-        if (h2_count(&h->resets_start, &h->resets, 1, LSN_H2_RESETS_MAX,
+        if (h2_count(&h->resets_start, &h->resets, 1, lsn_h2_limits.resets_per_10s,
                      LSN_H2_RESETS_WINDOW_MS)) {
             h2_fail(h, NGHTTP2_ENHANCE_YOUR_CALM, "Http2_ResetFlood");
         }
@@ -515,13 +519,13 @@ static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud
     case NGHTTP2_SETTINGS:
         if (!(f->hd.flags & NGHTTP2_FLAG_ACK) &&
             h2_count(&h->control_start, &h->control, (uint32_t)f->settings.niv + 1,
-                     LSN_H2_CONTROL_MAX, LSN_H2_CONTROL_WINDOW_MS)) {
+                     lsn_h2_limits.settings_per_minute, LSN_H2_CONTROL_WINDOW_MS)) {
             h2_fail(h, NGHTTP2_ENHANCE_YOUR_CALM, "Http2_SettingsFlood");
         }
         break;
     case NGHTTP2_PING:
     case NGHTTP2_PRIORITY:
-        if (h2_count(&h->control_start, &h->control, 1, LSN_H2_CONTROL_MAX,
+        if (h2_count(&h->control_start, &h->control, 1, lsn_h2_limits.settings_per_minute,
                      LSN_H2_CONTROL_WINDOW_MS)) {
             h2_fail(h, NGHTTP2_ENHANCE_YOUR_CALM, "Http2_ControlFlood");
         }
@@ -545,7 +549,7 @@ static int h2_on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud
         return 0;
     }
     if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code == NGHTTP2_REFUSED_STREAM &&
-        h2_count(&h->resets_start, &h->resets, 1, LSN_H2_RESETS_MAX, LSN_H2_RESETS_WINDOW_MS)) {
+        h2_count(&h->resets_start, &h->resets, 1, lsn_h2_limits.resets_per_10s, LSN_H2_RESETS_WINDOW_MS)) {
         /* Streams over SETTINGS_MAX_CONCURRENT_STREAMS, refused: a client
          * that keeps opening them is flooding too. */
         h2_fail(h, NGHTTP2_ENHANCE_YOUR_CALM, "Http2_ResetFlood");
@@ -911,7 +915,7 @@ lsn_h2_t *lsn_h2_new(lsn_conn_t *c)
     nghttp2_option *opt;
     lsn_h2_t *h = calloc(1, sizeof(*h));
     nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, LSN_H2_MAX_STREAMS},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lsn_h2_limits.max_streams},
         /* Advisory (RFC 9113 6.5.2): what the header limits above enforce. */
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)lim->max_request_bytes},
         /* The HPACK table a client may make us keep: RFC 7541's default. */
@@ -942,9 +946,10 @@ lsn_h2_t *lsn_h2_new(lsn_conn_t *c)
      * per SETTINGS frame, CONTINUATIONs per header block.  Its own reset
      * limiter is left above ours, which logs an HTTPERR line. */
     nghttp2_option_set_max_outbound_ack(opt, 1000);
-    nghttp2_option_set_max_settings(opt, LSN_H2_MAX_SETTINGS);
+    nghttp2_option_set_max_settings(opt, lsn_h2_limits.settings_per_frame);
     nghttp2_option_set_max_continuations(opt, LSN_H2_MAX_CONTINUATIONS);
-    nghttp2_option_set_stream_reset_rate_limit(opt, LSN_H2_RESETS_MAX * 4, LSN_H2_RESETS_MAX);
+    nghttp2_option_set_stream_reset_rate_limit(opt, lsn_h2_limits.resets_per_10s * 4,
+                                              lsn_h2_limits.resets_per_10s);
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
     rc = nghttp2_session_server_new2(&h->s, cb, h, opt);
     nghttp2_option_del(opt);

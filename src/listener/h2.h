@@ -17,18 +17,26 @@
 #include "listener/listener.h"
 
 /* Limits (docs/architecture.md "HTTP/2 in the listener" says why each). */
-#define LSN_H2_MAX_STREAMS 100u        /* SETTINGS_MAX_CONCURRENT_STREAMS */
-#define LSN_H2_RESETS_MAX 200u         /* client resets + refused streams ... */
-#define LSN_H2_RESETS_WINDOW_MS 10000u /* ... per this window: more is a flood */
-#define LSN_H2_CONTROL_MAX 1000u       /* SETTINGS entries, PINGs, PRIORITYs ... */
-#define LSN_H2_CONTROL_WINDOW_MS 60000u /* ... per minute (Http2MaxSettingsPerMinute) */
-#define LSN_H2_MAX_SETTINGS 32u        /* entries in one SETTINGS frame (Http2MaxSettingsPerFrame) */
+#define LSN_H2_RESETS_WINDOW_MS 10000u /* Http2MaxResetsPer10Seconds' window */
+#define LSN_H2_CONTROL_WINDOW_MS 60000u /* Http2MaxSettingsPerMinute's window */
 #define LSN_H2_MAX_CONTINUATIONS 8u    /* CONTINUATION frames after one HEADERS */
 #define LSN_H2_OUT_HIGH (64u * 1024u)  /* frames queued on the socket before we stop pulling */
 
 /* RST_STREAM codes conn.c uses (RFC 9113 7). */
 #define LSN_H2_INTERNAL_ERROR 0x2u
 #define LSN_H2_REFUSED_STREAM 0x7u
+
+/* wasp/httpSys' HTTP/2 settings (CFG_LIMITS), for connections started
+ * from now on. */
+typedef struct lsn_h2_limits {
+    bool tls;                     /* EnableHttp2Tls: ALPN may choose h2 */
+    bool cleartext;               /* EnableHttp2Cleartext: h2c is taken */
+    uint32_t max_streams;         /* Http2MaxConcurrentStreams */
+    uint32_t settings_per_frame;  /* Http2MaxSettingsPerFrame */
+    uint32_t settings_per_minute; /* Http2MaxSettingsPerMinute (+ PINGs, PRIORITYs) */
+    uint32_t resets_per_10s;      /* Http2MaxResetsPer10Seconds */
+} lsn_h2_limits_t;
+extern lsn_h2_limits_t lsn_h2_limits;
 
 typedef struct lsn_h2 lsn_h2_t;
 typedef struct lsn_h2_stream lsn_h2_stream_t;

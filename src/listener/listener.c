@@ -23,6 +23,7 @@
 #include "common/util.h"
 #include "listener/cache.h"
 #include "listener/counters.h"
+#include "listener/h2.h"
 #include "listener/limits.h"
 #include "listener/listener.h"
 #include "listener/tls.h"
@@ -950,7 +951,7 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         uint8_t kind = wasp_dec_u8(&d);
         uint16_t port;
         uint32_t id, trust;
-        bool negotiate;
+        bool negotiate, no_h2;
 
         wasp_dec_cstr(&d, a, sizeof(a));
         port = wasp_dec_u16(&d);
@@ -958,8 +959,9 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         id = wasp_dec_u32(&d);
         negotiate = wasp_dec_u8(&d) != 0;
         trust = wasp_dec_u32(&d);
+        no_h2 = wasp_dec_u8(&d) != 0;
         if (!d.error && kind <= LSN_TLS_CCS) {
-            lsn_tls_add_binding((lsn_tls_kind_t)kind, a, port, b, id, negotiate, trust);
+            lsn_tls_add_binding((lsn_tls_kind_t)kind, a, port, b, id, negotiate, trust, no_h2);
         }
         break;
     }
@@ -1064,8 +1066,16 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         uint32_t header_wait_s = wasp_dec_u32(&d), min_rate = wasp_dec_u32(&d);
         uint32_t global_bw = wasp_dec_u32(&d);
         uint8_t non_utf8 = wasp_dec_u8(&d), favor_utf8 = wasp_dec_u8(&d);
+        lsn_h2_limits_t h2l;
 
+        h2l.tls = wasp_dec_u8(&d) != 0;
+        h2l.cleartext = wasp_dec_u8(&d) != 0;
+        h2l.max_streams = wasp_dec_u32(&d);
+        h2l.settings_per_frame = wasp_dec_u32(&d);
+        h2l.settings_per_minute = wasp_dec_u32(&d);
+        h2l.resets_per_10s = wasp_dec_u32(&d);
         if (!d.error) {
+            lsn_h2_limits = h2l;
             lsn_conn_set_limits(field, request, seg_len, seg_count, restricted != 0,
                                 percent_u != 0, non_utf8 != 0, favor_utf8 != 0);
             lsn_limits_set(idle_s, header_wait_s, min_rate, global_bw, max_conns);

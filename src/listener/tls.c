@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "common/log.h"
+#include "listener/h2.h"
 #include "listener/tls.h"
 
 typedef struct tls_cert {
@@ -36,6 +37,7 @@ typedef struct tls_binding {
     SSL_CTX *ctx;   /* a reference of its own */
     bool negotiate_client_cert;
     uint32_t trust_id;
+    bool disable_http2; /* netsh sslcert disablehttp2=enable */
 } tls_binding_t;
 
 /* Issuers trusted for client certificates (lsn_tls_add_trust). */
@@ -112,7 +114,7 @@ static int tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 {
     const lsn_tls_t *t = SSL_get_app_data(ssl);
 
-    if ((t != NULL && t->h2 && tls_alpn_find(in, inlen, "h2", out, outlen)) ||
+    if ((t != NULL && t->h2 && lsn_h2_limits.tls && tls_alpn_find(in, inlen, "h2", out, outlen)) ||
         tls_alpn_find(in, inlen, "http/1.1", out, outlen)) {
         return SSL_TLSEXT_ERR_OK;
     }
@@ -239,6 +241,9 @@ static int tls_on_servername(SSL *ssl, int *alert, void *arg)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     SSL_set_SSL_CTX(ssl, b->ctx);
+    if (b->disable_http2) {
+        t->h2 = false; /* ALPN, which runs after this callback, offers http/1.1 */
+    }
     if (b->negotiate_client_cert) {
         const tls_trust_t *tr = tls_trust_find(&live, b->trust_id);
 
@@ -404,7 +409,8 @@ int lsn_tls_add_trust(uint32_t id, const char *pem, size_t len)
 }
 
 int lsn_tls_add_binding(lsn_tls_kind_t kind, const char *ip, uint16_t port, const char *host,
-                        uint32_t cert_id, bool negotiate_client_cert, uint32_t trust_id)
+                        uint32_t cert_id, bool negotiate_client_cert, uint32_t trust_id,
+                        bool disable_http2)
 {
     SSL_CTX *ctx = NULL;
     tls_binding_t *grown, *b;
@@ -435,6 +441,7 @@ int lsn_tls_add_binding(lsn_tls_kind_t kind, const char *ip, uint16_t port, cons
     b->ctx = ctx;
     b->negotiate_client_cert = negotiate_client_cert;
     b->trust_id = trust_id;
+    b->disable_http2 = disable_http2;
     /* A trust list that waspd could not fill trusts nothing, not everything. */
     if (trust_id != 0 && tls_trust_get(trust_id) == NULL) {
         return -1;

@@ -41,9 +41,11 @@ int lsn_tls_add_cert(uint32_t id, const char *pem, size_t len);
  * "_.example.com" for its wildcard file).  negotiate_client_cert: ask for a
  * client certificate in the handshake (netsh clientcertnegotiation), checked
  * against the trusted issuers trust_id (lsn_tls_add_trust; 0 = the system's
- * CAs and the store "Root"). */
+ * CAs and the store "Root").  disable_http2: netsh's disablehttp2, ALPN
+ * offers http/1.1 only for connections this entry answers. */
 int lsn_tls_add_binding(lsn_tls_kind_t kind, const char *ip, uint16_t port, const char *host,
-                        uint32_t cert_id, bool negotiate_client_cert, uint32_t trust_id);
+                        uint32_t cert_id, bool negotiate_client_cert, uint32_t trust_id,
+                        bool disable_http2);
 /* Trusted issuers of client certificates: CA certificates (PEM, one or
  * more; several calls add up).  Id 0 adds to the system's CAs (the store
  * "Root", like Windows' Trusted Root store); any other id is a certificate

@@ -45,6 +45,12 @@ static void ctl_send(int fd, char kind, const char *text, size_t len)
     }
     buf[0] = kind;
     memcpy(buf + 1, text, len);
+    /* What the command told the listener leaves first: an administrator
+     * whose "start apppool" returned must find the listener told (the
+     * channel otherwise sends at the end of the loop turn). */
+    if (svc.control != NULL) {
+        wasp_channel_flush(svc.control);
+    }
     /* A blocking send of a small datagram: waspctl reads as it goes. */
     if (send(fd, buf, len + 1, MSG_NOSIGNAL) < 0) {
         /* waspctl went away; the command still completes. */

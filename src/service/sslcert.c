@@ -326,7 +326,7 @@ static uint32_t tls_binding_trust(const wasp_sslbinding_t *b, uint32_t *next_id)
 }
 
 static void tls_push_binding(uint8_t kind, const char *ip, uint16_t port, const char *host,
-                             uint32_t cert_id, bool negotiate, uint32_t trust_id)
+                             uint32_t cert_id, const wasp_sslbinding_t *b, uint32_t trust_id)
 {
     wasp_enc_t e = {0};
 
@@ -335,8 +335,9 @@ static void tls_push_binding(uint8_t kind, const char *ip, uint16_t port, const 
     wasp_enc_u16(&e, port);
     wasp_enc_cstr(&e, host);
     wasp_enc_u32(&e, cert_id);
-    wasp_enc_u8(&e, negotiate ? 1 : 0);
+    wasp_enc_u8(&e, b->clientcertnegotiation ? 1 : 0);
     wasp_enc_u32(&e, trust_id);
+    wasp_enc_u8(&e, b->disablehttp2 ? 1 : 0);
     svc_send(WASP_MSG_CFG_TLS_BINDING, &e, -1);
 }
 
@@ -379,8 +380,7 @@ static void tls_push_ccs(tls_push_t *tp, const wasp_sslbinding_t *b, uint32_t tr
         id = tls_push_cert(tp, &cert);
         wasp_cert_clear(&cert);
         if (id != 0) {
-            tls_push_binding(2, "", b->key.port, host, id, b->clientcertnegotiation,
-                             trust_id);
+            tls_push_binding(2, "", b->key.port, host, id, b, trust_id);
         }
     }
     closedir(d);
@@ -433,8 +433,8 @@ void svc_push_tls(void)
             inet_ntop(b->key.family, b->key.addr, ip, sizeof(ip));
         }
         tls_push_binding(b->key.kind == WASP_SSL_IPPORT ? 0 : 1, ip, b->key.port,
-                         b->key.kind == WASP_SSL_HOSTNAMEPORT ? b->key.host : "", id,
-                         b->clientcertnegotiation, tls_binding_trust(b, &next_trust));
+                         b->key.kind == WASP_SSL_HOSTNAMEPORT ? b->key.host : "", id, b,
+                         tls_binding_trust(b, &next_trust));
     }
     free(tp.paths);
 }

@@ -528,6 +528,12 @@ void svc_push_config(void)
             wasp_enc_u32(&e, wl.max_global_bandwidth);
             wasp_enc_u8(&e, hs.enable_non_utf8);
             wasp_enc_u8(&e, hs.favor_utf8);
+            wasp_enc_u8(&e, hs.enable_http2_tls);
+            wasp_enc_u8(&e, hs.enable_http2_cleartext);
+            wasp_enc_u32(&e, hs.http2_max_streams);
+            wasp_enc_u32(&e, hs.http2_settings_per_frame);
+            wasp_enc_u32(&e, hs.http2_settings_per_minute);
+            wasp_enc_u32(&e, hs.http2_resets_per_10s);
             svc_send(WASP_MSG_CFG_LIMITS, &e, -1);
         }
     }

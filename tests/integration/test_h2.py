@@ -487,3 +487,79 @@ def test_request_limits_apply_to_streams(server):
     body, version, code, _ = curl("--http2-prior-knowledge",
                                   "http://127.0.0.1:%d/hello.txt" % server.ports["main"])
     assert (version, code) == ("2", 200)
+
+
+def test_http2_settings_of_wasp_httpsys():
+    """wasp/httpSys' HTTP/2 settings: EnableHttp2Tls="0" leaves ALPN at
+    http/1.1, EnableHttp2Cleartext="0" takes neither the h2c preface (it is
+    then an HTTP/1.1 request line, 505) nor Upgrade (answered as HTTP/1.1),
+    Http2MaxConcurrentStreams bounds the streams; on a second server with
+    h2c on, 15 streams against a limit of 10 get 5 REFUSED_STREAM, and the
+    sslcert entry's disablehttp2 keeps its endpoint at HTTP/1.1."""
+    s = harness.WaspServer("h2-settings")
+    t = harness.WaspServer("h2-streams")
+    try:
+        store = s.path("certs")
+        os.makedirs(os.path.join(store, "My"))
+        thumb = make_cert(os.path.join(store, "My", "localhost.pem"), "localhost", make_ca(store))
+        tls_port, port = s.port("tls"), s.port("main")
+        s.pool(POOL)
+        s.site(SITE, [("https", "127.0.0.1:%d:" % tls_port), "127.0.0.1:%d:" % port],
+               [("/", POOL, "www")])
+        s.file("www/hello.txt", "hello\n")
+        s.extra_sections.append('<wasp><httpSys EnableHttp2Tls="0" EnableHttp2Cleartext="0" />'
+                                '</wasp>')
+        s.extra_args += ["--cert-store", store]
+        r = subprocess.run([os.path.join(s.build, "waspctl"), "--cert-store", store,
+                            "--runtime-dir", "/nonexistent", "add", "sslcert",
+                            "ipport=0.0.0.0:%d" % tls_port, "certhash=" + thumb,
+                            "certstorename=My"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert r.returncode == 0, r.stdout
+        s.start(wait_ports=[port])
+        _, version, code, _ = curl("--http2", "https://127.0.0.1:%d/hello.txt" % tls_port)
+        assert (version, code) == ("1.1", 200)
+        _, version, code, err = curl("-v", "--http2", "http://127.0.0.1:%d/hello.txt" % port)
+        assert (version, code) == ("1.1", 200) and "101 Switching" not in err
+        with socket.create_connection(("127.0.0.1", port), timeout=scaled(10)) as raw:
+            raw.sendall(PREFACE)  # an HTTP/1.1 request line now, and a bad one
+            answer = raw.recv(100)
+            assert answer.startswith((b"HTTP/1.1 400 ", b"HTTP/1.1 505 ")), answer
+
+        # netsh sslcert disablehttp2=enable on one of two https endpoints.
+        tport, on_port, off_port = t.port("main"), t.port("h2on"), t.port("h2off")
+        tstore = t.path("certs")
+        os.makedirs(os.path.join(tstore, "My"))
+        tthumb = make_cert(os.path.join(tstore, "My", "localhost.pem"), "localhost",
+                           make_ca(tstore))
+        t.pool(POOL)
+        t.site(SITE, [("https", "127.0.0.1:%d:" % on_port), ("https", "127.0.0.1:%d:" % off_port),
+                      "127.0.0.1:%d:" % tport], [("/", POOL, "www")])
+        t.file("www/x.wtest", "")
+        t.file("www/hello.txt", "hello\n")
+        t.extra_sections.append('<wasp><httpSys Http2MaxConcurrentStreams="10" /></wasp>')
+        t.extra_args += ["--cert-store", tstore]
+        for p, extra in ((on_port, []), (off_port, ["disablehttp2=enable"])):
+            r = subprocess.run([os.path.join(t.build, "waspctl"), "--cert-store", tstore,
+                                "--runtime-dir", "/nonexistent", "add", "sslcert",
+                                "ipport=0.0.0.0:%d" % p, "certhash=" + tthumb,
+                                "certstorename=My"] + extra,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            assert r.returncode == 0, r.stdout
+        t.start(wait_ports=[tport])
+        assert curl("--http2", "https://127.0.0.1:%d/hello.txt" % on_port)[1:3] == ("2", 200)
+        assert curl("--http2", "https://127.0.0.1:%d/hello.txt" % off_port)[1:3] == ("1.1", 200)
+        c = H2Client(tport)
+        ids = [c.request("/x.wtest?op=sleep&ms=500") for _ in range(15)]
+        c.flush()
+        got = collect(c, lambda ev: sum(isinstance(e, (h2.events.StreamEnded,
+                                                        h2.events.StreamReset))
+                                        for e in ev) >= len(ids))
+        refused = [e for e in got if isinstance(e, h2.events.StreamReset)
+                   and e.error_code == REFUSED_STREAM]
+        assert len(refused) == 5, got[-5:]
+        c.close()
+    finally:
+        for server in (s, t):
+            if server.proc is not None:
+                server.stop()
