@@ -233,6 +233,7 @@ wasp_httpsys_error_t wasp_url_canon(const char *target, size_t len, const wasp_u
     wasp_url_limits_t defaults;
     url_out_t o;
     size_t i, segs;
+    bool percent_u_seen = false; /* a %uNNNN escape: Unicode, never code page bytes */
 
     memset(out, 0, sizeof(*out));
     if (lim == NULL) {
@@ -323,6 +324,7 @@ wasp_httpsys_error_t wasp_url_canon(const char *target, size_t len, const wasp_u
             if (end - p >= 6 && (p[1] == 'u' || p[1] == 'U') && lim->percent_u_allowed) {
                 long cp = url_hex4(p + 2);
 
+                percent_u_seen = true;
                 if (cp < 0) {
                     return WASP_HTTPSYS_INVALID_URL;
                 }
@@ -425,16 +427,32 @@ wasp_httpsys_error_t wasp_url_canon(const char *target, size_t len, const wasp_u
     if (i < o.w) {
         bool utf8 = url_utf8_valid((const unsigned char *)path, o.w);
 
-        if (!lim->enable_non_utf8) {
+        if (!lim->enable_non_utf8 || percent_u_seen) {
+            /* %uNNNN names Unicode characters: a path that has them is
+             * Unicode, and reading its bytes as a code page would garble
+             * them.  Only %XX bytes may be code-page text, so the result
+             * is never longer than the request-target (3 bytes at most
+             * for each 3-character escape). */
             if (!utf8) {
                 return WASP_HTTPSYS_INVALID_URL;
             }
         } else if (!utf8 || !lim->favor_utf8) {
             wasp_httpsys_error_t e = url_from_cp1252(path, &o.w, path_size,
                                                      lim->allow_restricted_chars);
+            size_t seg = 0;
 
             if (e != WASP_HTTPSYS_NONE) {
                 return e;
+            }
+            /* Re-encoding lengthened the segments: UrlSegmentMaxLength
+             * again, on what the rest of the server will see. */
+            for (i = 1; i <= o.w && o.seg_max != 0; i++) {
+                if (i == o.w || path[i] == '/') {
+                    if (i - seg - 1 > o.seg_max) {
+                        return WASP_HTTPSYS_INVALID_URL;
+                    }
+                    seg = i;
+                }
             }
         }
     }

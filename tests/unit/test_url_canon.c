@@ -130,6 +130,19 @@ static void test_non_utf8(void **state)
     lim.favor_utf8 = true;
     lim.allow_restricted_chars = true;
     CANON("/x%81", "/x\xc2\x81");
+    /* %uNNNN is Unicode: never re-read as code-page bytes; mixed with a
+     * byte that is not UTF-8 the path is refused (found by fuzz_url_canon:
+     * re-reading the UTF-8 of %u1487 as Windows-1252 outgrew the input) */
+    lim.allow_restricted_chars = false;
+    INVALID("/%u1487%E0");
+    CANON("/%u00e9%C3%A9", "/\xc3\xa9\xc3\xa9");
+    lim.favor_utf8 = false;
+    CANON("/%u00e9", "/\xc3\xa9");
+    /* UrlSegmentMaxLength holds for the re-encoded segment too (fuzzer) */
+    lim.favor_utf8 = true;
+    lim.segment_max_length = 8;
+    CANON("/200000%e9", "/200000\xc3\xa9");
+    INVALID("/2000000%e9");
 }
 
 static void test_plain(void **state)
