@@ -27,6 +27,9 @@ typedef struct cfg_arena {
 
 void *cfg_arena_alloc(cfg_arena_t *a, size_t size); /* zeroed; aborts on OOM */
 char *cfg_arena_strdup(cfg_arena_t *a, const char *s);
+/* configSource's value, checked and made relative with '/' (sections.c);
+ * NULL when it is not a relative path at or below the naming file. */
+char *cfg_config_source_rel(cfg_arena_t *arena, const char *src);
 char *cfg_arena_strndup(cfg_arena_t *a, const char *s, size_t n);
 char *cfg_arena_printf(cfg_arena_t *a, const char *fmt, ...) WASP_PRINTF(2, 3);
 void cfg_arena_free(cfg_arena_t *a);

@@ -440,6 +440,31 @@ typedef struct cfg_scope {
     const wasp_section_t *location; /* NULL at the top level */
 } cfg_scope_t;
 
+/* configSource's value as a path relative to the file that names it,
+ * backslashes made slashes; NULL if it is empty, absolute, has a drive or
+ * climbs ('..'): IIS' rule for applicationHost.config and web.config alike. */
+char *cfg_config_source_rel(cfg_arena_t *arena, const char *src)
+{
+    char *rel = cfg_arena_strdup(arena, src);
+    bool bad;
+
+    if (rel == NULL)
+        return NULL;
+    for (char *p = rel; *p; p++)
+        if (*p == '\\')
+            *p = '/';
+    bad = !*rel || rel[0] == '/' || strchr(rel, ':') != NULL;
+    for (const char *p = rel; !bad && *p;) {
+        const char *s = p;
+        while (*p && *p != '/')
+            p++;
+        bad = (p - s == 2 && s[0] == '.' && s[1] == '.') || p == s;
+        if (*p)
+            p++;
+    }
+    return bad ? NULL : rel;
+}
+
 /* configSource="file" on a section of applicationHost.config (IIS'
  * iis-hosting.md 6.10, the rules web.config files follow too): the content
  * comes from a file in the same directory or below, whose root element is
@@ -467,20 +492,8 @@ static int cfg_config_source(wasp_config_t *cfg, const wasp_section_t *el, const
                  el->children[0]->name, src);
         return -1;
     }
-    char *rel = cfg_arena_strdup(&cfg->arena, src);
-    for (char *p = rel; *p; p++)
-        if (*p == '\\')
-            *p = '/';
-    bool bad = !*rel || rel[0] == '/' || strchr(rel, ':') != NULL;
-    for (const char *p = rel; !bad && *p;) {
-        const char *s = p;
-        while (*p && *p != '/')
-            p++;
-        bad = (p - s == 2 && s[0] == '.' && s[1] == '.') || p == s;
-        if (*p)
-            p++;
-    }
-    if (bad) {
+    char *rel = cfg_config_source_rel(&cfg->arena, src);
+    if (rel == NULL) {
         cfg_diag(diag, el->file, line,
                  "The configSource attribute must be a relative physical path to a file in the "
                  "same directory as this file or below it (\"%s\" is not); no '..', no "

@@ -458,20 +458,8 @@ static const wasp_section_t *wc_config_source(wc_build_t *b, const wasp_section_
         wc_fail(b, CFG_HR_INVALID, &d);
         return NULL;
     }
-    char *rel = cfg_arena_strdup(&n->arena, src);
-    for (char *p = rel; *p; p++)
-        if (*p == '\\')
-            *p = '/';
-    bool bad = !*rel || rel[0] == '/' || strchr(rel, ':') != NULL;
-    for (const char *p = rel; !bad && *p;) {
-        const char *s = p;
-        while (*p && *p != '/')
-            p++;
-        bad = (p - s == 2 && s[0] == '.' && s[1] == '.') || p == s;
-        if (*p)
-            p++;
-    }
-    if (bad) {
+    char *rel = cfg_config_source_rel(&n->arena, src);
+    if (rel == NULL) {
         cfg_diag(&d, el->file, line,
                  "The configSource attribute must be a relative physical path to a file in the "
                  "same directory as this file or below it (\"%s\" is not); no '..', no "

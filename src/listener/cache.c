@@ -694,35 +694,6 @@ void lsn_cache_directive(lsn_request_t *req, const char *payload, size_t len)
     req->cache_fill = f;
 }
 
-/* field-value bytes that cannot break the framing (RFC 9110 5.5) */
-static bool text_ok(const char *p, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)p[i];
-
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* field-name: a token (RFC 9110 5.1), as the connection requires */
-static bool token_ok(const char *p, size_t len)
-{
-    if (len == 0) {
-        return false;
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)p[i];
-
-        if (ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch) != NULL) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Does the token list in v name only headers the entry is keyed by? */
 static bool vary_covered(const lsn_cache_fill_t *f, const char *v, size_t vl)
 {
@@ -805,7 +776,7 @@ void lsn_cache_fill_head(lsn_request_t *req, int status, const char *reason, siz
     /* Only a complete 200 of known, non-zero length within maxResponseSize
      * (KB 817445: zero-length responses are not cached either). */
     if (status != 200 || !has_length || length == 0 || length > f->max_response ||
-        !text_ok(reason, reason_len)) {
+        !lsn_wire_text_ok(reason, reason_len)) {
         lsn_cache_fill_free(req);
         return;
     }
@@ -819,7 +790,7 @@ void lsn_cache_fill_head(lsn_request_t *req, int status, const char *reason, siz
         const char *n = wasp_dec_str(headers, &nl);
         const char *v = wasp_dec_str(headers, &vl);
 
-        if (headers->error || !token_ok(n, nl) || !text_ok(v, vl)) {
+        if (headers->error || !lsn_wire_token_ok(n, nl) || !lsn_wire_text_ok(v, vl)) {
             f->failed = true; /* the connection drops it; the copy would differ */
             break;
         }

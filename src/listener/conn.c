@@ -1586,7 +1586,7 @@ static void conn_on_io(wasp_loop_t *loop, int fd, uint32_t events, void *data)
 /* ---- responses from the pool --------------------------------------------- */
 
 /* field-value / reason-phrase bytes: HTAB, SP, VCHAR, obs-text (RFC 9110 5.5) */
-static bool wire_text_ok(const char *p, size_t len)
+bool lsn_wire_text_ok(const char *p, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)p[i];
@@ -1599,7 +1599,7 @@ static bool wire_text_ok(const char *p, size_t len)
 }
 
 /* field-name: a token (RFC 9110 5.1) */
-static bool wire_token_ok(const char *p, size_t len)
+bool lsn_wire_token_ok(const char *p, size_t len)
 {
     if (len == 0) {
         return false;
@@ -1638,7 +1638,7 @@ void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
     /* Workers run application code: nothing they send reaches the wire
      * unchecked.  A reason phrase or header that would break the framing
      * (CR, LF, NUL, a name that is not a token) is dropped. */
-    if (!wire_text_ok(reason, reason_len)) {
+    if (!lsn_wire_text_ok(reason, reason_len)) {
         reason = "";
         reason_len = 0;
     }
@@ -1649,7 +1649,7 @@ void lsn_conn_response_head(lsn_request_t *req, int status, const char *reason,
         const char *n = wasp_dec_str(headers, &nl);
         const char *v = wasp_dec_str(headers, &vl);
 
-        if (!wire_token_ok(n, nl) || !wire_text_ok(v, vl)) {
+        if (!lsn_wire_token_ok(n, nl) || !lsn_wire_text_ok(v, vl)) {
             wasp_warn("pool '%s': dropped a malformed response header from the worker",
                       req->pool->name);
             continue;

@@ -718,33 +718,6 @@ static bool h2_drop_field(const char *n, size_t len)
     return false;
 }
 
-static bool h2_token_ok(const char *p, size_t len)
-{
-    if (len == 0) {
-        return false;
-    }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)p[i];
-
-        if (ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch) != NULL) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool h2_text_ok(const char *p, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)p[i];
-
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-            return false;
-        }
-    }
-    return true;
-}
-
 void lsn_h2_response_head(lsn_request_t *req, int status, wasp_dec_t *headers,
                           uint64_t content_length, bool has_length)
 {
@@ -767,7 +740,7 @@ void lsn_h2_response_head(lsn_request_t *req, int status, wasp_dec_t *headers,
         const char *val = wasp_dec_str(headers, &vl);
 
         /* Workers run application code: nothing unchecked reaches the wire. */
-        if (!h2_token_ok(n, nl) || !h2_text_ok(val, vl)) {
+        if (!lsn_wire_token_ok(n, nl) || !lsn_wire_text_ok(val, vl)) {
             wasp_warn("pool '%s': dropped a malformed response header from the worker",
                       req->pool->name);
             continue;

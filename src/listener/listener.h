@@ -279,6 +279,13 @@ typedef struct lsn_cached_response {
     size_t body_len;
 } lsn_cached_response_t;
 
+/* What a worker sends is checked before it reaches any wire (HTTP/1.1,
+ * h2, the cache's prepared bytes): a field-value or reason phrase
+ * (HTAB, SP, VCHAR, obs-text; RFC 9110 5.5) and a field-name (a token,
+ * RFC 9110 5.1). */
+bool lsn_wire_text_ok(const char *p, size_t len);
+bool lsn_wire_token_ok(const char *p, size_t len);
+
 /* Answer req from the response cache, with Date and the connection's
  * header added for this request. */
 void lsn_conn_response_cached(lsn_request_t *req, const lsn_cached_response_t *r);
