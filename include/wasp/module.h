@@ -143,7 +143,10 @@ wasp_str_t wasp_request_method(const wasp_request_t *req);
 wasp_str_t wasp_request_raw_url(const wasp_request_t *req);  /* request-target as sent */
 wasp_str_t wasp_request_path(const wasp_request_t *req);     /* decoded, dot-segments resolved */
 wasp_str_t wasp_request_query(const wasp_request_t *req);    /* after '?', raw; len 0 if none */
-int wasp_request_http_minor(const wasp_request_t *req);      /* 0 or 1 (HTTP/1.x)            */
+/* The request's HTTP version as major * 10 + minor: 10 (HTTP/1.0), 11
+ * (HTTP/1.1) or 20 (HTTP/2).  Framing is the listener's business; this is
+ * for modules that report or log the version. */
+int wasp_request_http_version(const wasp_request_t *req);
 /* Case-insensitive header lookup; the first field of that name. */
 wasp_str_t wasp_request_header(const wasp_request_t *req, const char *name);
 size_t wasp_request_header_count(const wasp_request_t *req);

@@ -69,6 +69,7 @@ struct lsn_conn {
     uint64_t sent_total;      /* bytes handed to the socket (TLS: plaintext) */
     uint64_t rate_start_ms;   /* MinSendRate: the response began, 0 = none yet */
     uint64_t rate_mark;       /* sent_total + pending then: its first byte */
+    const char *drop_reason;  /* HTTPERR reason for the requests a close cuts */
     lsn_tls_t *tls;          /* an https binding's connection, else NULL */
     bool hs_want_write;      /* the handshake waits for the socket to be writable */
     char *tls_wbuf;          /* plaintext gathered for the next TLS record(s) */
@@ -157,8 +158,8 @@ static void conn_arm_timer(lsn_conn_t *c, uint64_t ms, const char *reason);
 static bool conn_output_pending(const lsn_conn_t *c);
 static void conn_cancel_timer(lsn_conn_t *c);
 
-/* Bytes still to be written: the MinSendRate window's due. */
-static uint64_t conn_pending_bytes(const lsn_conn_t *c)
+/* Bytes queued for the socket. */
+static uint64_t conn_queued_bytes(const lsn_conn_t *c)
 {
     uint64_t n = c->tls_wlen - c->tls_woff;
 
@@ -166,6 +167,13 @@ static uint64_t conn_pending_bytes(const lsn_conn_t *c)
         n += o->kind == OUT_MEM ? o->len - o->off : (uint64_t)(o->fend - o->foff);
     }
     return n;
+}
+
+/* Bytes waiting for the client: the MinSendRate window's due.  On h2 that
+ * includes what the streams hold back (flow control, a full queue). */
+static uint64_t conn_pending_bytes(const lsn_conn_t *c)
+{
+    return conn_queued_bytes(c) + (c->h2 != NULL ? lsn_h2_held_bytes(c->h2) : 0);
 }
 
 /* MinSendRate (webLimits/@minBytesPerSecond): output is waiting for the
@@ -204,7 +212,9 @@ static bool conn_rate_window(lsn_conn_t *c)
         return false;
     }
     conn_cancel_timer(c);
-    if (c->req != NULL && !c->req->log.logged) {
+    if (c->h2 != NULL) {
+        c->drop_reason = "Timer_MinBytesPerSecond"; /* each open stream's line */
+    } else if (c->req != NULL && !c->req->log.logged) {
         conn_httperr_req(c->req, 0, "Timer_MinBytesPerSecond");
     } else if (c->req == NULL) {
         conn_httperr(c, NULL, 0, NULL, 0, 0, "Timer_MinBytesPerSecond");
@@ -373,6 +383,10 @@ static void conn_log_unfinished(lsn_conn_t *c, lsn_request_t *req)
         return;
     }
     conn_log_access(c, req, 64);
+    if (c->drop_reason != NULL) { /* a timer: no status, as on HTTP/1.1 */
+        conn_httperr_req(req, 0, c->drop_reason);
+        return;
+    }
     conn_httperr_req(req, req->log.from_worker ? req->log.status : 0,
                      early ? "Client_Reset" : "Connection_Dropped");
 }
@@ -528,7 +542,7 @@ int lsn_conn_out(lsn_conn_t *c, const void *p, size_t len)
 
 size_t lsn_conn_out_pending(const lsn_conn_t *c)
 {
-    return (size_t)conn_pending_bytes(c);
+    return (size_t)conn_queued_bytes(c);
 }
 
 /* An HTTPERR line about the connection, with what was parsed of its
@@ -717,8 +731,9 @@ lsn_start_result_t lsn_conn_start_request(lsn_conn_t *c, const lsn_req_in_t *in,
     req->is_head = is_head;
     req->state = REQ_READING_BODY;
 
-    /* REQ_HEAD payload (decoded by the worker, worker/request.c).  HTTP/2
-     * reaches the worker as HTTP/1.1: the module API knows only 1.x. */
+    /* REQ_HEAD payload (decoded by the worker, worker/request.c).  The
+     * version is major * 10 + minor (10, 11, 20): modules and CGI see
+     * SERVER_PROTOCOL "HTTP/2" for a stream, as IIS reports it. */
     enc = &req->head;
     wasp_enc_u32(enc, site->id);
     wasp_enc_str(enc, in->method, in->method_len);
@@ -726,7 +741,7 @@ lsn_start_result_t lsn_conn_start_request(lsn_conn_t *c, const lsn_req_in_t *in,
     wasp_enc_str(enc, path, url.path_len);
     wasp_enc_u8(enc, url.query != NULL);
     wasp_enc_str(enc, url.query ? url.query : "", url.query ? url.query_len : 0);
-    wasp_enc_u8(enc, (uint8_t)(in->h2_stream ? 1 : in->version_minor));
+    wasp_enc_u8(enc, (uint8_t)(in->h2_stream ? 20 : 10 + in->version_minor));
     wasp_enc_u8(enc, c->is_local);
     wasp_enc_cstr(enc, c->peer_ip);
     wasp_enc_u16(enc, c->peer_port);
@@ -895,21 +910,40 @@ static void conn_h2_input(lsn_conn_t *c)
 }
 
 /* The connection's one timer on h2: idle (no stream open) is
- * ConnectionIdle, a request still arriving is EntityBody (armed as data
- * comes), streams with their pool have their own timers. */
-static void conn_h2_timers(lsn_conn_t *c)
+ * ConnectionIdle; a request still arriving is EntityBody (armed as data
+ * comes); responses waiting for the client (its flow-control window or its
+ * socket) are MinSendRate, measured over the connection as HTTP.sys does;
+ * streams with their pool have their own timers.  true: c was dropped. */
+static bool conn_h2_timers(lsn_conn_t *c)
 {
-    bool idle_armed = c->timer != NULL && c->timer_reason != NULL &&
-                      strcmp(c->timer_reason, "Timer_ConnectionIdle") == 0;
+    const char *armed = c->timer != NULL ? c->timer_reason : NULL;
+    bool idle_armed = armed != NULL && strcmp(armed, "Timer_ConnectionIdle") == 0;
+    bool rate_armed = armed != NULL && strcmp(armed, "Timer_MinBytesPerSecond") == 0;
 
     if (lsn_h2_open_streams(c->h2) == 0) {
+        c->rate_start_ms = 0;
         if (!idle_armed) { /* PINGs do not make a connection busy */
             conn_arm_timer(c, c->site_timeout_ms ? c->site_timeout_ms : lsn_limits.idle_ms,
                            "Timer_ConnectionIdle");
         }
-    } else if (lsn_h2_receiving_streams(c->h2) == 0 || idle_armed) {
+        return false;
+    }
+    if (lsn_h2_receiving_streams(c->h2) > 0 && !idle_armed && !rate_armed) {
+        return false; /* EntityBody runs until the bodies are in */
+    }
+    if (lsn_limits.min_send_rate != 0 && conn_pending_bytes(c) > 0) {
+        if (!rate_armed) { /* the window opens now */
+            c->rate_start_ms = wasp_now_ms();
+            c->rate_mark = c->sent_total;
+            return conn_rate_window(c);
+        }
+        return false;
+    }
+    c->rate_start_ms = 0;
+    if (armed != NULL) {
         conn_cancel_timer(c);
     }
+    return false;
 }
 
 /* The connection speaks HTTP/2 from here (ALPN h2, or the h2c preface).
@@ -1529,8 +1563,8 @@ again:
             return;
         }
     }
-    if (c->h2 != NULL && c->state == C_H2) {
-        conn_h2_timers(c);
+    if (c->h2 != NULL && c->state == C_H2 && conn_h2_timers(c)) {
+        return; /* dropped by MinSendRate */
     }
     if (c->out_head == NULL && c->tls_wlen == 0) {
         if (c->req != NULL && c->req->state == REQ_DONE) {

@@ -1085,6 +1085,21 @@ size_t lsn_h2_receiving_streams(const lsn_h2_t *h)
     return h->receiving;
 }
 
+uint64_t lsn_h2_held_bytes(const lsn_h2_t *h)
+{
+    uint64_t n = 0;
+
+    for (const lsn_h2_stream_t *st = h->streams; st != NULL; st = st->next) {
+        for (const h2_chunk_t *k = st->out_head; k != NULL; k = k->next) {
+            n += k->fd >= 0 ? (uint64_t)(k->end - k->off) : k->len - k->pos;
+        }
+        if (st->ended && !st->eof_sent && st->out_head == NULL) {
+            n++; /* the final frame itself is waiting */
+        }
+    }
+    return n;
+}
+
 void lsn_h2_shutdown(lsn_h2_t *h)
 {
     nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),

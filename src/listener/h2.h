@@ -84,6 +84,10 @@ bool lsn_h2_finished(const lsn_h2_t *h);
 /* Streams not yet closed; and of them, those still receiving their request. */
 size_t lsn_h2_open_streams(const lsn_h2_t *h);
 size_t lsn_h2_receiving_streams(const lsn_h2_t *h);
+/* Response bytes the streams hold for the client (flow control or a full
+ * output queue keeps them): MinSendRate's measure on h2.  0 = nothing waits
+ * for the client. */
+uint64_t lsn_h2_held_bytes(const lsn_h2_t *h);
 /* Graceful shutdown: GOAWAY; open streams finish. */
 void lsn_h2_shutdown(lsn_h2_t *h);
 /* The connection is closing: every stream's request is finished or

@@ -51,7 +51,7 @@ wasp_request_t *request_new(uint32_t stream, const char *payload, size_t len)
     req->has_query = wasp_dec_u8(&d) != 0;
     p = wasp_dec_str(&d, &n);
     req->query = (wasp_str_t){p, n};
-    req->minor = wasp_dec_u8(&d);
+    req->http_version = wasp_dec_u8(&d);
     req->is_local = wasp_dec_u8(&d) != 0;
     wasp_dec_cstr(&d, req->client_ip, sizeof(req->client_ip));
     req->client_port = wasp_dec_u16(&d);
@@ -181,7 +181,7 @@ wasp_str_t wasp_request_method(const wasp_request_t *req) { return req->method; 
 wasp_str_t wasp_request_raw_url(const wasp_request_t *req) { return req->raw_url; }
 wasp_str_t wasp_request_path(const wasp_request_t *req) { return req->path; }
 wasp_str_t wasp_request_query(const wasp_request_t *req) { return req->query; }
-int wasp_request_http_minor(const wasp_request_t *req) { return req->minor; }
+int wasp_request_http_version(const wasp_request_t *req) { return req->http_version; }
 bool wasp_request_is_local(const wasp_request_t *req) { return req->is_local; }
 const char *wasp_request_physical_path(const wasp_request_t *req) { return req->physical_path; }
 
@@ -431,7 +431,11 @@ wasp_str_t wasp_request_server_variable(wasp_request_t *req, const char *name)
         return str_fmt(req, "%u", req->local_port);
     }
     if (strcasecmp(name, "SERVER_PROTOCOL") == 0) {
-        return str_fmt(req, "HTTP/1.%d", req->minor);
+        /* "HTTP/2" for a stream, like IIS (and the log's cs-version). */
+        if (req->http_version >= 20) {
+            return str_fmt(req, "HTTP/%d", req->http_version / 10);
+        }
+        return str_fmt(req, "HTTP/%d.%d", req->http_version / 10, req->http_version % 10);
     }
     if (strcasecmp(name, "SERVER_SOFTWARE") == 0) {
         return str_dup(req, "wasp/0.1");

@@ -102,7 +102,7 @@ struct wasp_request {
     wasp_dircfg_t *dircfg;
     const char *dircfg_path;
     const wasp_config_error_t *config_error; /* the 500.19 this request got */
-    int minor;
+    int http_version; /* 10, 11 or 20 (wasp_request_http_version) */
     bool is_local;
     char client_ip[64], local_ip[64];
     bool https;               /* the connection is TLS (an https binding) */

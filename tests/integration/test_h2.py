@@ -74,6 +74,7 @@ def server():
     s.file("www/big.bin", s.big)
     s.file("www/x.wtest", "")
     s.file("www/sha.pl", SHA_PL)
+    s.file("www/proto.pl", 'print "Content-Type: text/plain\\r\\n\\r\\n$ENV{SERVER_PROTOCOL}\\n";\n')
     s.extra_modules = ["CgiModule"]
     s.handlers_xml = ['<add name="CGI-pl" path="*.pl" verb="*" modules="CgiModule" '
                       'scriptProcessor="%s" resourceType="File" requireAccess="Script" />' % PERL]
@@ -278,6 +279,23 @@ def test_dynamic_response_and_access_log_says_http2(server):
                         return ln
         return None
     assert harness.wait_until(line, scaled(10), what="an access log line with HTTP/2")
+
+
+def test_modules_and_cgi_see_server_protocol_http2(server):
+    """A stream reaches the worker as HTTP/2, as IIS reports it: the module
+    API's server variable and a CGI script's SERVER_PROTOCOL say so, while
+    HTTP/1.1 on the same site still says HTTP/1.1."""
+    port = server.ports["main"]
+    url = "http://127.0.0.1:%d/x.wtest?op=var&name=SERVER_PROTOCOL" % port
+    body, version, code, _ = curl("--http2-prior-knowledge", url)
+    assert (version, code, body) == ("2", 200, b"HTTP/2\n")
+    body, version, code, _ = curl("--http1.1", url)
+    assert (version, code, body) == ("1.1", 200, b"HTTP/1.1\n")
+    body, version, code, _ = curl("--http1.0", url)  # answered with HTTP/1.1, as RFC 9110 2.5 says
+    assert (code, body) == (200, b"HTTP/1.0\n")
+    tls = "https://localhost:%d/proto.pl" % server.ports["tls"]
+    body, version, code, _ = curl("--http2", tls)
+    assert (version, code, body) == ("2", 200, b"HTTP/2\n"), body
 
 
 def test_slow_reader_does_not_grow_listener_memory(server):

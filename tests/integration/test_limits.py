@@ -156,6 +156,69 @@ def test_min_bytes_per_second_drops_a_slow_reader(make_server):
     assert got < BIG, "the slow reader was not dropped"
 
 
+def test_min_bytes_per_second_drops_a_slow_h2_reader(make_server):
+    """On h2 the rate is the connection's: a client that keeps its
+    flow-control window shut (or stops reading) is dropped as an HTTP/1.1
+    one is, each open stream with a Timer_MinBytesPerSecond line."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    s = limits_server(make_server, "minrate_h2", web_limits='minBytesPerSecond="10000000"',
+                      files=[("www/big.bin", "m" * BIG)])
+    port = s.port("main")
+
+    def client():
+        sock = socket.create_connection(("127.0.0.1", port), timeout=scaled(10))
+        conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "GET"), (":path", "/big.bin"), (":scheme", "http"),
+                                (":authority", "localhost")], end_stream=True)
+        sock.sendall(conn.data_to_send())
+        return sock, conn, sid
+
+    # A reader that keeps up (acknowledging every DATA frame) gets it all.
+    sock, conn, sid = client()
+    got, ended = 0, False
+    while not ended:
+        data = sock.recv(1 << 20)
+        assert data, "closed after %d bytes" % got
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.DataReceived):
+                got += len(ev.data)
+                conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            ended = ended or isinstance(ev, h2.events.StreamEnded)
+        out = conn.data_to_send()
+        if out:
+            sock.sendall(out)
+    assert got == BIG
+    sock.close()
+
+    # One that reads but never opens its window again: 64 KiB arrive, then
+    # the rest waits for a WINDOW_UPDATE that never comes.
+    sock, conn, sid = client()
+    s.wait_httperr(r" HTTP/2\.0 GET /big\.bin 1 - 1 Timer_MinBytesPerSecond LimitsPool\r$",
+                   scaled(30))
+    got = 0
+    sock.settimeout(scaled(10))
+    try:
+        while True:
+            data = sock.recv(1 << 20)
+            if not data:
+                break
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.DataReceived):
+                    got += len(ev.data)
+    except (ConnectionResetError, h2.exceptions.ProtocolError):
+        pass
+    sock.close()
+    assert got <= 65535, "%d bytes past the initial window" % got
+
+    # And the server still answers.
+    assert get(port, "/hello.txt").status == 200
+
+
 def _normal_client(port, stop, times, errors):
     while not stop.is_set():
         started = time.monotonic()
