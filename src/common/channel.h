@@ -80,14 +80,16 @@ typedef enum wasp_msg_type {
                                   u32 maxConnections, u32 maxBandwidth (bytes/s; 4294967295
                                   = unlimited: limits) */
     WASP_MSG_CFG_BINDING = 44, /* u32 site, str ip, u16 port, str host */
-    WASP_MSG_CFG_APP = 45,     /* u32 site, str path, str pool, and the
-                                  requestFiltering/requestLimits in force at the
-                                  application root: u64 maxAllowedContentLength,
-                                  u32 maxUrl, u32 maxQueryString */
+    WASP_MSG_CFG_APP = 45,     /* u32 site, str path, str pool */
     WASP_MSG_CFG_END = 46,
     WASP_MSG_POOL_STATE = 47,  /* str pool, u8 started, str reason (HTTPERR, e.g. AppOffline) */
     WASP_MSG_QUERY_REQUESTS = 48, /* u32 minimum elapsed ms: answer with REQUESTS */
     WASP_MSG_QUERY_COUNTERS = 64, /* answer with COUNTERS */
+    WASP_MSG_LIMITS_ANSWER = 12, /* u32 query id, u8 known (0: the URL's configuration is
+                                    broken or its site gone: enforce nothing), then
+                                    u64 maxAllowedContentLength, u32 maxUrl,
+                                    u32 maxQueryString (service/req_limits.c) */
+    WASP_MSG_LIMITS_FLUSH = 13,  /* a web.config changed: forget every answer */
     WASP_MSG_CFG_METRICS = 65, /* the admin binding, sent with every configuration push:
                                   fd (none: no admin binding), str "ip:port",
                                   str allowedAddresses (comma-separated) */
@@ -113,6 +115,8 @@ typedef enum wasp_msg_type {
                                    (1 = as configured).  Sent with every push and on change */
     /* listener -> waspd */
     WASP_MSG_DEMAND = 50,      /* str pool: requests wait and no worker is connected */
+    WASP_MSG_LIMITS_QUERY = 14, /* u32 query id, u32 site, str URL path (decoded): the
+                                   requestLimits in force there?  Answer: LIMITS_ANSWER */
     WASP_MSG_DRAINED = 51,     /* shutdown: every in-flight request is answered */
     WASP_MSG_WORKER_HUNG = 52, /* u32 pid, str pool: no PONG within pingResponseTime */
     WASP_MSG_WORKER_READY = 53, /* u32 pid, str pool: connected, takes requests */

@@ -77,7 +77,7 @@ static const wasp_section_effect_t wasp_section_effects[] = {
     { "system.webServer/security/ipSecurity", NULL },
     { "system.webServer/security/isapiCgiRestriction", "CgiModule" },
     { "system.webServer/security/requestFiltering",
-      "waspd and wasp-http: requestLimits/@maxAllowedContentLength only" },
+      "requestLimits (maxAllowedContentLength, maxUrl, maxQueryString): wasp-http with waspd, and the worker" },
     { "system.webServer/serverRuntime",
       "worker (kernel_cache.c): frequentHitThreshold, frequentHitTimePeriod only" },
     { "system.webServer/serverSideInclude", NULL },

@@ -888,7 +888,7 @@ static bool log_view(const lsn_request_t *req, log_view_t *v)
     v->path.p = wasp_dec_str(&d, &v->path.len);
     v->has_query = wasp_dec_u8(&d) != 0;
     v->query.p = wasp_dec_str(&d, &v->query.len);
-    v->minor = wasp_dec_u8(&d);
+    v->minor = wasp_dec_u8(&d) % 10; /* the version is major * 10 + minor */
     wasp_dec_u8(&d); /* is_local */
     wasp_dec_cstr(&d, v->c_ip, sizeof(v->c_ip));
     v->c_port = wasp_dec_u16(&d);

@@ -40,7 +40,9 @@
 #define CONN_TLS_RECORD 16384u  /* plaintext per TLS record */
 
 /* C_H2: an HTTP/2 connection; its streams have their own states (h2.c). */
-typedef enum conn_state { C_HANDSHAKE, C_HEAD, C_BODY, C_WAIT, C_LINGER, C_H2 } conn_state_t;
+/* C_LIMITS: a head with a body waits for its URL's requestLimits
+ * (req_limits.c); nothing more is read until they are known. */
+typedef enum conn_state { C_HANDSHAKE, C_HEAD, C_LIMITS, C_BODY, C_WAIT, C_LINGER, C_H2 } conn_state_t;
 
 struct lsn_conn {
     lsn_conn_t *next, *prev;
@@ -56,6 +58,7 @@ struct lsn_conn {
     bool close_after; /* close once the current response is written */
     bool closing;     /* nothing more to send but out queue, then linger */
     bool peer_eof;
+    bool continue_wanted; /* Expect: 100-continue, answered once the limits are known */
     lsn_body_reader_t body;
     int version_major; /* -1 until parsed */
     int version_minor;
@@ -113,6 +116,8 @@ static void conn_close(lsn_conn_t *c);
 static void conn_httperr(lsn_conn_t *c, const char *method, size_t method_len, const char *uri,
                          size_t uri_len, int status, const char *reason);
 static bool conn_h2_start(lsn_conn_t *c);
+static void conn_body_begin(lsn_conn_t *c);
+static void conn_submit(lsn_conn_t *c);
 static void conn_httperr_req(lsn_request_t *req, int status, const char *reason);
 
 size_t lsn_conn_count(void)
@@ -647,6 +652,21 @@ const wasp_h1_limits_t *lsn_conn_limits(void)
     return &conn_limits;
 }
 
+/* Request filtering's verdict on what is known of the request so far (its
+ * URL, its declared length, the body read until now), in IIS' order. */
+static void conn_limits_verdict(lsn_request_t *req, const lsn_req_limits_t *lim)
+{
+    if (req->url_path_len > lim->max_url) {
+        req->refuse_status = 404, req->refuse_sub = 14;
+    } else if (req->has_query && req->url_query_len > lim->max_query) {
+        req->refuse_status = 404, req->refuse_sub = 15;
+    } else if ((req->declared_length > 0 &&
+                (uint64_t)req->declared_length > lim->max_content_length) ||
+               req->body_len > lim->max_content_length) {
+        req->refuse_status = 413, req->refuse_sub = 1;
+    }
+}
+
 lsn_start_result_t lsn_conn_start_request(lsn_conn_t *c, const lsn_req_in_t *in,
                                           lsn_body_reader_t *body, lsn_request_t **reqp,
                                           wasp_httpsys_error_t *err, bool *head_only)
@@ -778,26 +798,37 @@ lsn_start_result_t lsn_conn_start_request(lsn_conn_t *c, const lsn_req_in_t *in,
         lsn_request_free(req);
         REFUSE(WASP_HTTPSYS_REQUEST_TOO_LONG, false);
     }
-#undef REFUSE
     *reqp = req;
-    /* Request filtering's limits (IIS checks them at BeginRequest, before
-     * reading the body): the worker answers, without the body. */
-    if (url.path_len > app->limits.max_url) {
-        req->refuse_status = 404, req->refuse_sub = 14;
-    } else if (url.query != NULL && url.query_len > app->limits.max_query) {
-        req->refuse_status = 404, req->refuse_sub = 15;
-    } else if (!in->chunked && in->content_length > 0 &&
-               (uint64_t)in->content_length > app->limits.max_content_length) {
-        req->refuse_status = 413, req->refuse_sub = 1;
-    } else if (has_body) {
-        /* HTTP/2 without Content-Length: the body runs to END_STREAM. */
-        lsn_body_begin(body, in->chunked,
-                       in->chunked                ? 0
-                       : in->content_length < 0 ? UINT64_MAX
-                                                : (uint64_t)in->content_length,
-                       app->limits.max_content_length);
+    req->url_path_len = (uint32_t)url.path_len;
+    req->has_query = url.query != NULL;
+    req->url_query_len = url.query != NULL ? (uint32_t)url.query_len : 0;
+    req->declared_length = in->chunked ? -1 : in->content_length;
+    if (has_body) {
+        /* Request filtering's limits (IIS checks them at BeginRequest,
+         * before reading the body): the worker answers, without the body.
+         * A request without a body is left to the worker's own check. */
+        lsn_req_limits_t lim;
+        int known = lsn_req_limits_lookup(site->id, path, url.path_len, &lim);
+
+        if (known > 0) {
+            conn_limits_verdict(req, &lim);
+        }
+        if (req->refuse_status == 0) {
+            /* HTTP/2 without Content-Length: the body runs to END_STREAM. */
+            lsn_body_begin(body, in->chunked,
+                           in->chunked                ? 0
+                           : in->content_length < 0 ? UINT64_MAX
+                                                    : (uint64_t)in->content_length,
+                           known > 0 ? lim.max_content_length : UINT64_MAX);
+        }
+        if (known == 0 && lsn_req_limits_ask(req, site->id, path, url.path_len) != 0) {
+            lsn_request_free(req);
+            *reqp = NULL;
+            REFUSE(WASP_HTTPSYS_SERVICE_UNAVAILABLE, false);
+        }
     }
     return LSN_START_OK;
+#undef REFUSE
 }
 
 /* A head is parsed: canonicalise, route, and start the request. */
@@ -848,22 +879,61 @@ static void conn_start_request(lsn_conn_t *c, const wasp_h1_request_t *h)
     if (req->refuse_status != 0) {
         conn_filter_refuse(c, req->refuse_status, req->refuse_sub);
     } else if (h->chunked || h->content_length > 0) {
-        c->state = C_BODY;
         /* RFC 9110 10.1.1: answer 100-continue only if the body is not already here. */
-        if (h->expect_continue && h->version_minor == 1 &&
-            wasp_buf_size(&c->rbuf) == h->head_len) {
-            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-
-            conn_out_mem(c, cont, sizeof(cont) - 1);
-            conn_update_events(c); /* written on the next turn of the loop */
+        c->continue_wanted = h->expect_continue && h->version_minor == 1 &&
+                             wasp_buf_size(&c->rbuf) == h->head_len;
+        if (req->limits_query != NULL) {
+            c->state = C_LIMITS; /* lsn_conn_limits_known() goes on */
+            conn_update_events(c);
+        } else {
+            conn_body_begin(c);
         }
     } else {
         c->state = C_WAIT;
     }
 }
 
+/* The body may come: 100 Continue if the client waits for it. */
+static void conn_body_begin(lsn_conn_t *c)
+{
+    c->state = C_BODY;
+    if (c->continue_wanted) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+        c->continue_wanted = false;
+        conn_out_mem(c, cont, sizeof(cont) - 1);
+    }
+    conn_update_events(c); /* 100 written on the next turn of the loop */
+}
+
+void lsn_conn_limits_known(lsn_request_t *req, const lsn_req_limits_t *lim)
+{
+    lsn_conn_t *c = req->conn; /* set: a request whose client left is freed */
+
+    if (lim != NULL) {
+        conn_limits_verdict(req, lim);
+    }
+    if (req->h2s != NULL) {
+        lsn_h2_limits_known(req, lim != NULL ? lim->max_content_length : UINT64_MAX);
+        return;
+    }
+    if (req->refuse_status != 0) {
+        c->continue_wanted = false;
+        conn_filter_refuse(c, req->refuse_status, req->refuse_sub);
+        conn_submit(c);
+        return;
+    }
+    c->body.limit = lim != NULL ? lim->max_content_length : UINT64_MAX;
+    conn_body_begin(c);
+    conn_process(c); /* what came with the head (c may be gone after) */
+}
+
 void lsn_conn_submit_request(lsn_request_t *req)
 {
+    if (req->limits_query != NULL) {
+        req->limits_submit = true; /* whole before waspd answered: then */
+        return;
+    }
     /* The last fields of REQ_HEAD: request filtering's verdict. */
     wasp_enc_u16(&req->head, req->refuse_status);
     wasp_enc_u16(&req->head, req->refuse_sub);
@@ -1171,7 +1241,7 @@ static void conn_read(lsn_conn_t *c)
             return;
         }
         room = c->rbuf.cap - c->rbuf.len;
-        if (c->state == C_WAIT) {
+        if (c->state == C_WAIT || c->state == C_LIMITS) {
             size_t have = wasp_buf_size(&c->rbuf);
 
             if (have >= CONN_WAIT_BUFFER) {

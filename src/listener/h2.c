@@ -62,6 +62,7 @@ struct lsn_h2_stream {
     size_t list_size;                   /* RFC 7541 4.1 size of the decoded list */
     wasp_httpsys_error_t refuse;        /* the block broke a limit: HTTP.sys' answer */
     bool receiving;                     /* its request is not complete yet */
+    uint64_t data_in;                   /* request DATA bytes received, wanted or not */
     lsn_body_reader_t body;
     /* The response. */
     h2_chunk_t *out_head, *out_tail;
@@ -248,6 +249,22 @@ static void h2_filter_refuse(lsn_h2_stream_t *st, uint16_t status, uint16_t sub)
     h2_request_complete(st);
 }
 
+void lsn_h2_limits_known(lsn_request_t *req, uint64_t max_content_length)
+{
+    lsn_h2_stream_t *st = req->h2s;
+    bool whole = req->limits_submit;
+
+    req->limits_submit = false;
+    if (req->refuse_status != 0) {
+        h2_filter_refuse(st, req->refuse_status, req->refuse_sub);
+    } else {
+        st->body.limit = max_content_length; /* DATA still to come is held to it */
+        if (whole) {
+            lsn_conn_submit_request(req);
+        }
+    }
+}
+
 /* The header block is complete: the same path as an HTTP/1.1 head. */
 static void h2_begin_request(lsn_h2_stream_t *st, const lsn_req_in_t *in, bool end_stream)
 {
@@ -363,6 +380,9 @@ static void h2_headers_done(lsn_h2_stream_t *st, bool end_stream)
     in.header_count = n;
     in.h2_stream = (uint32_t)st->id;
     in.head_len = st->list_size;
+    if (end_stream && in.content_length < 0) {
+        in.content_length = 0; /* no DATA can follow: no body */
+    }
     h2_begin_request(st, &in, end_stream);
     wasp_buf_free(&cookie);
 }
@@ -448,6 +468,9 @@ static int h2_on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8
     wasp_buf_t view = {(char *)data, 0, len, len};
     lsn_request_t *req;
 
+    if (st != NULL) {
+        st->data_in += len;
+    }
     if (st == NULL || (req = st->req) == NULL || req->state != REQ_READING_BODY ||
         req->refuse_status != 0) {
         return 0; /* a refused or answered request: dropped */
@@ -536,15 +559,32 @@ static int h2_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud
     return 0;
 }
 
+/* What is left of a request body too small to be worth a reset: the
+ * client's initial window, which it may send without asking anyway. */
+#define H2_SMALL_REST 65535u
+
+/* The stream's request body still to come is known and small. */
+static bool h2_rest_is_small(nghttp2_session *s, int32_t id)
+{
+    const lsn_h2_stream_t *st = nghttp2_session_get_stream_user_data(s, id);
+    int64_t declared = st != NULL && st->req != NULL ? st->req->declared_length : -1;
+
+    return declared >= 0 && (uint64_t)declared >= st->data_in &&
+           (uint64_t)declared - st->data_in <= H2_SMALL_REST;
+}
+
 static int h2_on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     lsn_h2_t *h = ud;
 
     if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
         (f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
-        nghttp2_session_get_stream_remote_close(s, f->hd.stream_id) == 0) {
+        nghttp2_session_get_stream_remote_close(s, f->hd.stream_id) == 0 &&
+        !h2_rest_is_small(s, f->hd.stream_id)) {
         /* Answered before the request ended (a refusal, 413.1): the rest
-         * of its body is not wanted (RFC 9113 8.1). */
+         * of its body is not wanted (RFC 9113 8.1).  A small declared rest
+         * is let in and dropped instead: some clients (curl 7.88) take a
+         * reset during their upload for a failure, answer or not. */
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
         return 0;
     }

@@ -106,6 +106,10 @@ void lsn_h2_answer(lsn_request_t *req, const char *msg, size_t len);
 /* End the stream without an answer (RST_STREAM); the request is freed or
  * left to its worker. */
 void lsn_h2_reset(lsn_request_t *req, uint32_t error_code);
+/* The stream's requestLimits are known (conn.c has applied the verdict):
+ * refuse it, or hold the rest of its body to max_content_length and send
+ * it to its pool if it is already whole. */
+void lsn_h2_limits_known(lsn_request_t *req, uint64_t max_content_length);
 
 /* ---- conn.c, called by h2.c -------------------------------------------------- */
 

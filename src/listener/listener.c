@@ -70,6 +70,7 @@ void lsn_request_free(lsn_request_t *req)
     wasp_buf_free(&req->log.resp_hdrs);
     lsn_body_drop(req);
     lsn_cache_fill_free(req);
+    lsn_req_limits_forget(req);
     free(req);
 }
 
@@ -810,6 +811,7 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         /* Everything is sent again; what is not confirmed by CFG_END goes.
          * The configuration changed: no cached response outlives it. */
         lsn_cache_flush();
+        lsn_req_limits_flush();
         lsn_route_begin();
         lsn_tls_begin();
         lsn_log_cfg_begin();
@@ -977,20 +979,16 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
     }
     case WASP_MSG_CFG_APP: {
         uint32_t site = wasp_dec_u32(&d);
-        lsn_req_limits_t limits;
         lsn_pool_t *pool;
 
         wasp_dec_cstr(&d, a, sizeof(a));
         wasp_dec_cstr(&d, b, sizeof(b));
-        limits.max_content_length = wasp_dec_u64(&d);
-        limits.max_url = wasp_dec_u32(&d);
-        limits.max_query = wasp_dec_u32(&d);
         pool = pool_find(b);
         if (pool == NULL) {
             wasp_alert("configuration: application %s names unknown pool '%s'", a, b);
             break;
         }
-        lsn_route_add_app(site, a, pool, &limits);
+        lsn_route_add_app(site, a, pool);
         break;
     }
     case WASP_MSG_POOL_STATE: {
@@ -1084,6 +1082,12 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
     }
     case WASP_MSG_QUERY_REQUESTS:
         lsn_status_query(wasp_dec_u32(&d));
+        break;
+    case WASP_MSG_LIMITS_ANSWER:
+        lsn_req_limits_answer(payload, hdr->length);
+        break;
+    case WASP_MSG_LIMITS_FLUSH:
+        lsn_req_limits_flush();
         break;
     case WASP_MSG_IDLE_DIVISOR: {
         uint32_t div = wasp_dec_u32(&d);

@@ -56,10 +56,10 @@ typedef struct lsn_binding {
     char host[256]; /* "" = any, lower-case */
 } lsn_binding_t;
 
-/* requestFiltering/requestLimits in force at an application root: the
- * listener refuses what exceeds them before any body byte reaches a worker
- * (413.1, 404.14, 404.15 — answered by the worker's pipeline, so the
- * application's httpErrors and logging see them). */
+/* requestFiltering/requestLimits in force for a URL (req_limits.c): the
+ * listener refuses a request with a body that breaks them before any body
+ * byte reaches a worker (413.1, 404.14, 404.15 — answered by the worker's
+ * pipeline, so the application's httpErrors and logging see them). */
 typedef struct lsn_req_limits {
     uint64_t max_content_length; /* maxAllowedContentLength */
     uint32_t max_url;            /* maxUrl: the decoded path, bytes */
@@ -71,7 +71,6 @@ typedef struct lsn_app {
     char path[1024]; /* "/" or "/app" */
     size_t path_len;
     lsn_pool_t *pool;
-    lsn_req_limits_t limits;
 } lsn_app_t;
 
 struct lsn_pool {
@@ -158,6 +157,12 @@ struct lsn_request {
     int body_fd;          /* ... else its unlinked temporary file; -1 = none */
     uint64_t body_len;    /* de-chunked bytes, wherever they are */
     uint16_t refuse_status, refuse_sub; /* request filtering's verdict, 0 = none */
+    /* What requestLimits are checked against, kept while waspd is asked. */
+    struct limits_query *limits_query; /* req_limits.c: the question, NULL = none */
+    bool limits_submit;   /* complete while asking: to its pool with the answer */
+    bool has_query;
+    uint32_t url_path_len, url_query_len;
+    int64_t declared_length; /* Content-Length, -1 = none (chunked, or h2 without) */
     bool is_head;         /* HEAD: never a body */
     bool chunked_out;     /* response framed with chunked coding */
     bool no_body;         /* 1xx/204/304/HEAD */
@@ -200,6 +205,18 @@ void lsn_maybe_exit(void);
 lsn_pool_t **lsn_pools(size_t *count);
 wasp_channel_t *lsn_control(void);
 
+/* req_limits.c: requestLimits per URL, asked of waspd once.
+ * lookup: 1 and *out, 0 when not known yet, -1 when nothing is enforced
+ * there (its configuration is broken: the worker answers 500.19).
+ * ask: send the question; the answer calls lsn_conn_limits_known(). */
+int lsn_req_limits_lookup(uint32_t site_id, const char *path, size_t len, lsn_req_limits_t *out);
+int lsn_req_limits_ask(lsn_request_t *req, uint32_t site_id, const char *path, size_t len);
+void lsn_req_limits_forget(lsn_request_t *req); /* the request is freed first */
+void lsn_req_limits_answer(const char *payload, size_t len);
+void lsn_req_limits_flush(void);
+/* conn.c: the limits a waiting request asked for (NULL: none enforced). */
+void lsn_conn_limits_known(lsn_request_t *req, const lsn_req_limits_t *lim);
+
 /* monitor.c: waspctl list requests (IIS' RequestMonitor) */
 void lsn_status_query(uint32_t min_elapsed_ms);
 void lsn_status_reply(lsn_worker_t *w, wasp_dec_t *d);
@@ -211,8 +228,7 @@ void lsn_route_commit(void);
 int lsn_route_add_site(uint32_t id, const char *name, bool started, uint32_t timeout_ms,
                        uint32_t max_connections, uint32_t max_bandwidth);
 int lsn_route_add_binding(uint32_t site_id, const char *ip, uint16_t port, const char *host);
-int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool,
-                      const lsn_req_limits_t *limits);
+int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool);
 const lsn_site_t *lsn_route_site(const char *local_ip, uint16_t port, const char *host,
                                  size_t host_len);
 const lsn_app_t *lsn_route_app(uint32_t site_id, const char *path, size_t path_len);

@@ -39,7 +39,7 @@ static void head_fields(const lsn_request_t *req, char *method, size_t msize, ch
     wasp_dec_str(&d, &n);  /* decoded path */
     wasp_dec_u8(&d);       /* has query */
     wasp_dec_str(&d, &n);  /* query */
-    wasp_dec_u8(&d);       /* minor version */
+    wasp_dec_u8(&d);       /* HTTP version */
     wasp_dec_u8(&d);       /* is local */
     wasp_dec_cstr(&d, ip, sizeof(ip));
     port = wasp_dec_u16(&d);

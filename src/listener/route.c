@@ -97,8 +97,7 @@ int lsn_route_add_binding(uint32_t site_id, const char *ip, uint16_t port, const
     return 0;
 }
 
-int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool,
-                      const lsn_req_limits_t *limits)
+int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool)
 {
     lsn_app_t *p = route_grow(next.apps, next.app_count, sizeof(*p));
 
@@ -117,7 +116,6 @@ int lsn_route_add_app(uint32_t site_id, const char *path, lsn_pool_t *pool,
         p->path_len = 0;
     }
     p->pool = pool;
-    p->limits = *limits;
     return 0;
 }
 

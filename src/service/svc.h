@@ -7,6 +7,7 @@
  *   eventlog.c the event log (IIS' WAS event ids) to a file and journald
  *   sslcert.c  HTTP.sys' SSL configuration (sslbindings.conf) held for the listener
  *   dynidle.c  webLimits/@dynamicIdleThreshold: shorter idle time-outs when memory is short
+ *   req_limits.c requestLimits for any URL, asked by the listener (web.config included)
  */
 #ifndef WASP_SVC_H
 #define WASP_SVC_H
@@ -190,6 +191,11 @@ void svc_push_tls(void);
 /* inotify on the store: a replaced certificate or an edited binding file is
  * pushed to the listener by itself. */
 void svc_sslcert_watch(void);
+
+/* req_limits.c: the listener's LIMITS_QUERY.  svc_limits_reset() starts
+ * over from svc.cfg (every configuration push). */
+void svc_limits_reset(void);
+void svc_limits_query(const char *payload, size_t len);
 
 /* eventlog.c */
 /* Events IIS does not write to its log but wasp does (the issue of record:

@@ -374,6 +374,9 @@ static void svc_control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr,
     case WASP_MSG_DRAINED:
         wasp_info("listener drained every request");
         break;
+    case WASP_MSG_LIMITS_QUERY:
+        svc_limits_query(payload, hdr->length);
+        break;
     default:
         wasp_warn("listener sent unknown frame type %u", hdr->type);
         break;
@@ -449,6 +452,7 @@ static bool svc_listen_no_h2(const svc_listen_t *l)
  * and switches at CFG_END, so a request never sees half of it. */
 void svc_push_config(void)
 {
+    svc_limits_reset(); /* the listener forgets its requestLimits at CFG_BEGIN */
     svc_send(WASP_MSG_CFG_BEGIN, NULL, -1);
     for (size_t i = 0; i < svc.listen_count; i++) {
         wasp_enc_t e = {0};
@@ -489,18 +493,9 @@ void svc_push_config(void)
             svc_send(WASP_MSG_CFG_BINDING, &e, -1);
         }
         for (size_t a = 0; a < site->app_count; a++) {
-            const wasp_section_t *rf = wasp_config_section(
-                svc.cfg, site->name, site->apps[a].path,
-                "system.webServer/security/requestFiltering");
-            const wasp_section_t *lim = rf != NULL ? wasp_section_child(rf, "requestLimits") : NULL;
-
             wasp_enc_u32(&e, site->id);
             wasp_enc_cstr(&e, site->apps[a].path);
             wasp_enc_cstr(&e, site->apps[a].pool);
-            /* IIS' defaults when the section says nothing. */
-            wasp_enc_u64(&e, wasp_section_uint(lim, "maxAllowedContentLength", 30000000));
-            wasp_enc_u32(&e, (uint32_t)wasp_section_uint(lim, "maxUrl", 4096));
-            wasp_enc_u32(&e, (uint32_t)wasp_section_uint(lim, "maxQueryString", 2048));
             svc_send(WASP_MSG_CFG_APP, &e, -1);
         }
     }

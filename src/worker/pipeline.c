@@ -295,6 +295,26 @@ static const char *pipeline_refusal_reason(int status, int sub)
            "request content length (requestLimits maxAllowedContentLength).";
 }
 
+/* requestFiltering/requestLimits at BeginRequest, as RequestFilteringModule
+ * checks them: the listener has already refused a request with a body that
+ * breaks them (before the body came here); a request without one is
+ * checked here, where every web.config is known.  Sets the verdict. */
+static void pipeline_request_limits(wasp_request_t *req)
+{
+    const wasp_section_t *rf =
+        wasp_request_section(req, "system.webServer/security/requestFiltering");
+    const wasp_section_t *lim = rf != NULL ? wasp_section_child(rf, "requestLimits") : NULL;
+
+    if (req->path.len > wasp_section_uint(lim, "maxUrl", 4096)) {
+        req->refuse_status = 404, req->refuse_sub = 14;
+    } else if (req->has_query && req->query.len > wasp_section_uint(lim, "maxQueryString", 2048)) {
+        req->refuse_status = 404, req->refuse_sub = 15;
+    } else if (wasp_request_body_length(req) >
+               wasp_section_uint(lim, "maxAllowedContentLength", 30000000)) {
+        req->refuse_status = 413, req->refuse_sub = 1;
+    }
+}
+
 void pipeline_start(wasp_request_t *req)
 {
     req->phase = PH_PIPELINE;
@@ -302,13 +322,18 @@ void pipeline_start(wasp_request_t *req)
     req->post = 0;
     req->idx = 0;
     if (pipeline_config_failed(req) || pipeline_ssl_refused(req)) {
-        /* answered: 500.19 or 403.x */
-    } else if (req->refuse_status != 0) {
-        /* The listener refused it for request filtering's limits (and kept
-         * the body from us): answer as RequestFilteringModule would at
-         * BeginRequest, through the rest of the pipeline (custom errors,
-         * logging).  A broken configuration for the URL comes first: it
-         * is what request filtering would have read. */
+        pipeline_run(req); /* answered: 500.19 or 403.x */
+        return;
+    }
+    if (req->refuse_status == 0) {
+        pipeline_request_limits(req);
+    }
+    if (req->refuse_status != 0) {
+        /* Request filtering refuses it (the listener did, and kept the
+         * body from us, or the check above): answer as RequestFilteringModule
+         * would at BeginRequest, through the rest of the pipeline (custom
+         * errors, logging).  A broken configuration for the URL comes
+         * first: it is what request filtering would have read. */
         wasp_request_fail(req, req->refuse_status, req->refuse_sub,
                           pipeline_refusal_reason(req->refuse_status, req->refuse_sub));
         req->fail_module = "RequestFilteringModule";

@@ -59,6 +59,13 @@ print "len=$len got=$got extra=$extra sha=", $sha->hexdigest, "\n";
 """
 
 
+def limits_web_config(max_content, max_url):
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<configuration><system.webServer><security>'
+            '<requestFiltering><requestLimits maxAllowedContentLength="%d" maxUrl="%d" />'
+            '</requestFiltering></security></system.webServer></configuration>\n'
+            % (max_content, max_url))
+
+
 @pytest.fixture(scope="module")
 def server():
     assert os.path.exists(PHP), "php-cgi is missing: scripts/deps.sh test installs it"
@@ -72,6 +79,14 @@ def server():
     s.file("small/hello.txt", "small hello\n")
     s.file("www/custom/hello.txt", "custom\n")
     s.file("www/errors/413.htm", "<p>our own page: too big</p>\n")
+    # web.config files below the /small application root: one raises its
+    # limits, one lowers them (read by waspd for the listener, and by the
+    # worker for requests without a body).
+    s.file("small/raised/hello.txt", "raised\n")
+    s.file("small/raised/" + "r" * 50 + ".txt", "long name\n")
+    s.file("small/raised/web.config", limits_web_config(5000, max_url=100))
+    s.file("small/lowered/hello.txt", "lowered\n")
+    s.file("small/lowered/web.config", limits_web_config(100, max_url=30))
     s.extra_modules = ["FastCgiModule", "CgiModule"]
     s.handlers_xml = [
         '<add name="PHP_via_FastCGI" path="*.php" verb="GET,HEAD,POST" modules="FastCgiModule" '
@@ -262,3 +277,79 @@ def test_refusals_go_through_the_sites_error_pages(port):
         r = c.read_response(timeout=scaled(5))
     assert r.status == 413, r
     assert b"our own page: too big" in r.body, r.body[:300]
+
+
+def test_web_config_below_an_application_root_sets_the_limits(server, port):
+    """requestLimits from a web.config in a subdirectory, as IIS reads them:
+    one that raises maxAllowedContentLength lets a body through that the
+    application root's <location> refuses; one that lowers it refuses a
+    body the root allows, from the head alone; maxUrl follows each too."""
+    # Raised to 5000: 3000 bytes are taken (a static file then answers 405).
+    r = request(port, "POST", "/small/raised/hello.txt", body=b"x" * 3000)
+    assert r.status == 405, r
+    with RawConn(port) as c:
+        c.send(build_request("POST", "/small/raised/hello.txt",
+                             headers=[("Content-Length", "5001")]))
+        assert_request_filtering_page(c.read_response(timeout=scaled(5)), 413, 1)
+    # The application root keeps 1000.
+    with RawConn(port) as c:
+        c.send(build_request("POST", "/small/hello.txt", headers=[("Content-Length", "3000")]))
+        assert_request_filtering_page(c.read_response(timeout=scaled(5)), 413, 1)
+    # Lowered to 100: refused before any body byte is sent.
+    with RawConn(port) as c:
+        c.send(build_request("POST", "/small/lowered/hello.txt",
+                             headers=[("Content-Length", "200")]))
+        assert_request_filtering_page(c.read_response(timeout=scaled(5)), 413, 1)
+    assert request(port, "POST", "/small/lowered/hello.txt", body=b"y" * 100).status == 405
+    # maxUrl: 100 below raised/ (a 64-character URL is served), 30 below lowered/.
+    long_url = "/small/raised/" + "r" * 50 + ".txt"
+    assert len(long_url) > 40
+    r = get(port, long_url)
+    assert (r.status, r.body) == (200, b"long name\n"), r
+    assert_request_filtering_page(get(port, "/small/lowered/" + "z" * 20), 404, 14)
+    # A chunked body growing past the raised limit is still cut at it.
+    with RawConn(port) as c:
+        c.send(build_request("POST", "/small/raised/hello.txt",
+                             headers=[("Transfer-Encoding", "chunked")]))
+        c.send(b"fa0\r\n" + b"y" * 4000 + b"\r\n")
+        c.send(b"7d0\r\n" + b"y" * 2000 + b"\r\n")
+        assert_request_filtering_page(c.read_response(timeout=scaled(5)), 413, 1)
+
+
+def test_editing_a_web_config_changes_the_limits_at_once(server, port):
+    path = server.path("small/raised/web.config")
+    try:
+        assert request(port, "POST", "/small/raised/hello.txt", body=b"e" * 3000).status == 405
+        with open(path + ".new", "w") as f:
+            f.write(limits_web_config(2000, max_url=100))
+        os.rename(path + ".new", path)
+
+        def refused():
+            with RawConn(port) as c:
+                c.send(build_request("POST", "/small/raised/hello.txt",
+                                     headers=[("Content-Length", "3000")]))
+                return c.read_response(timeout=scaled(5)).status == 413
+        harness.wait_until(refused, scaled(5), what="the edited web.config's limit")
+    finally:
+        with open(path, "w") as f:
+            f.write(limits_web_config(5000, max_url=100))
+    harness.wait_until(lambda: request(port, "POST", "/small/raised/hello.txt",
+                                       body=b"e" * 3000).status == 405,
+                       scaled(5), what="the limit restored")
+
+
+def test_h2_streams_get_the_web_config_limits(server, port):
+    """An h2 stream's body is held to the same limits, even when it starts
+    to arrive before waspd has answered."""
+    import subprocess
+    base = "http://127.0.0.1:%d" % port
+
+    def post(url, size):
+        r = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null",
+                            "-w", "%{http_code}", "--data-binary", "@-", base + url],
+                           input=b"h" * size, stdout=subprocess.PIPE, timeout=scaled(30))
+        return int(r.stdout)
+    assert post("/small/raised/hello.txt?h2=1", 3000) == 405
+    assert post("/small/raised/hello.txt?h2=2", 6000) == 413
+    assert post("/small/lowered/hello.txt?h2=3", 200) == 413
+    assert post("/small/hello.txt?h2=4", 900) == 405
