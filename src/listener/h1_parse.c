@@ -25,9 +25,11 @@
  *  - absolute-form with a Host field that differs from its authority is
  *    400 Invalid Hostname; RFC 9112 3.2.2 would have us ignore Host, but a
  *    disagreement is a classic way to make a proxy and us route differently;
- *  - Transfer-Encoding: only "chunked", once, is implemented; chunked anywhere
- *    but last (or twice) is 400 (RFC 9112 6.3 item 4), any other coding is
- *    501 (RFC 9112 6.1), a malformed list (empty element, junk) is 400;
+ *  - Transfer-Encoding: only "chunked", once, is implemented.  A list whose
+ *    final coding is not chunked (including chunked twice, or with
+ *    parameters) is 400: the body's length cannot be known (RFC 9112 6.3
+ *    item 4).  Another coding before a final chunked is 501 (RFC 9112
+ *    6.1); a malformed list (empty element, junk) is 400;
  *  - POST and PUT on HTTP/1.1 with neither Content-Length nor chunked get
  *    411 Length Required, as HTTP.sys does (RFC 9112 6.3 would allow 0);
  *  - MaxFieldLength counts one field line without its CRLF; a URL longer
@@ -486,10 +488,10 @@ static wasp_httpsys_error_t h1_finish(wasp_h1_request_t *r, const char *auth, si
     if (te_seen) {
         /* RFC 9112 6.1: TE in HTTP/1.0 means faulty framing; TE with CL is
          * the request-smuggling shape (RFC 9112 6.3 item 3, 11.2). */
-        if (r->version_minor == 0 || cl_seen || te == H1_TE_BAD) {
-            return WASP_HTTPSYS_BAD_REQUEST;
+        if (r->version_minor == 0 || cl_seen || te != H1_TE_CHUNKED) {
+            return WASP_HTTPSYS_BAD_REQUEST; /* chunked is not the final coding */
         }
-        if (te != H1_TE_CHUNKED || seen_unknown) {
+        if (seen_unknown) {
             return WASP_HTTPSYS_NOT_IMPLEMENTED; /* RFC 9112 6.1 */
         }
         r->chunked = true;

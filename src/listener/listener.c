@@ -180,6 +180,21 @@ static int worker_send_request(lsn_worker_t *w, lsn_request_t *req)
     return 0;
 }
 
+/* True when the worker already holds LSN_PREFETCH requests it has not
+ * started: it is not taking what it gets (a blocked event loop, a hung
+ * module), so more would only wait there instead of at a sibling. */
+static bool worker_prefetch_full(const lsn_worker_t *w)
+{
+    unsigned n = 0;
+
+    for (const lsn_request_t *r = w->streams; r != NULL; r = r->wnext) {
+        if (r->state == REQ_DISPATCHED && ++n >= LSN_PREFETCH) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void pool_dispatch(lsn_pool_t *pool)
 {
     while (pool->queue.len > 0) {
@@ -188,7 +203,8 @@ static void pool_dispatch(lsn_pool_t *pool)
 
         /* The worker with the most credit: spreads a web garden evenly. */
         for (lsn_worker_t *w = pool->workers; w != NULL; w = w->next) {
-            if (w->hello && w->credit > 0 && (best == NULL || w->credit > best->credit)) {
+            if (w->hello && w->credit > 0 && (best == NULL || w->credit > best->credit) &&
+                !worker_prefetch_full(w)) {
                 best = w;
             }
         }
@@ -611,6 +627,7 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
                 r->state = REQ_STARTED;
             }
         }
+        pool_dispatch(w->pool); /* its prefetch has room again */
         break;
     case WASP_MSG_RESP_HEAD: {
         int status = wasp_dec_u16(&d);

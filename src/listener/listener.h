@@ -34,6 +34,11 @@
  * temporary file (body.c). */
 #define LSN_BODY_MEMORY (64 * 1024)
 #define LSN_WORKER_WINDOW_ACK (256 * 1024)
+/* Requests a worker may hold that it has not started yet (the pull model's
+ * prefetch): a live worker starts what it gets within a turn of its loop;
+ * one that does not (a hung module blocks it until the ping check ends it)
+ * keeps at most this many from its siblings. */
+#define LSN_PREFETCH 8
 
 typedef struct lsn_pool lsn_pool_t;
 typedef struct lsn_worker lsn_worker_t;

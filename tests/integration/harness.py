@@ -72,6 +72,13 @@ def worker_credit():
     return 64
 
 
+def listener_prefetch():
+    """LSN_PREFETCH from src/listener/listener.h (requests a worker may hold
+    that it has not started)."""
+    with open(os.path.join(REPO, "src", "listener", "listener.h")) as f:
+        return int(re.search(r"#define\s+LSN_PREFETCH\s+(\d+)", f.read()).group(1))
+
+
 def _ephemeral_range():
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:

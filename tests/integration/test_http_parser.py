@@ -72,7 +72,11 @@ REFUSALS = [
     ("cl-empty", post(["Content-Length: "], b"hello"), ["BadRequest"]),
     ("cl-overflow", post(["Content-Length: 99999999999999999999999"], b"hello"),
      ["BadRequest"]),
-    ("te-gzip", post(["Transfer-Encoding: gzip"], b"hello"), ["NotImplemented"]),
+    # RFC 9112 6.3 item 4: chunked not final -> 400; 6.1: an unknown coding
+    # before a final chunked -> 501.
+    ("te-gzip", post(["Transfer-Encoding: gzip"], b"hello"), ["BadRequest"]),
+    ("te-gzip-then-chunked", post(["Transfer-Encoding: gzip, chunked"], b"0\r\n\r\n"),
+     ["NotImplemented"]),
     ("te-chunked-then-gzip", post(["Transfer-Encoding: chunked, gzip"], b"0\r\n\r\n"),
      ["BadRequest", "NotImplemented"]),
     ("te-chunked-twice", post(["Transfer-Encoding: chunked, chunked"], b"0\r\n\r\n"),

@@ -254,9 +254,10 @@ def test_queue_wait_bounded_by_connection_timeout(make_server):
     """A request that waits in its pool's queue longer than the site's
     connectionTimeout is dropped without an answer (HTTP.sys' RequestQueue
     timer, HTTPERR Timer_AppPool). Set-up: the worker is stuck (op=hang) and
-    holds a full credit of requests, so the next one has to queue. Those held
-    requests were never started (the stuck loop never read them): after the
-    kill -9 they go to the replacement worker and succeed."""
+    holds its prefetch of requests it has not started, so the next one has
+    to queue. Those held requests were never started (the stuck loop never
+    read them): after the kill -9 they go to the replacement worker and
+    succeed."""
     s = make_server("queue-timeout")
     port = s.port("main")
     s.pool(POOL)
@@ -265,15 +266,15 @@ def test_queue_wait_bounded_by_connection_timeout(make_server):
     s.file("www/hello.txt", "hello\n")
     s.start()
     hung_pid, _ = whoami(port)
-    credit = harness.worker_credit()
-    conns = [RawConn(port, timeout=scaled(30)) for _ in range(credit + 1)]
+    held = harness.listener_prefetch()
+    conns = [RawConn(port, timeout=scaled(30)) for _ in range(held + 2)]
     try:
         conns[0].send(build_request("GET", "/x.wtest?op=hang"))
         time.sleep(0.2)
-        for c in conns[1:credit]:
+        for c in conns[1:held + 1]:
             c.send(build_request("GET", "/hello.txt"))
         time.sleep(0.3)
-        queued = conns[credit]
+        queued = conns[held + 1]
         queued.send(build_request("GET", "/hello.txt"))
         t0 = time.monotonic()
         assert queued.wait_closed(scaled(5)), "a request stuck in the queue must be dropped"
@@ -283,12 +284,51 @@ def test_queue_wait_bounded_by_connection_timeout(make_server):
         os.kill(hung_pid, signal.SIGKILL)
         r0 = conns[0].read_response(timeout=scaled(10))
         assert r0.status == 502, r0
-        for c in conns[1:credit]:
+        for c in conns[1:held + 1]:
             r = c.read_response(timeout=scaled(10))
             assert r.status == 200 and r.body == b"hello\n", r
     finally:
         for c in conns:
             c.close()
+
+
+def test_hung_garden_member_keeps_only_its_prefetch(make_server):
+    """A worker never holds more than it executes plus a small prefetch: in a
+    web garden, a member whose loop is blocked (op=hang, pings too slow to
+    end it during the test) is given at most LSN_PREFETCH requests; every
+    other request is served by its healthy sibling at once."""
+    s = make_server("garden-hang")
+    port = s.port("main")
+    s.pool(POOL, process_model={"maxProcesses": "2", "pingInterval": "00:10:00"})
+    s.site("Pool Site", ["127.0.0.1:%d:" % port], [("/", POOL, "www")])
+    s.file("www/hello.txt", "hello\n")
+    s.start()
+    assert get(port, "/hello.txt").status == 200
+    members = harness.wait_until(lambda: s.worker_pids() if len(s.worker_pids()) == 2 else None,
+                                 scaled(5), what="two garden workers")
+    prefetch = harness.listener_prefetch()
+    hang = RawConn(port, timeout=scaled(30))
+    try:
+        hang.send(build_request("GET", "/x.wtest?op=hang"))
+        time.sleep(0.3)
+        n = 3 * prefetch
+
+        def one(i):
+            try:
+                return get(port, "/x.wtest?op=whoami", timeout=scaled(4))
+            except OSError:
+                return None
+        results = harness.parallel(one, [(i,) for i in range(n)], timeout=scaled(30))
+        served = [r for r in results if r is not None and r.status == 200]
+        pids = {int(r.body.split(b"pid=")[1].split()[0]) for r in served}
+        assert len(served) >= n - prefetch, (
+            "%d of %d answered: the hung member holds more than its prefetch of %d"
+            % (len(served), n, prefetch))
+        assert len(pids) == 1 and pids <= set(members), pids
+        hung = (set(members) - pids).pop()
+    finally:
+        hang.close()
+    os.kill(hung, signal.SIGKILL)
 
 
 def test_hung_worker_is_found_by_ping_and_replaced(make_server):

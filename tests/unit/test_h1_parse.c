@@ -769,17 +769,19 @@ static void test_transfer_encoding_ok(void **state)
 static void test_transfer_encoding_refused(void **state)
 {
     (void)state;
-    /* RFC 9112 6.1: codings we do not implement -> 501 */
-    REFUSED(POST11("Transfer-Encoding: gzip\r\n"), WASP_HTTPSYS_NOT_IMPLEMENTED);
-    REFUSED(POST11("Transfer-Encoding: identity\r\n"), WASP_HTTPSYS_NOT_IMPLEMENTED);
-    REFUSED(POST11("Transfer-Encoding: xchunked\r\n"), WASP_HTTPSYS_NOT_IMPLEMENTED);
-    REFUSED(POST11("Transfer-Encoding: chunkedx\r\n"), WASP_HTTPSYS_NOT_IMPLEMENTED);
-    REFUSED(POST11("Transfer-Encoding: chunk\r\n"), WASP_HTTPSYS_NOT_IMPLEMENTED);
+    /* RFC 9112 6.3 item 4: a final coding other than chunked (chunked with
+     * parameters is no chunked we know) -> 400; 6.1: a coding we do not
+     * implement before a final chunked -> 501 */
+    REFUSED(POST11("Transfer-Encoding: gzip\r\n"), WASP_HTTPSYS_BAD_REQUEST);
+    REFUSED(POST11("Transfer-Encoding: identity\r\n"), WASP_HTTPSYS_BAD_REQUEST);
+    REFUSED(POST11("Transfer-Encoding: xchunked\r\n"), WASP_HTTPSYS_BAD_REQUEST);
+    REFUSED(POST11("Transfer-Encoding: chunkedx\r\n"), WASP_HTTPSYS_BAD_REQUEST);
+    REFUSED(POST11("Transfer-Encoding: chunk\r\n"), WASP_HTTPSYS_BAD_REQUEST);
     REFUSED(POST11("Transfer-Encoding: gzip, chunked\r\n"), WASP_HTTPSYS_NOT_IMPLEMENTED);
     REFUSED(POST11("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"),
             WASP_HTTPSYS_NOT_IMPLEMENTED);
-    REFUSED(POST11("Transfer-Encoding: chunked;q=1\r\n"), WASP_HTTPSYS_NOT_IMPLEMENTED);
-    REFUSED(POST11("Transfer-Encoding: chunked ; x=y\r\n"), WASP_HTTPSYS_NOT_IMPLEMENTED);
+    REFUSED(POST11("Transfer-Encoding: chunked;q=1\r\n"), WASP_HTTPSYS_BAD_REQUEST);
+    REFUSED(POST11("Transfer-Encoding: chunked ; x=y\r\n"), WASP_HTTPSYS_BAD_REQUEST);
     /* RFC 9112 6.3 item 4: chunked not final -> 400 */
     REFUSED(POST11("Transfer-Encoding: chunked, gzip\r\n"), WASP_HTTPSYS_BAD_REQUEST);
     REFUSED(POST11("Transfer-Encoding: chunked, chunked\r\n"), WASP_HTTPSYS_BAD_REQUEST);
