@@ -305,6 +305,19 @@ static void pool_wake(lsn_pool_t *pool)
     }
 }
 
+/* Requests the pool's connected workers have credit for. */
+static size_t pool_promised(const lsn_pool_t *pool)
+{
+    size_t n = 0;
+
+    for (const lsn_worker_t *w = pool->workers; w != NULL; w = w->next) {
+        if (w->hello && !w->draining) {
+            n += w->credit;
+        }
+    }
+    return n;
+}
+
 void lsn_pool_submit(lsn_pool_t *pool, lsn_request_t *req)
 {
     req->submit_ms = wasp_now_ms();
@@ -317,7 +330,7 @@ void lsn_pool_submit(lsn_pool_t *pool, lsn_request_t *req)
     if (pool->suspended) {
         pool_wake(pool);
     }
-    if (wasp_pool_queue_push(&pool->queue, &req->qlink) != 0) {
+    if (wasp_pool_queue_push(&pool->queue, &req->qlink, pool_promised(pool)) != 0) {
         pool_refuse(pool, req, "QueueFull");
         return;
     }

@@ -38,7 +38,7 @@
  * prefetch): a live worker starts what it gets within a turn of its loop;
  * one that does not (a hung module blocks it until the ping check ends it)
  * keeps at most this many from its siblings. */
-#define LSN_PREFETCH 8
+#define LSN_PREFETCH 16
 
 typedef struct lsn_pool lsn_pool_t;
 typedef struct lsn_worker lsn_worker_t;

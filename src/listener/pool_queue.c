@@ -8,9 +8,9 @@ void wasp_pool_queue_init(wasp_pool_queue_t *q, size_t limit)
     q->limit = limit;
 }
 
-int wasp_pool_queue_push(wasp_pool_queue_t *q, wasp_qlink_t *l)
+int wasp_pool_queue_push(wasp_pool_queue_t *q, wasp_qlink_t *l, size_t promised)
 {
-    if (q->len >= q->limit) {
+    if (q->len >= q->limit + promised) {
         return -1;
     }
     l->next = NULL;

@@ -24,8 +24,12 @@ typedef struct wasp_pool_queue {
 } wasp_pool_queue_t;
 
 void wasp_pool_queue_init(wasp_pool_queue_t *q, size_t limit);
-/* 0, or -1 when the queue is full (caller answers 503 QueueFull). */
-int wasp_pool_queue_push(wasp_pool_queue_t *q, wasp_qlink_t *l);
+/* 0, or -1 when the queue is full (caller answers 503 QueueFull).
+ * promised: how many queued requests workers have credit for and will
+ * take as soon as they say STARTED for what they hold (the prefetch
+ * bound): those wait for a worker that has room, not in the queue, and do
+ * not count against queueLength. */
+int wasp_pool_queue_push(wasp_pool_queue_t *q, wasp_qlink_t *l, size_t promised);
 void wasp_pool_queue_push_front(wasp_pool_queue_t *q, wasp_qlink_t *l);
 wasp_qlink_t *wasp_pool_queue_pop(wasp_pool_queue_t *q);
 void wasp_pool_queue_remove(wasp_pool_queue_t *q, wasp_qlink_t *l);
