@@ -109,7 +109,8 @@ typedef enum wasp_msg_type {
                                   then u8 EnableNonUTF8, u8 FavorUTF8, u8 EnableHttp2Tls,
                                   u8 EnableHttp2Cleartext, u32 Http2MaxConcurrentStreams,
                                   u32 Http2MaxSettingsPerFrame, u32 Http2MaxSettingsPerMinute,
-                                  u32 Http2MaxResetsPer10Seconds (wasp/httpSys) */
+                                  u32 Http2MaxResetsPer10Seconds, u8 UriEnableCache,
+                                  u32 UriMaxUriBytes, u32 UriScavengerPeriod s (wasp/httpSys) */
     WASP_MSG_IDLE_DIVISOR = 67, /* u32: webLimits/@dynamicIdleThreshold says memory is
                                    short; every pool's idleTimeout is divided by this
                                    (1 = as configured).  Sent with every push and on change */

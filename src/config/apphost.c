@@ -1514,6 +1514,16 @@ int wasp_config_httpsys(const wasp_config_t *cfg, wasp_httpsys_cfg_t *out, wasp_
     if (cfg_get_uint(sec, NULL, "MaxConnections", 1024, UINT32_MAX, UINT32_MAX, what, &u, diag))
         return -1;
     out->max_connections = (uint32_t)u;
+    /* The kernel cache's own switches (the response cache, listener/cache.c). */
+    if (cfg_get_uint(sec, NULL, "UriEnableCache", 0, 1, 1, what, &u, diag))
+        return -1;
+    out->uri_enable_cache = u != 0;
+    if (cfg_get_uint(sec, NULL, "UriMaxUriBytes", 4096, 16777216, 262144, what, &u, diag))
+        return -1;
+    out->uri_max_uri_bytes = (uint32_t)u;
+    if (cfg_get_uint(sec, NULL, "UriScavengerPeriod", 10, UINT32_MAX, 120, what, &u, diag))
+        return -1;
+    out->uri_scavenger_period_s = (uint32_t)u;
     /* "If MaxRequestBytes is lower than MaxFieldLength, MaxFieldLength is
      * reduced to it" (KB 820129). */
     if (out->max_field_length > out->max_request_bytes)

@@ -394,6 +394,9 @@ typedef struct wasp_httpsys_cfg {
     uint32_t http2_settings_per_minute; /* >= 7, default 1000 */
     uint32_t http2_resets_per_10s;   /* 1..100000, default 200 */
     uint32_t max_connections;        /* >= 1024; default 4294967295 = no limit of wasp's own */
+    bool uri_enable_cache;           /* default 1: the response cache may be used at all */
+    uint32_t uri_max_uri_bytes;      /* 4096..16777216, default 262144: largest cached body */
+    uint32_t uri_scavenger_period_s; /* >= 10, default 120: an entry idle this long goes */
 } wasp_httpsys_cfg_t;
 int wasp_config_httpsys(const wasp_config_t *cfg, wasp_httpsys_cfg_t *out, wasp_diag_t *diag);
 

@@ -37,12 +37,10 @@
 #include "modules/http_date.h"
 
 #define CACHE_WATCH_BUCKETS 1024u
-#define CACHE_SCAVENGE_MS 30000u      /* how often idle entries are looked for */
-#define CACHE_IDLE_MS 120000u         /* UriScavengerPeriod's default */
+#define CACHE_SCAVENGE_MS 30000u      /* how often idle entries are looked for, at most */
 #define CACHE_MAX_HEAD 1024u          /* HTTP.sys caches no response with a longer header block */
 #define CACHE_AUTO_MIN (16u << 20)    /* maxCacheSize="0": 1/32 of RAM within these bounds */
 #define CACHE_AUTO_MAX (256u << 20)
-#define CACHE_MAX_RESPONSE (16u << 20) /* UriMaxUriBytes' upper bound: a worker may not ask more */
 #define CACHE_WATCH_MASK                                                                       \
     (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM |          \
      IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
@@ -134,6 +132,10 @@ static cache_watch_t *watch_by_wd[CACHE_WATCH_BUCKETS];
 static cache_watch_t *watch_by_dir[CACHE_WATCH_BUCKETS];
 static uint64_t st_hits, st_misses, st_flushes;
 static uint64_t auto_limit, ram_bytes;
+/* wasp/httpSys' Uri* values (lsn_cache_set_limits), HTTP.sys' defaults. */
+static bool uri_enable_cache = true;
+static uint64_t uri_max_bytes = 262144;
+static uint64_t uri_idle_ms = 120000;
 
 /* ---- request view ---------------------------------------------------------- */
 
@@ -466,11 +468,38 @@ static void cache_on_inotify(wasp_loop_t *loop, int fd, uint32_t events, void *d
     cache_drain();
 }
 
+/* An entry idle for UriScavengerPeriod goes within a quarter of it more. */
+static uint64_t cache_scavenge_every(void)
+{
+    return uri_idle_ms / 4 < CACHE_SCAVENGE_MS ? uri_idle_ms / 4 : CACHE_SCAVENGE_MS;
+}
+
+static wasp_ltimer_t *scavenge_timer;
+
 static void cache_scavenge(wasp_loop_t *loop, void *data)
 {
     (void)data;
-    lsn_cstore_scavenge(&store, wasp_now_ms(), CACHE_IDLE_MS);
-    wasp_loop_timer(loop, CACHE_SCAVENGE_MS, cache_scavenge, NULL);
+    lsn_cstore_scavenge(&store, wasp_now_ms(), uri_idle_ms);
+    scavenge_timer = wasp_loop_timer(loop, cache_scavenge_every(), cache_scavenge, NULL);
+}
+
+void lsn_cache_set_limits(bool enabled, uint32_t max_uri_bytes, uint32_t scavenger_period_s)
+{
+    uint64_t idle_ms = (uint64_t)scavenger_period_s * 1000u;
+
+    uri_enable_cache = enabled;
+    uri_max_bytes = max_uri_bytes;
+    if (!enabled) {
+        lsn_cache_flush();
+    }
+    if (idle_ms != uri_idle_ms) {
+        uri_idle_ms = idle_ms;
+        if (scavenge_timer != NULL) { /* a shorter period starts to count now */
+            wasp_loop_timer_cancel(lsn_loop, scavenge_timer);
+            scavenge_timer = wasp_loop_timer(lsn_loop, cache_scavenge_every(), cache_scavenge,
+                                             NULL);
+        }
+    }
 }
 
 void lsn_cache_init(void)
@@ -499,7 +528,7 @@ void lsn_cache_init(void)
         }
         return;
     }
-    wasp_loop_timer(lsn_loop, CACHE_SCAVENGE_MS, cache_scavenge, NULL);
+    scavenge_timer = wasp_loop_timer(lsn_loop, cache_scavenge_every(), cache_scavenge, NULL);
 }
 
 /* ---- hits ------------------------------------------------------------------ */
@@ -623,7 +652,8 @@ void lsn_cache_directive(lsn_request_t *req, const char *payload, size_t len)
     uint64_t limit;
 
     lsn_cache_fill_free(req);
-    if (cache_ifd < 0 || !cache_req_parse(req, &r) || !r.eligible || !r.get) {
+    if (cache_ifd < 0 || !uri_enable_cache || !cache_req_parse(req, &r) || !r.eligible ||
+        !r.get) {
         return;
     }
     f = calloc(1, sizeof(*f));
@@ -637,8 +667,8 @@ void lsn_cache_directive(lsn_request_t *req, const char *payload, size_t len)
     threshold = wasp_dec_u32(&d);
     period_ms = wasp_dec_u32(&d);
     f->max_response = wasp_dec_u64(&d);
-    if (f->max_response > CACHE_MAX_RESPONSE) {
-        f->max_response = CACHE_MAX_RESPONSE;
+    if (f->max_response > uri_max_bytes) { /* UriMaxUriBytes bounds it too */
+        f->max_response = uri_max_bytes;
     }
     max_cache_mb = wasp_dec_u32(&d);
     if (wasp_dec_u8(&d) != 0) {

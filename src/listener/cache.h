@@ -29,6 +29,12 @@ typedef struct lsn_cache_fill lsn_cache_fill_t;
 
 /* Once, before the loop runs: the inotify descriptor and the scavenger. */
 void lsn_cache_init(void);
+/* HTTP.sys' kernel-cache registry values (wasp/httpSys), with every
+ * configuration push: UriEnableCache off empties the cache and keeps it
+ * empty; UriMaxUriBytes bounds a cached body (with caching/@maxResponseSize,
+ * the smaller wins); UriScavengerPeriod is how long an entry may go without
+ * a hit. */
+void lsn_cache_set_limits(bool enabled, uint32_t max_uri_bytes, uint32_t scavenger_period_s);
 
 /* conn.c (and any other protocol front end), where a request is about to be
  * submitted to its pool: answer it from the cache through

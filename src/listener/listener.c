@@ -1102,7 +1102,10 @@ static void control_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, cons
         h2l.settings_per_frame = wasp_dec_u32(&d);
         h2l.settings_per_minute = wasp_dec_u32(&d);
         h2l.resets_per_10s = wasp_dec_u32(&d);
+        uint8_t uri_cache = wasp_dec_u8(&d);
+        uint32_t uri_max = wasp_dec_u32(&d), uri_period_s = wasp_dec_u32(&d);
         if (!d.error) {
+            lsn_cache_set_limits(uri_cache != 0, uri_max, uri_period_s);
             lsn_h2_limits = h2l;
             lsn_conn_set_limits(field, request, seg_len, seg_count, restricted != 0,
                                 percent_u != 0, non_utf8 != 0, favor_utf8 != 0);

@@ -529,6 +529,9 @@ void svc_push_config(void)
             wasp_enc_u32(&e, hs.http2_settings_per_frame);
             wasp_enc_u32(&e, hs.http2_settings_per_minute);
             wasp_enc_u32(&e, hs.http2_resets_per_10s);
+            wasp_enc_u8(&e, hs.uri_enable_cache);
+            wasp_enc_u32(&e, hs.uri_max_uri_bytes);
+            wasp_enc_u32(&e, hs.uri_scavenger_period_s);
             svc_send(WASP_MSG_CFG_LIMITS, &e, -1);
         }
     }

@@ -417,3 +417,51 @@ def test_h2_streams_are_answered_from_the_cache(make_server):
     finally:
         os.kill(worker, signal.SIGCONT)
     assert hits(s) == before + 2
+
+
+def httpsys_cache_server(make_server, name, attrs, files=()):
+    s = cache_server(make_server, name, start=False)
+    s.extra_sections.append("<wasp><httpSys %s /></wasp>" % attrs)
+    for rel, content in files:
+        s.file(rel, content)
+    s.start()
+    return s
+
+
+def test_uri_enable_cache_0_turns_the_cache_off(make_server):
+    """wasp/httpSys UriEnableCache="0" (HTTP.sys' registry switch): nothing is
+    cached, whatever the caching section says."""
+    s = httpsys_cache_server(make_server, "uri-off", 'UriEnableCache="0"')
+    port = s.port("main")
+    for _ in range(6):
+        assert get(port, "/hello.txt").status == 200
+    c = cache_counters(s)
+    assert c["UriCacheHits"] == 0 and c["TotalUrisCached"] == 0, c
+
+
+def test_uri_max_uri_bytes_bounds_a_cached_body(make_server):
+    """UriMaxUriBytes="4096": a 5000-byte body is never cached, a 4000-byte
+    one is (caching/@maxResponseSize keeps its 262144 default: the smaller
+    bound wins)."""
+    s = httpsys_cache_server(make_server, "uri-max", 'UriMaxUriBytes="4096"',
+                             files=[("www/small.txt", "s" * 4000), ("www/large.txt", "l" * 5000)])
+    port = s.port("main")
+    for _ in range(4):
+        assert get(port, "/large.txt").status == 200
+    assert cache_counters(s)["UriCacheHits"] == 0
+    warm(port, "/small.txt")
+    assert get(port, "/small.txt").body == b"s" * 4000
+    assert hits(s) == 1
+
+
+@pytest.mark.slow
+def test_uri_scavenger_period_evicts_idle_entries(make_server):
+    """UriScavengerPeriod="10" (its minimum): an entry with no hit for 10 s
+    is gone within a quarter period more."""
+    s = httpsys_cache_server(make_server, "uri-scavenge", 'UriScavengerPeriod="10"')
+    port = s.port("main")
+    warm(port, "/hello.txt")
+    assert cache_counters(s)["CurrentUrisCached"] == 1
+    wait_until(lambda: cache_counters(s)["CurrentUrisCached"] == 0, scaled(20),
+               what="the idle entry scavenged")
+    assert cache_counters(s)["UriCacheFlushes"] >= 1
