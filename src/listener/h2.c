@@ -63,6 +63,7 @@ struct lsn_h2_stream {
     wasp_httpsys_error_t refuse;        /* the block broke a limit: HTTP.sys' answer */
     bool receiving;                     /* its request is not complete yet */
     uint64_t data_in;                   /* request DATA bytes received, wanted or not */
+    bool continue_wanted;               /* expect: 100-continue, once the limits are known */
     lsn_body_reader_t body;
     /* The response. */
     h2_chunk_t *out_head, *out_tail;
@@ -249,6 +250,31 @@ static void h2_filter_refuse(lsn_h2_stream_t *st, uint16_t status, uint16_t sub)
     h2_request_complete(st);
 }
 
+/* RFC 9110 10.1.1 on h2 (RFC 9113 8.1): a 100 HEADERS frame tells a client
+ * that waits before sending its body to go on.  Only when the body is
+ * wanted: a refusal answers with the final status instead. */
+static void h2_send_continue(lsn_h2_stream_t *st)
+{
+    static const nghttp2_nv cont[] = {{(uint8_t *)":status", (uint8_t *)"100", 7, 3,
+                                       NGHTTP2_NV_FLAG_NONE}};
+
+    st->continue_wanted = false;
+    nghttp2_submit_headers(st->h2->s, NGHTTP2_FLAG_NONE, st->id, NULL, cont, 1, NULL);
+}
+
+static bool h2_expects_continue(const lsn_req_in_t *in)
+{
+    for (size_t i = 0; i < in->header_count; i++) {
+        const wasp_h1_header_t *f = &in->headers[i];
+
+        if (f->name_len == 6 && strncasecmp(f->name, "expect", 6) == 0 && f->value_len == 12 &&
+            strncasecmp(f->value, "100-continue", 12) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void lsn_h2_limits_known(lsn_request_t *req, uint64_t max_content_length)
 {
     lsn_h2_stream_t *st = req->h2s;
@@ -256,9 +282,14 @@ void lsn_h2_limits_known(lsn_request_t *req, uint64_t max_content_length)
 
     req->limits_submit = false;
     if (req->refuse_status != 0) {
+        st->continue_wanted = false;
         h2_filter_refuse(st, req->refuse_status, req->refuse_sub);
     } else {
         st->body.limit = max_content_length; /* DATA still to come is held to it */
+        if (st->continue_wanted && !whole && st->data_in == 0) {
+            h2_send_continue(st);
+            lsn_conn_response_flush(req); /* outside any read: write it now */
+        }
         if (whole) {
             lsn_conn_submit_request(req);
         }
@@ -290,6 +321,13 @@ static void h2_begin_request(lsn_h2_stream_t *st, const lsn_req_in_t *in, bool e
     }
     st->req = req;
     req->h2s = st;
+    if (!end_stream && req->refuse_status == 0 && h2_expects_continue(in)) {
+        if (req->limits_query == NULL) {
+            h2_send_continue(st);
+        } else {
+            st->continue_wanted = true; /* lsn_h2_limits_known() decides */
+        }
+    }
     if (req->refuse_status != 0 || end_stream) {
         h2_request_complete(st);
     }

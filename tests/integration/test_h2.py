@@ -581,3 +581,45 @@ def test_http2_settings_of_wasp_httpsys():
         for server in (s, t):
             if server.proc is not None:
                 server.stop()
+
+
+def post_head(c, path, length):
+    """A POST's HEADERS with "expect: 100-continue", the body held back."""
+    sid = c.conn.get_next_available_stream_id()
+    c.conn.send_headers(sid, [(":method", "POST"), (":path", path), (":scheme", "http"),
+                              (":authority", "localhost"), ("content-length", str(length)),
+                              ("expect", "100-continue")], end_stream=False)
+    c.flush()
+    return sid
+
+
+def test_expect_100_continue_on_a_stream(server):
+    """RFC 9113 8.1: a client that sends "expect: 100-continue" and waits gets
+    a 100 HEADERS frame before its body is wanted (the first time, once the
+    URL's requestLimits are known; then at once), and a request that is
+    refused anyway gets its final 413.1 instead of a 100."""
+    body = b"twelve bytes"
+    for attempt in range(2):
+        c = H2Client(server.ports["main"])
+        sid = post_head(c, "/sha.pl?attempt=%d" % attempt, len(body))
+        got = collect(c, lambda ev: any(isinstance(e, h2.events.InformationalResponseReceived)
+                                        for e in ev), timeout=5)
+        info = [dict(e.headers)[b":status"] for e in got
+                if isinstance(e, h2.events.InformationalResponseReceived)]
+        assert info == [b"100"], got
+        c.conn.send_data(sid, body, end_stream=True)
+        c.flush()
+        got = collect(c, lambda ev: any(isinstance(e, h2.events.StreamEnded) for e in ev))
+        final = [dict(e.headers)[b":status"] for e in got if isinstance(e, h2.events.ResponseReceived)]
+        data = b"".join(e.data for e in got if isinstance(e, h2.events.DataReceived))
+        assert final == [b"200"], got
+        assert hashlib.sha256(body).hexdigest().encode() in data, data
+        c.close()
+    c = H2Client(server.ports["main"])
+    post_head(c, "/sha.pl", 70000000)
+    got = collect(c, lambda ev: any(isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset))
+                                    for e in ev))
+    assert not any(isinstance(e, h2.events.InformationalResponseReceived) for e in got), got
+    final = [dict(e.headers)[b":status"] for e in got if isinstance(e, h2.events.ResponseReceived)]
+    assert final == [b"413"], got
+    c.close()
