@@ -866,7 +866,7 @@ void lsn_log_shutdown(void)
 
 /* ---- requests ----------------------------------------------------------------- */
 
-/* The request as the listener sent it to the worker (REQ_HEAD, conn.c). */
+/* The request as the listener sent it to the worker (REQ_HEAD, conn_request.c). */
 typedef struct log_view {
     uint32_t site_id;
     wasp_logstr_t method, raw, path, query;

@@ -144,7 +144,7 @@ static bool name_is(const char *n, size_t len, const char *lit)
     return strlen(lit) == len && strncasecmp(n, lit, len) == 0;
 }
 
-/* Read the request from its REQ_HEAD payload (conn.c writes it: site id,
+/* Read the request from its REQ_HEAD payload (conn_request.c writes it: site id,
  * method, target, path, query flag, query, ..., then the headers). */
 static bool cache_req_parse(const lsn_request_t *req, cache_req_t *r)
 {

@@ -90,7 +90,7 @@ void lsn_counters_request(const lsn_request_t *req)
     if (s == NULL) {
         return;
     }
-    /* The method is the second field of the encoded REQ_HEAD (conn.c). */
+    /* The method is the second field of the encoded REQ_HEAD (conn_request.c). */
     wasp_dec_init(&d, wasp_buf_ptr(&req->head.buf), wasp_buf_size(&req->head.buf));
     wasp_dec_u32(&d);
     m = wasp_dec_str(&d, &ml);

@@ -22,7 +22,7 @@ static struct {
     wasp_ltimer_t *timer;
 } query;
 
-/* Method and URL from the request's encoded REQ_HEAD (conn.c writes it). */
+/* Method and URL from the request's encoded REQ_HEAD (conn_request.c writes it). */
 static void head_fields(const lsn_request_t *req, char *method, size_t msize, char *url,
                         size_t usize, char *client, size_t csize, uint32_t *site)
 {
