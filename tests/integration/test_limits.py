@@ -128,6 +128,21 @@ def test_max_bandwidth_shapes_a_site_response(make_server):
         size, elapsed, rate)
 
 
+def read_until_closed(sock):
+    """What the server still sends until it closes (or resets); then closed."""
+    sock.settimeout(scaled(10))
+    try:
+        while True:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            yield chunk
+    except ConnectionResetError:
+        pass
+    finally:
+        sock.close()
+
+
 def test_min_bytes_per_second_drops_a_slow_reader(make_server):
     s = limits_server(make_server, "minrate", web_limits='minBytesPerSecond="10000000"',
                       files=[("www/big.bin", "m" * BIG)])
@@ -142,17 +157,7 @@ def test_min_bytes_per_second_drops_a_slow_reader(make_server):
     sock.connect(("127.0.0.1", port))
     sock.sendall(build_request("GET", "/big.bin"))
     s.wait_httperr(r" GET /big\.bin - - 1 Timer_MinBytesPerSecond LimitsPool\r$", scaled(30))
-    got = 0
-    sock.settimeout(scaled(10))
-    try:
-        while True:
-            chunk = sock.recv(1 << 20)
-            if not chunk:
-                break
-            got += len(chunk)
-    except ConnectionResetError:
-        pass
-    sock.close()
+    got = sum(len(chunk) for chunk in read_until_closed(sock))
     assert got < BIG, "the slow reader was not dropped"
 
 
@@ -201,18 +206,12 @@ def test_min_bytes_per_second_drops_a_slow_h2_reader(make_server):
     s.wait_httperr(r" HTTP/2\.0 GET /big\.bin 1 - 1 Timer_MinBytesPerSecond LimitsPool\r$",
                    scaled(30))
     got = 0
-    sock.settimeout(scaled(10))
     try:
-        while True:
-            data = sock.recv(1 << 20)
-            if not data:
-                break
-            for ev in conn.receive_data(data):
-                if isinstance(ev, h2.events.DataReceived):
-                    got += len(ev.data)
-    except (ConnectionResetError, h2.exceptions.ProtocolError):
+        for data in read_until_closed(sock):
+            got += sum(len(ev.data) for ev in conn.receive_data(data)
+                       if isinstance(ev, h2.events.DataReceived))
+    except h2.exceptions.ProtocolError:
         pass
-    sock.close()
     assert got <= 65535, "%d bytes past the initial window" % got
 
     # And the server still answers.

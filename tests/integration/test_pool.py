@@ -26,6 +26,16 @@ def start_pool_server(make_server, name, pool=POOL, **pool_attrs):
     return s, port
 
 
+def start_garden(make_server, name, **process_model):
+    """A web garden of two workers, both started; returns (s, port, pids)."""
+    s, port = start_pool_server(make_server, name,
+                                process_model=dict(maxProcesses="2", **process_model))
+    assert get(port, "/hello.txt").status == 200
+    members = harness.wait_until(lambda: s.worker_pids() if len(s.worker_pids()) == 2 else None,
+                                 scaled(5), what="two garden workers")
+    return s, port, members
+
+
 def whoami_on(conn):
     r = conn.request("GET", "/x.wtest?op=whoami")
     assert r.status == 200, r
@@ -297,15 +307,7 @@ def test_hung_garden_member_keeps_only_its_prefetch(make_server):
     web garden, a member whose loop is blocked (op=hang, pings too slow to
     end it during the test) is given at most LSN_PREFETCH requests; every
     other request is served by its healthy sibling at once."""
-    s = make_server("garden-hang")
-    port = s.port("main")
-    s.pool(POOL, process_model={"maxProcesses": "2", "pingInterval": "00:10:00"})
-    s.site("Pool Site", ["127.0.0.1:%d:" % port], [("/", POOL, "www")])
-    s.file("www/hello.txt", "hello\n")
-    s.start()
-    assert get(port, "/hello.txt").status == 200
-    members = harness.wait_until(lambda: s.worker_pids() if len(s.worker_pids()) == 2 else None,
-                                 scaled(5), what="two garden workers")
+    s, port, members = start_garden(make_server, "garden-hang", pingInterval="00:10:00")
     prefetch = harness.listener_prefetch()
     hang = RawConn(port, timeout=scaled(30))
     try:
@@ -384,15 +386,7 @@ def test_web_garden_spreads_requests(make_server):
     """processModel maxProcesses=2: the first request starts two workers,
     concurrent requests are spread over both (workers pull by credit), and a
     member that dies is replaced so the garden keeps its size."""
-    s = make_server("garden")
-    port = s.port("main")
-    s.pool(POOL, process_model={"maxProcesses": "2"})
-    s.site("Pool Site", ["127.0.0.1:%d:" % port], [("/", POOL, "www")])
-    s.file("www/hello.txt", "hello\n")
-    s.start()
-    assert get(port, "/hello.txt").status == 200
-    members = harness.wait_until(lambda: s.worker_pids() if len(s.worker_pids()) == 2 else None,
-                                 scaled(5), what="two garden workers")
+    s, port, members = start_garden(make_server, "garden")
     results = harness.parallel(
         lambda i: get(port, "/x.wtest?op=sleep&ms=300", timeout=scaled(10)),
         [(i,) for i in range(16)], timeout=scaled(20))
