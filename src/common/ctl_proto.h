@@ -41,7 +41,7 @@
  *   reload                  read applicationHost.config again now (waspd
  *                           also notices changes on its own); D says what changed
  *   requests <min-elapsed-ms>
- *     req <pool> <pid> <site-id> <elapsed-ms> <client ip:port> <verb> <url> <stage> <module>
+ *     req <pool> <pid> <site-id> <elapsed-ms> <client address> <verb> <url> <stage> <module>
  *   counters
  *     site <id> <name> <uptime-s> <Counter>=<n>...   IIS' Web Service counters
  *     queue <pool> <uptime-s> <Counter>=<n>...       HTTP Service Request Queues

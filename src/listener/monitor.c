@@ -30,7 +30,6 @@ static void head_fields(const lsn_request_t *req, char *method, size_t msize, ch
     size_t ml, ul, n;
     const char *m, *u;
     char ip[64];
-    uint16_t port;
 
     wasp_dec_init(&d, wasp_buf_ptr(&req->head.buf), wasp_buf_size(&req->head.buf));
     *site = wasp_dec_u32(&d);
@@ -42,7 +41,6 @@ static void head_fields(const lsn_request_t *req, char *method, size_t msize, ch
     wasp_dec_u8(&d);       /* HTTP version */
     wasp_dec_u8(&d);       /* is local */
     wasp_dec_cstr(&d, ip, sizeof(ip));
-    port = wasp_dec_u16(&d);
     if (d.error) {
         snprintf(method, msize, "?");
         snprintf(url, usize, "?");
@@ -57,7 +55,7 @@ static void head_fields(const lsn_request_t *req, char *method, size_t msize, ch
             *p = ' ';
         }
     }
-    snprintf(client, csize, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, port);
+    snprintf(client, csize, "%s", ip); /* the address alone, as IIS shows it */
 }
 
 static void line_add(wasp_buf_t *out, const lsn_pool_t *pool, pid_t pid, const lsn_request_t *req,

@@ -533,7 +533,7 @@ def test_list_requests_shows_stage_and_module(make_server):
         assert code == 0
         r = c.read_response()
         assert r.status == 200
-    m = re.search(r"req\t%s\t%d\t1\t(\d+)\t127\.0\.0\.1:\d+\tGET\t/x\.wtest\?op=sleep&ms=1500\t"
+    m = re.search(r"req\t%s\t%d\t1\t(\d+)\t127\.0\.0\.1\tGET\t/x\.wtest\?op=sleep&ms=1500\t"
                   r"ExecuteRequestHandler\tTestModule" % (POOL, pid), text)
     assert m, text
     assert int(m.group(1)) >= 300
