@@ -6,7 +6,7 @@
 set -e
 want="meson ninja-build pkg-config gcc libxml2-dev libpcre2-dev libssl-dev libnghttp2-dev"
 case "${1:-build}" in
-  test)  want="$want openssl libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest python3-requests curl php-cgi dokuwiki goaccess prometheus slowhttptest nghttp2-client python3-h2" ;;
+  test)  want="$want openssl libcmocka-dev clang libclang-rt-14-dev python3 python3-pytest python3-requests curl php-cgi dokuwiki goaccess prometheus slowhttptest nghttp2-client python3-h2 iproute2" ;;
   bench) want="$want wrk nginx-light curl php-cgi php-fpm nghttp2-client openssl" ;;
 esac
 missing=""

@@ -725,11 +725,11 @@ void lsn_conn_worker_lost(lsn_request_t *req)
 
 void lsn_conn_httpsys_error(lsn_request_t *req, wasp_httpsys_error_t e, const char *reason)
 {
-    lsn_conn_httpsys_error_detail(req, e, reason, NULL);
+    lsn_conn_httpsys_error_detail(req, e, reason, NULL, NULL);
 }
 
 void lsn_conn_httpsys_error_detail(lsn_request_t *req, wasp_httpsys_error_t e, const char *reason,
-                                   const char *detail)
+                                   const char *local_detail, const char *remote_detail)
 {
     lsn_conn_t *c = req->conn;
     char buf[2048];
@@ -740,7 +740,8 @@ void lsn_conn_httpsys_error_detail(lsn_request_t *req, wasp_httpsys_error_t e, c
         return;
     }
     n = wasp_httpsys_render_detail(e, wasp_http_date_now(), req->is_head,
-                                   c->is_local ? detail : NULL, buf, sizeof(buf));
+                                   c->is_local ? local_detail : remote_detail, buf,
+                                   sizeof(buf));
     conn_httperr_req(req, wasp_httpsys_info(e)->status, reason);
     if (req->log.h2_stream != 0) {
         lsn_h2_answer(req, buf, n); /* the connection serves its other streams on */

@@ -273,10 +273,12 @@ static void pool_refuse(lsn_pool_t *pool, lsn_request_t *req, const char *reason
     } else if (pool->tcp_level) {
         lsn_conn_drop(req, reason); /* frees req with its connection */
     } else if (pool->stopped) {
-        /* Local clients learn which pool and why (the administrator is
-         * usually the one asking); remote ones get HTTP.sys' page. */
-        char detail[512];
+        /* The page names the pool and why; a local client (the
+         * administrator, usually) also learns how to start it again. */
+        char detail[512], remote[320];
 
+        snprintf(remote, sizeof(remote), "Application pool '%s' is stopped (%s).", pool->name,
+                 reason);
         snprintf(detail, sizeof(detail),
                  "Application pool '%s' is stopped (%s: %s). Start it with: waspctl start "
                  "apppool \"%s\"", pool->name, reason,
@@ -284,7 +286,8 @@ static void pool_refuse(lsn_pool_t *pool, lsn_request_t *req, const char *reason
                      ? "rapid-fail protection stopped it after repeated worker failures"
                      : "stopped by an administrator or by its autoStart setting",
                  pool->name);
-        lsn_conn_httpsys_error_detail(req, WASP_HTTPSYS_SERVICE_UNAVAILABLE, reason, detail);
+        lsn_conn_httpsys_error_detail(req, WASP_HTTPSYS_SERVICE_UNAVAILABLE, reason, detail,
+                                      remote);
     } else {
         /* The connection owns req from here (it may be freed at once). */
         lsn_conn_httpsys_error(req, WASP_HTTPSYS_SERVICE_UNAVAILABLE, reason);

@@ -322,8 +322,9 @@ void lsn_conn_drop(lsn_request_t *req, const char *reason);
 void lsn_conn_worker_lost(lsn_request_t *req);
 /* Answer a request from the listener itself (503 queue full and the like). */
 void lsn_conn_httpsys_error(lsn_request_t *req, wasp_httpsys_error_t e, const char *reason);
-/* The same, with a paragraph of detail for local clients only. */
+/* The same, with a paragraph of detail: one for local clients (the
+ * administrator, usually), one for remote ones (NULL: none). */
 void lsn_conn_httpsys_error_detail(lsn_request_t *req, wasp_httpsys_error_t e, const char *reason,
-                                   const char *detail);
+                                   const char *local_detail, const char *remote_detail);
 
 #endif

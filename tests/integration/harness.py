@@ -72,6 +72,48 @@ def worker_credit():
     return 64
 
 
+class RemoteNetns:
+    """A network namespace joined to this one by a veth pair, so that a
+    client inside it is remote: it reaches host_ip from peer_ip, neither a
+    loopback address nor the server's own.  Needs root (the suite runs as
+    root); close() removes the namespace and, with it, both veth ends."""
+
+    _count = 0
+
+    def __init__(self):
+        RemoteNetns._count += 1
+        n = (os.getpid() * 7 + RemoteNetns._count) % 250 + 1
+        tag = "%x%d" % (os.getpid() % 0xfffff, RemoteNetns._count)
+        self.name = "wasp-%s" % tag
+        self.host_if, self.peer_if = "wh%s" % tag, "wp%s" % tag
+        self.host_ip, self.peer_ip = "10.213.%d.1" % n, "10.213.%d.2" % n
+        steps = [
+            ["ip", "netns", "add", self.name],
+            ["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.peer_if],
+            ["ip", "link", "set", self.peer_if, "netns", self.name],
+            ["ip", "addr", "add", self.host_ip + "/30", "dev", self.host_if],
+            ["ip", "link", "set", self.host_if, "up"],
+            ["ip", "netns", "exec", self.name, "ip", "addr", "add", self.peer_ip + "/30", "dev",
+             self.peer_if],
+            ["ip", "netns", "exec", self.name, "ip", "link", "set", self.peer_if, "up"],
+            ["ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up"],
+        ]
+        for cmd in steps:
+            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if r.returncode != 0:
+                self.close()
+                raise AssertionError("%s: %s" % (" ".join(cmd), r.stdout))
+
+    def run(self, *cmd, timeout=30):
+        """cmd inside the namespace; the CompletedProcess (bytes)."""
+        return subprocess.run(["ip", "netns", "exec", self.name] + list(cmd),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+
+    def close(self):
+        subprocess.run(["ip", "netns", "del", self.name], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+
 def listener_prefetch():
     """LSN_PREFETCH from src/listener/listener.h (requests a worker may hold
     that it has not started)."""
