@@ -78,9 +78,20 @@ static bool access_granted(const char *require, unsigned policy)
     return false;
 }
 
-/* Native-only server, Integrated pipeline, 64-bit.  Managed runtime versions
- * hold when the pool names that version (the entry is for managed code the
- * worker cannot run, so it is skipped like on a pool without the CLR). */
+/* The pool's managedPipelineMode: integratedMode or classicMode (ISAPIMode
+ * is IIS 7.0's name for it) holds as the pool says, as on IIS, where a
+ * Classic pool skips the integratedMode entries and takes the classicMode
+ * ones.  A native-only 64-bit server: bitness64 holds; managedHandler and
+ * runtimeVersion* name managed code the worker cannot run, so those entries
+ * are skipped as on a pool without the CLR. */
+static bool pool_is_classic(void)
+{
+    const wasp_pool_cfg_t *pool = wasp_config_find_pool(worker_cfg, worker_pool);
+
+    return pool != NULL && pool->managed_pipeline_mode != NULL &&
+           strcasecmp(pool->managed_pipeline_mode, "Classic") == 0;
+}
+
 static bool precondition_holds(const char *pc)
 {
     const char *p = pc;
@@ -102,12 +113,22 @@ static bool precondition_holds(const char *pc)
             n--;
         }
         tok[n] = '\0';
-        if (n == 0 || strcasecmp(tok, "integratedMode") == 0 ||
-            strcasecmp(tok, "bitness64") == 0) {
+        if (n == 0 || strcasecmp(tok, "bitness64") == 0) {
             continue;
         }
-        if (strcasecmp(tok, "classicMode") == 0 || strcasecmp(tok, "ISAPIMode") == 0 ||
-            strcasecmp(tok, "bitness32") == 0 || strncasecmp(tok, "runtimeVersion", 14) == 0 ||
+        if (strcasecmp(tok, "integratedMode") == 0) {
+            if (pool_is_classic()) {
+                return false;
+            }
+            continue;
+        }
+        if (strcasecmp(tok, "classicMode") == 0 || strcasecmp(tok, "ISAPIMode") == 0) {
+            if (!pool_is_classic()) {
+                return false;
+            }
+            continue;
+        }
+        if (strcasecmp(tok, "bitness32") == 0 || strncasecmp(tok, "runtimeVersion", 14) == 0 ||
             strcasecmp(tok, "managedHandler") == 0) {
             return false;
         }

@@ -15,7 +15,16 @@ def server():
     s = harness.WaspServer("handlers")
     port = s.port("main")
     s.pool("HandlerPool")
-    s.site("Handler Site", ["127.0.0.1:%d:" % port], [("/", "HandlerPool", "www")])
+    s.pool("ClassicPool", managedPipelineMode="Classic")
+    s.site("Handler Site", ["127.0.0.1:%d:" % port],
+           [("/", "HandlerPool", "www"), ("/classic", "ClassicPool", "classic")])
+    s.file("classic/page.probe", "static source of page.probe\n")
+    s.file("classic/page.imode", "static source of page.imode\n")
+    # The same entries on a Classic pool: classicMode holds, integratedMode not.
+    s.location("Handler Site/classic", """<handlers>
+        <add name="Classic" path="*.probe" verb="*" modules="TestModule" resourceType="Unspecified" requireAccess="None" preCondition="classicMode" />
+        <add name="Integrated" path="*.imode" verb="*" modules="TestModule" resourceType="Unspecified" requireAccess="None" preCondition="integratedMode,bitness64" />
+      </handlers>""")
     s.file("www/hello.txt", "hello\n")
     s.file("www/h/hello.txt", "hello\n")
     s.file("www/h/page.probe", "static source of page.probe\n")
@@ -26,6 +35,7 @@ def server():
         <add name="GetOnly" path="*.getonly" verb="GET" modules="TestModule" resourceType="Unspecified" requireAccess="None" />
         <add name="MustExist" path="*.mustexist" verb="*" modules="TestModule" resourceType="File" requireAccess="None" />
         <add name="Classic" path="*.probe" verb="*" modules="TestModule" resourceType="Unspecified" requireAccess="None" preCondition="classicMode" />
+        <add name="Integrated" path="*.imode" verb="*" modules="TestModule" resourceType="Unspecified" requireAccess="None" preCondition="integratedMode,bitness64" />
         <add name="Managed" path="*.txt" verb="*" type="System.Web.DefaultHttpHandler" />
         <add name="Echo" path="echo.*" verb="*" modules="TestModule" resourceType="Unspecified" requireAccess="None" />
       </handlers>""")
@@ -73,6 +83,17 @@ def test_resource_type_file_missing_is_404_0(port):
     r = get(port, "/h/missing.mustexist")
     assert r.status == 404, r
     assert b"404.0" in r.body, r.body[:300]
+
+
+def test_pool_pipeline_mode_decides_mode_preconditions(port):
+    """managedPipelineMode is used by the pipeline: on a Classic pool the
+    classicMode entry is chosen and the integratedMode one skipped."""
+    r = get(port, "/classic/page.probe?op=whoami")
+    assert r.status == 200 and b"pool=ClassicPool" in r.body, r
+    r = get(port, "/classic/page.imode?op=whoami")
+    assert r.status == 404 and b"404.3" in r.body, r  # skipped: StaticFile, no MIME map
+    r = get(port, "/h/x.imode?op=whoami")  # and the other way round on an Integrated one
+    assert r.status == 200 and b"pool=HandlerPool" in r.body, r
 
 
 def test_precondition_and_managed_entries_are_skipped(port):
