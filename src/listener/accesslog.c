@@ -871,7 +871,7 @@ typedef struct log_view {
     uint32_t site_id;
     wasp_logstr_t method, raw, path, query;
     bool has_query;
-    int minor;
+    int version; /* major * 10 + minor: 10, 11, 20 (conn_request.c) */
     char c_ip[64], s_ip[64];
     uint16_t c_port, s_port;
     wasp_dec_t headers; /* at the header count */
@@ -888,7 +888,7 @@ static bool log_view(const lsn_request_t *req, log_view_t *v)
     v->path.p = wasp_dec_str(&d, &v->path.len);
     v->has_query = wasp_dec_u8(&d) != 0;
     v->query.p = wasp_dec_str(&d, &v->query.len);
-    v->minor = wasp_dec_u8(&d) % 10; /* the version is major * 10 + minor */
+    v->version = wasp_dec_u8(&d);
     wasp_dec_u8(&d); /* is_local */
     wasp_dec_cstr(&d, v->c_ip, sizeof(v->c_ip));
     v->c_port = wasp_dec_u16(&d);
@@ -969,7 +969,11 @@ static wasp_logstr_t log_server_var(const log_view_t *v, const char *name, char 
         return lstr(buf);
     }
     if (strcmp(name, "SERVER_PROTOCOL") == 0 || strcmp(name, "HTTP_VERSION") == 0) {
-        snprintf(buf, size, "HTTP/1.%d", v->minor);
+        if (v->version >= 20) {
+            snprintf(buf, size, "HTTP/%d", v->version / 10); /* as IIS reports HTTP/2 */
+        } else {
+            snprintf(buf, size, "HTTP/%d.%d", v->version / 10, v->version % 10);
+        }
         return lstr(buf);
     }
     if (strcmp(name, "SERVER_NAME") == 0) {
@@ -1073,7 +1077,7 @@ void lsn_log_access(const lsn_request_t *req)
     if (req->log.h2_stream != 0) {
         snprintf(version, sizeof(version), "HTTP/2"); /* as IIS writes it */
     } else {
-        snprintf(version, sizeof(version), "HTTP/1.%d", v.minor);
+        snprintf(version, sizeof(version), "HTTP/%d.%d", v.version / 10, v.version % 10);
     }
     r.computer = lstr(computer_name);
     r.s_ip = lstr(v.s_ip);
@@ -1188,8 +1192,8 @@ void lsn_log_httperr_request(const lsn_request_t *req, int status, const char *r
     e.c_port = v.c_port;
     e.s_ip = v.s_ip;
     e.s_port = v.s_port;
-    e.version_major = req->log.h2_stream != 0 ? 2 : 1;
-    e.version_minor = req->log.h2_stream != 0 ? 0 : v.minor;
+    e.version_major = v.version / 10;
+    e.version_minor = v.version % 10;
     e.stream_id = req->log.h2_stream;
     e.method = v.method;
     e.uri = (wasp_logstr_t){uri, n > 0 ? (size_t)n : 0};

@@ -3,6 +3,8 @@
 resourceType all hold wins; otherwise 405 (a path matched but not the
 verb), 404.0 (the resource is missing) or 404.4 (nothing matched).
 Entries added at a deeper <location> come first (mergeAppend="false")."""
+import html
+
 import pytest
 
 import harness
@@ -17,7 +19,8 @@ def server():
     s.pool("HandlerPool")
     s.pool("ClassicPool", managedPipelineMode="Classic")
     s.site("Handler Site", ["127.0.0.1:%d:" % port],
-           [("/", "HandlerPool", "www"), ("/classic", "ClassicPool", "classic")])
+           [("/", "HandlerPool", "www"), ("/nomod", "HandlerPool", "wwwnomod"),
+            ("/classic", "ClassicPool", "classic")])
     s.file("classic/page.probe", "static source of page.probe\n")
     s.file("classic/page.imode", "static source of page.imode\n")
     # The same entries on a Classic pool: classicMode holds, integratedMode not.
@@ -29,6 +32,10 @@ def server():
     s.file("www/h/hello.txt", "hello\n")
     s.file("www/h/page.probe", "static source of page.probe\n")
     s.file("www/noaccess/x.txt", "x\n")
+    s.file("wwwnomod/hello.txt", "hello without TestModule\n")
+    # TestModule stays installed (globalModules) but is not enabled in this
+    # application (<modules> is MachineToApplication: set on an application).
+    s.location("Handler Site/nomod", '<modules><remove name="TestModule" /></modules>')
     # Nothing mapped at all: every request is 404.4.
     s.location("Handler Site/nohandler", "<handlers><clear /></handlers>")
     s.location("Handler Site/h", """<handlers>
@@ -113,3 +120,21 @@ def test_location_entries_come_first_and_path_patterns(port):
 def test_require_access_not_granted_skips_mapping(port):
     r = get(port, "/noaccess/x.txt")
     assert r.status == 200 and r.body == b"x\n", r
+
+
+def test_removed_module_does_not_run(port):
+    """A module installed in <globalModules> but removed from <modules> for
+    an application does not run there: the mapping that names it (TestHandler,
+    *.wtest) is 500.21, as IIS answers for a handler whose module is not
+    enabled.  Elsewhere the module still answers; in the application the
+    other modules still serve files."""
+    r = get(port, "/x.wtest?op=whoami")
+    assert r.status == 200 and r.body.startswith(b"pid="), r
+    r = get(port, "/nomod/x.wtest?op=whoami")
+    assert r.status == 500, r
+    assert b"500.21" in r.body, r.body[:500]
+    text = html.unescape(r.text)
+    assert 'Handler "TestHandler" has a bad module "TestModule"' in text, text[-1500:]
+    assert b"pid=" not in r.body, r.body[:500]
+    r = get(port, "/nomod/hello.txt")
+    assert r.status == 200 and r.body == b"hello without TestModule\n", r

@@ -79,6 +79,12 @@ REFUSALS = [
      ["NotImplemented"]),
     ("te-chunked-then-gzip", post(["Transfer-Encoding: chunked, gzip"], b"0\r\n\r\n"),
      ["BadRequest", "NotImplemented"]),
+    # RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 request is faulty framing
+    ("te-in-http10", head([CHUNKED], method="POST", target="/x.wtest?op=echo",
+                          version="HTTP/1.0") + b"5\r\nhello\r\n0\r\n\r\n", ["BadRequest"]),
+    ("te-in-http10-with-cl", head(["Content-Length: 5", CHUNKED], method="POST",
+                                  target="/x.wtest?op=echo", version="HTTP/1.0") + b"hello",
+     ["BadRequest"]),
     ("te-chunked-twice", post(["Transfer-Encoding: chunked, chunked"], b"0\r\n\r\n"),
      ["BadRequest", "NotImplemented"]),
     # header syntax
@@ -88,6 +94,11 @@ REFUSALS = [
     ("tab-before-colon", head(["X-Test\t: 1"]), ["Header", "BadRequest"]),
     ("header-name-paren", head(["X(Bad): 1"]), ["Header"]),
     ("header-name-at", head(["X@Y: 1"]), ["Header"]),
+    # RFC 9112 2.2: whitespace between the start-line and the first field line
+    ("space-before-first-field", b"GET /hello.txt HTTP/1.1\r\n Host: localhost\r\n\r\n",
+     ["BadRequest"]),
+    ("tab-before-first-field", b"GET /hello.txt HTTP/1.1\r\n\tX-A: b\r\nHost: localhost\r\n\r\n",
+     ["BadRequest"]),
     ("header-name-empty", head([": 1"]), ["Header"]),
     ("header-without-colon", head(["JustAName"]), ["Header", "BadRequest"]),
     ("header-value-nul", head(["X-Nul: a\x00b"]), ["BadRequest", "Header"]),
@@ -132,6 +143,7 @@ REFUSALS = [
      ["RequestLength"]),
     ("header-line-too-long", head(["X-Long: " + "a" * 17000]),
      ["FieldLength", "RequestLength"]),
+    ("url-too-long", head([], target="/" + "a" * 16384), ["URL_Length"]),
     # a body-carrying method without a length
     ("post-without-length", head([], method="POST", target="/x.wtest?op=echo"),
      ["LengthRequired"]),
@@ -178,6 +190,62 @@ def test_smuggled_request_never_answered(port):
         assert resp.status == 400
         assert c.wait_closed(scaled(5))
         assert b"file a" not in c.buf
+
+
+def test_content_length_body_on_get_is_not_a_second_request(port):
+    """CL.0 smuggling shape: a keep-alive GET whose Content-Length covers a
+    complete second request.  Those bytes are the GET's body: the server
+    answers the GET once (or refuses it and closes) and never answers the
+    request inside; a request sent after them is the next one answered."""
+    inner = build_request("GET", "/b.txt")
+    outer = head(["Content-Length: %d" % len(inner)], target="/a.txt") + inner
+    with RawConn(port) as c:
+        c.send(outer)
+        r1 = c.read_response()
+        assert b"file b" not in r1.body, r1
+        if r1.status != 200:
+            assert 400 <= r1.status < 500, r1
+            assert c.wait_closed(scaled(5)), "a refused request must close the connection"
+            assert b"file b" not in c.buf, c.buf
+            return
+        assert r1.body == b"file a\n", r1
+        if c.wait_closed(0.5):
+            assert b"file b" not in c.buf, c.buf
+            return
+        c.send(build_request("GET", "/hello.txt"))
+        r2 = c.read_response()
+        assert r2.status == 200 and r2.body == b"Hello, wasp!\n", (
+            "the response after the GET with a body is not the next request's: %r" % r2)
+        assert c.is_open(0.3) and c.buf == b"", "more responses than requests: %r" % c.buf
+
+
+def long_path(n):
+    """A URL path of exactly n bytes in segments of 200 (under
+    UrlSegmentMaxLength, so only the URL's total length matters)."""
+    out = ""
+    while len(out) < n:
+        seg = "/" + "u" * 199
+        out += seg[:n - len(out)]
+    return out
+
+
+def test_url_longer_than_max_field_length_is_414(make_server):
+    """wasp/httpSys MaxFieldLength also bounds the URL (KB 820129): one byte
+    over it is HTTP.sys' 414 with HTTPERR reason URL_Length, even far below
+    MaxRequestBytes; a URL of exactly MaxFieldLength is parsed and routed."""
+    s = make_server("parser-url-length")
+    port = s.port("main")
+    s.pool("ParserPool")
+    s.site("Parser Site", ["127.0.0.1:%d:" % port], [("/", "ParserPool", "www")])
+    s.file("www/hello.txt", FILES["hello.txt"])
+    s.extra_sections.append('<wasp><httpSys MaxFieldLength="2048" /></wasp>')
+    s.start()
+    resp, closed = send_raw(port, head([], target=long_path(2049)))
+    assert not httpsys_problems(resp, "URL_Length"), (resp, httpsys_problems(resp, "URL_Length"))
+    assert closed, "the connection was not closed after the 414"
+    s.wait_httperr(r" 414 - URL_Length -\r$")
+    r = harness.get(port, long_path(2048))
+    assert r.status == 404 and b"HTTP Error 404.0" in r.body, r
 
 
 def test_server_still_serves_after_refusals(port):

@@ -216,6 +216,7 @@ def test_custom_fields(make_server):
         '<add logFieldName="Port" sourceName="SERVER_PORT" sourceType="ServerVariable" />'
         '<add logFieldName="Agent" sourceName="HTTP_USER_AGENT" sourceType="ServerVariable" />'
         '<add logFieldName="User" sourceName="AUTH_USER" sourceType="ServerVariable" />'
+        '<add logFieldName="Proto" sourceName="SERVER_PROTOCOL" sourceType="ServerVariable" />'
         '</customFields></logFile>'))
     port = s.port("main")
     r = get(port, "/hello.txt", headers={"X-Forwarded-For": "203.0.113.9, 198.51.100.1",
@@ -225,13 +226,15 @@ def test_custom_fields(make_server):
     (name, rows), = wait_rows(d, 1).items()
     assert re.match(r"u_ex\d{6}_x\.log$", name), "custom fields: the _x file: %s" % name
     directives, rows = parse_w3c(os.path.join(d, name))
-    check_header(directives, "date time cs-uri-stem X-Forwarded-For ContentType Port Agent User")
+    check_header(directives,
+                 "date time cs-uri-stem X-Forwarded-For ContentType Port Agent User Proto")
     row = rows[0]
     assert row["X-Forwarded-For"] == "203.0.113.9,", "cut at maxCustomFieldLength: %r" % row
     assert row["ContentType"] == "text/plain", row
     assert row["Port"] == str(port), row
     assert row["Agent"] == "agent+1", row
     assert row["User"] == "-", "a variable only the worker knows: %r" % row
+    assert row["Proto"] == "HTTP/1.1", row
 
 
 def test_maxsize_rollover(make_server):

@@ -118,6 +118,13 @@ def test_queue_full_answers_503(make_server):
         problems = httpsys_problems(r, "ServiceUnavailable")
         assert not problems, (r, problems)
         assert r.header("Content-Length") == "326"
+    # Each refusal has its HTTPERR line: reason QueueFull, the pool as
+    # s-queuename (fields: ... cs-version cs-method cs-uri streamid sc-status
+    # s-siteid s-reason s-queuename).
+    line = r" HTTP/1\.1 GET /x\.wtest\?op=sleep&ms=%d - 503 1 QueueFull %s\r$" % (ms, POOL)
+    s.wait_httperr(line)
+    harness.wait_until(lambda: len(re.findall(line, s.httperr_text(), re.M)) == len(refused),
+                       scaled(5), what="%d QueueFull lines in HTTPERR" % len(refused))
     # the pool works normally afterwards
     assert get(port, "/hello.txt").status == 200
 

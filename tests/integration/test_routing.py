@@ -23,7 +23,14 @@ def server():
     s.site("Site B", ["127.0.0.1:%d:b.test" % hosts], [("/", "RoutePoolA", "wwwB")])
     s.site("Site C", ["*:%d:" % wild], [("/", "RoutePoolA", "wwwC")])
     s.site("Site D", ["*:%d:d.test" % wild], [("/", "RoutePoolA", "wwwD")])
-    for site in "ABCD":
+    # One port with an IP-specific binding and "*", written in both orders
+    # (waspd opens one wildcard socket; the listener routes by local address).
+    ip_first = s.port("ip-first")
+    star_first = s.port("star-first")
+    s.site("Site E", ["127.0.0.2:%d:" % ip_first], [("/", "RoutePoolA", "wwwE")])
+    s.site("Site F", ["*:%d:" % ip_first, "*:%d:" % star_first], [("/", "RoutePoolA", "wwwF")])
+    s.site("Site G", ["127.0.0.2:%d:" % star_first], [("/", "RoutePoolA", "wwwG")])
+    for site in "ABCDEFG":
         s.file("www%s/who.txt" % site, "site %s\n" % site)
     s.file("wwwA/b.txt", "b at the root of A\n")
     s.mkdir("wwwA/a")
@@ -88,6 +95,27 @@ def test_host_binding_beats_catch_all(server):
     port = server.ports["wild"]
     assert get(port, "/who.txt", host="d.test").body == b"site D\n"
     assert get(port, "/who.txt", host="D.Test").body == b"site D\n"
+
+
+def who_via(address, port, host="localhost"):
+    """GET /who.txt over a connection to address:port."""
+    with RawConn(port, host=address) as c:
+        r = c.request("GET", "/who.txt", host=host)
+    assert r.status == 200, r
+    return r.body
+
+
+@pytest.mark.parametrize("key", ["ip-first", "star-first"])
+def test_ip_binding_beats_star_on_same_port(server, key):
+    """iis-hosting.md 4.3: a binding on the connection's local address wins
+    over "*" on the same port, whichever the configuration lists first;
+    connections to any other address go to the "*" site."""
+    port = server.ports[key]
+    specific = b"site E\n" if key == "ip-first" else b"site G\n"
+    assert who_via("127.0.0.2", port) == specific
+    assert who_via("127.0.0.2", port, host="anything.test") == specific
+    assert who_via("127.0.0.1", port) == b"site F\n"
+    assert who_via("127.0.0.3", port) == b"site F\n"
 
 
 # ---------------------------------------------------------------------------

@@ -110,3 +110,42 @@ def test_second_waspd_on_same_runtime_dir_refused(make_server):
     assert os.path.exists(os.path.join(s.rundir, "pools", "TwicePool.sock"))
     assert os.path.exists(os.path.join(s.rundir, "waspd.pid"))
     assert get(port, "/hello.txt").body == b"hello\n"
+
+
+@pytest.mark.slow
+def test_sigterm_drain_is_bounded_by_shutdown_time_limit(make_server):
+    """The drain after SIGTERM lasts at most the pools' shutdownTimeLimit
+    (the longest of them; here the only pool's 2 s): a worker whose loop
+    never returns (op=hang) is killed then, and waspd still exits 0."""
+    s = make_server("sigterm-limit")
+    port = s.port("main")
+    s.pool("LimitPool", process_model={"shutdownTimeLimit": "00:00:02"})
+    s.site("Limit Site", ["127.0.0.1:%d:" % port], [("/", "LimitPool", "www")])
+    s.file("www/hello.txt", "hello\n")
+    s.start()
+    assert get(port, "/hello.txt").status == 200
+    worker = s.wait_worker("LimitPool")
+    s.remember_children()
+    with RawConn(port, timeout=scaled(15)) as c:
+        c.send(build_request("GET", "/x.wtest?op=hang"))
+        time.sleep(scaled(0.3))
+        since = s.log_size()
+        t0 = time.monotonic()
+        s.signal(signal.SIGTERM)
+        rc = s.wait_exit(scaled(2) + scaled(4))
+        elapsed = time.monotonic() - t0
+        assert rc is not None, "waspd still running %.0f s after SIGTERM with " \
+            "shutdownTimeLimit 2 s\n%s" % (scaled(6), s.log_tail())
+        assert rc == 0, "waspd exit status %r after SIGTERM\n%s" % (rc, s.log_tail())
+        assert elapsed >= 1.8, (
+            "waspd exited %.1f s after SIGTERM: it did not wait for the request in flight "
+            "(shutdownTimeLimit 2 s)" % elapsed)
+        log = s.log_text(since)
+        assert "shutdownTimeLimit (2 s) reached; killing what is left" in log, s.log_tail()
+        # the hung request is cut, never answered
+        try:
+            r = c.read_response(timeout=scaled(3))
+            raise AssertionError("a request of a killed worker was answered: %r" % r)
+        except (harness.ResponseError, OSError):
+            pass
+    assert not harness.proc_alive(worker), "the hung worker %d survived" % worker

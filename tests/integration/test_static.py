@@ -18,6 +18,7 @@ from harness import RawConn, build_request, get, scaled
 
 HELLO = b"Hello, static world!\n"          # 21 bytes
 BIG = os.urandom(1024 * 1024)
+HUGE = os.urandom(4 * 1024 * 1024)
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,7 @@ def server():
     s.file("www/data.wasptest", "custom mime\n")
     s.file("www/file.xyz123", "no mime type\n")
     s.file("www/big.bin", BIG)
+    s.file("www/huge.bin", HUGE)
     s.file("www/index.html", "<p>the index</p>\n")
     s.file("www/dir/a.txt", "a\n")
     s.file("www/dir/b.txt", "b\n")
@@ -213,6 +215,41 @@ def test_keep_alive_responses_not_stalled(port):
             assert elapsed < 1.0 * harness.SCALE, (
                 "50 keep-alive requests for %s took %.2f s (%.0f ms each)"
                 % (path, elapsed, elapsed * 20))
+
+
+def proc_io(pid):
+    """rchar and wchar of /proc/PID/io: bytes the process moved through
+    read/write-like calls (read, pread, write, writev; sendfile counts in
+    both), not through recvmsg/sendmsg (the worker channel's calls)."""
+    with open("/proc/%d/io" % pid) as f:
+        vals = dict(line.split(":", 1) for line in f)
+    return int(vals["rchar"]), int(vals["wchar"])
+
+
+def test_big_file_never_passes_through_the_worker(server, port):
+    """Zero copy: the worker opens the file and passes the descriptor; the
+    listener sendfile()s it.  Over a 4 MiB response the worker reads next to
+    nothing, while the listener's rchar grows by the file's size: sendfile
+    counts there, bytes received from the worker (recvmsg) would not.  The
+    query string keeps the response out of the listener's cache, so the
+    worker is the one that serves it."""
+    listener = server.listener_pid()
+    with RawConn(port, timeout=scaled(20)) as c:
+        r = c.request("GET", "/x.wtest?op=whoami")
+        assert r.status == 200, r
+        worker = int(re.match(rb"pid=(\d+) ", r.body).group(1))
+        wr0, _ = proc_io(worker)
+        lr0, _ = proc_io(listener)
+        r = c.request("GET", "/huge.bin?zero-copy")
+        wr1, _ = proc_io(worker)
+        lr1, _ = proc_io(listener)
+    assert r.status == 200, r
+    assert harness.sha256(r.body) == harness.sha256(HUGE)
+    assert wr1 - wr0 < len(HUGE) // 16, (
+        "the worker read %d bytes while serving a %d-byte file" % (wr1 - wr0, len(HUGE)))
+    assert lr1 - lr0 >= len(HUGE), (
+        "the listener read %d bytes with read/sendfile for a %d-byte file: the body "
+        "did not come from the file descriptor" % (lr1 - lr0, len(HUGE)))
 
 
 # ---------------------------------------------------------------------------
