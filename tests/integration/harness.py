@@ -22,6 +22,7 @@ Only the standard library is used here (requests is used by some tests).
 import errno
 import hashlib
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -678,6 +679,7 @@ class WaspServer:
         self.known_children = set()
         self.site_count = 0
         self.extra_args = []        # more waspd options, e.g. --allow-localsystem
+        self.run_as = None          # a user name: waspd starts as that user, not root
         self.extra_sections = []    # XML after </system.webServer> (e.g. <wasp>)
         self.apphost_xml = []       # more system.applicationHost sections (e.g. <log>)
         self.config_text = None     # a whole applicationHost.config instead of the model's
@@ -932,10 +934,19 @@ class WaspServer:
         self.logf = open(self.log_path, "wb")
         env = dict(os.environ)
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        prefix = []
+        if self.run_as is not None:
+            # setpriv execs (the pid stays waspd's); the files are the user's.
+            pw = pwd.getpwnam(self.run_as)
+            for root, dirs, files in os.walk(self.tmp):
+                for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+                    os.lchown(name, pw.pw_uid, pw.pw_gid)
+            prefix = ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid,
+                      "--init-groups", "--"]
         self.proc = subprocess.Popen(
-            [os.path.join(self.build, "waspd"), "--config",
-             self.launch_config or self.config_path,
-             "--runtime-dir", self.rundir] + self.extra_args,
+            prefix + [os.path.join(self.build, "waspd"), "--config",
+                      self.launch_config or self.config_path,
+                      "--runtime-dir", self.rundir] + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT, env=env,
             cwd=self.tmp)
         LIVE_SERVERS.append(self)

@@ -213,3 +213,30 @@ def test_worker_cannot_regain_root(server, workers):
             assert 0 not in uids, (pool, uids)
         else:
             assert set(uids) == {os.getuid()}, (pool, uids)
+
+
+def test_started_as_a_normal_user_everything_runs_as_that_user(make_server):
+    """waspd started by a normal user (nobody, when the suite runs as root;
+    else the user running it): the listener and every worker run as that
+    user too, nothing is created or switched, and waspd says so once."""
+    s = make_server("nonroot")
+    port = s.port("main")
+    s.pool(POOL_A)
+    s.site("Plain Site", ["127.0.0.1:%d:" % port], [("/", POOL_A, "www")])
+    s.file("www/hello.txt", "hello\n")
+    s.extra_args += ["--temp-dir", s.path("bodies")]
+    if os.geteuid() == 0:
+        s.run_as = "nobody"
+    s.start()
+    nobody = pwd.getpwnam("nobody").pw_uid if os.geteuid() == 0 else os.geteuid()
+    name = pwd.getpwuid(nobody).pw_name
+    r = get(port, "/x.wtest?op=whoami")
+    assert r.status == 200, r
+    assert b"uid=%d " % nobody in r.body, r.body
+    assert harness.proc_uids(s.pid) == (nobody,) * 4
+    assert harness.proc_uids(s.listener_pid()) == (nobody,) * 4
+    workers = s.worker_pids()
+    assert workers and all(harness.proc_uids(w) == (nobody,) * 4 for w in workers)
+    log = s.log_text()
+    assert log.count("not started as root: the listener and every worker run as "
+                     "user '%s'" % name) == 1, log
