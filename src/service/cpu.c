@@ -28,9 +28,8 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "service/cpu_setting.h"
 #include "service/svc.h"
-
-#define CPU_PERIOD_US 100000u
 
 static struct {
     bool probed;
@@ -163,21 +162,9 @@ void svc_cpu_pool_apply(svc_pool_t *pool)
                   strerror(errno));
         return;
     }
-    if (c->cpu_action == WASP_CPU_THROTTLE) {
-        /* limit is 1/1000 % of the whole machine. */
-        unsigned long long quota =
-            (unsigned long long)CPU_PERIOD_US * (unsigned long long)(cpus > 0 ? cpus : 1) *
-            c->cpu_limit / 100000ull;
-
-        snprintf(file, sizeof(file), "%s/cpu.max", dir);
-        snprintf(value, sizeof(value), "%llu %u", quota < 1000 ? 1000 : quota, CPU_PERIOD_US);
-    } else {
-        /* cpu.weight 1..10000, 100 = an ordinary process's share. */
-        unsigned long w = c->cpu_limit / 10u;
-
-        snprintf(file, sizeof(file), "%s/cpu.weight", dir);
-        snprintf(value, sizeof(value), "%lu", w < 1 ? 1 : w > 10000 ? 10000 : w);
-    }
+    snprintf(file, sizeof(file), "%s/%s", dir,
+             wasp_cpu_cgroup_setting(c->cpu_limit, c->cpu_action == WASP_CPU_THROTTLE, cpus,
+                                     value, sizeof(value)));
     if (write_file(file, value) != 0) {
         wasp_warn("pool '%s': cannot write %s to %s: %s; no CPU cap", pool->name, value, file,
                   strerror(errno));
