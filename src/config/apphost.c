@@ -534,9 +534,10 @@ static int cfg_pool_values(wasp_config_t *cfg, const wasp_section_t *own,
     p->clr_config_file = cfg_get_str(cfg, own, dflt, "CLRConfigFile", "", true, NULL);
 
     /* processModel.  requestQueueDelegatorIdentity is a string with nothing
-     * to check.  The password is a SpecificUser pool's only: wasp switches
-     * to the user with setuid and needs no password, but a value waspd
-     * could not decrypt is reported now (load flags), not silently kept.
+     * to check, kept only to be reported as Windows-only.  The password is a
+     * SpecificUser pool's only: wasp switches to the user with setuid and
+     * needs no password, but a value waspd could not decrypt is reported
+     * now (load flags), not silently kept.
      * A password left on a pool of another identity is not used, so not
      * checked (IIS does not use it either). */
     if (cfg_get_enum(pm, dpm, "identityType", cfg_identity_types, 4, what, &e, diag))
@@ -557,6 +558,8 @@ static int cfg_pool_values(wasp_config_t *cfg, const wasp_section_t *own,
     if (cfg_get_enum(pm, dpm, "logonType", cfg_logon_types, 0, what, &e, diag))
         return -1;
     p->logon_type = (char *)cfg_logon_types[e];
+    p->request_queue_delegator_identity =
+        cfg_get_str(cfg, pm, dpm, "requestQueueDelegatorIdentity", "", false, NULL);
     if (cfg_get_uint(pm, dpm, "maxProcesses", 0, 2147483647, 1, what, &u, diag))
         return -1;
     p->max_processes = (uint32_t)u;
@@ -635,7 +638,7 @@ static int cfg_pool_values(wasp_config_t *cfg, const wasp_section_t *own,
     p->auto_shutdown_params = cfg_get_str(cfg, fl, dfl, "autoShutdownParams", "", true, NULL);
 
     /* cpu.  processorGroup and the NUMA settings are Windows-only: checked,
-     * not kept. */
+     * and kept only to be reported. */
     const wasp_section_t *cpu = wasp_section_child(own, "cpu");
     const wasp_section_t *dcpu = wasp_section_child(dflt, "cpu");
     if (cfg_get_uint(cpu, dcpu, "limit", 0, 100000, 0, what, &u, diag))
@@ -655,10 +658,27 @@ static int cfg_pool_values(wasp_config_t *cfg, const wasp_section_t *own,
                      &hi, diag))
         return -1;
     p->cpu_smp_mask = hi << 32 | lo;
-    if (cfg_get_uint(cpu, dcpu, "processorGroup", 0, 2147483647, 0, what, &u, diag) ||
-        cfg_get_enum(cpu, dcpu, "numaNodeAssignment", cfg_numa_assignments, 0, what, &e, diag) ||
-        cfg_get_enum(cpu, dcpu, "numaNodeAffinityMode", cfg_numa_modes, 0, what, &e, diag))
+    /* A pinned pool whose mask names no CPU is an error in IIS: its workers
+     * could run nowhere. */
+    if (p->cpu_smp_affinitized && p->cpu_smp_mask == 0) {
+        cfg_val_t v = cfg_get(cpu, dcpu, "smpProcessorAffinityMask");
+        cfg_diag(diag, v.file, v.line,
+                 "smpAffinitized=\"true\" of %s, but smpProcessorAffinityMask and "
+                 "smpProcessorAffinityMask2 are both 0: the workers would run on no CPU; set "
+                 "the bit of each CPU they may use (e.g. smpProcessorAffinityMask=\"1\" for CPU "
+                 "0), or set smpAffinitized=\"false\"",
+                 what);
         return -1;
+    }
+    if (cfg_get_uint(cpu, dcpu, "processorGroup", 0, 2147483647, 0, what, &u, diag))
+        return -1;
+    p->cpu_processor_group = (uint32_t)u;
+    if (cfg_get_enum(cpu, dcpu, "numaNodeAssignment", cfg_numa_assignments, 0, what, &e, diag))
+        return -1;
+    p->cpu_numa_node_assignment = (char *)cfg_numa_assignments[e];
+    if (cfg_get_enum(cpu, dcpu, "numaNodeAffinityMode", cfg_numa_modes, 0, what, &e, diag))
+        return -1;
+    p->cpu_numa_node_affinity_mode = (char *)cfg_numa_modes[e];
 
     return cfg_pool_env(cfg, own, dflt, what, p, diag);
 }
@@ -1599,6 +1619,7 @@ bool wasp_pool_cfg_same(const wasp_pool_cfg_t *a, const wasp_pool_cfg_t *b)
         a->set_profile_environment != b->set_profile_environment ||
         !cfg_str_eq(a->logon_type, b->logon_type) ||
         a->manual_group_membership != b->manual_group_membership ||
+        !cfg_str_eq(a->request_queue_delegator_identity, b->request_queue_delegator_identity) ||
         a->max_processes != b->max_processes || a->idle_timeout_s != b->idle_timeout_s ||
         a->idle_timeout_action != b->idle_timeout_action ||
         a->startup_time_limit_s != b->startup_time_limit_s ||
@@ -1631,7 +1652,10 @@ bool wasp_pool_cfg_same(const wasp_pool_cfg_t *a, const wasp_pool_cfg_t *b)
         return false;
     if (a->cpu_limit != b->cpu_limit || a->cpu_action != b->cpu_action ||
         a->cpu_reset_interval_s != b->cpu_reset_interval_s ||
-        a->cpu_smp_affinitized != b->cpu_smp_affinitized || a->cpu_smp_mask != b->cpu_smp_mask)
+        a->cpu_smp_affinitized != b->cpu_smp_affinitized || a->cpu_smp_mask != b->cpu_smp_mask ||
+        a->cpu_processor_group != b->cpu_processor_group ||
+        !cfg_str_eq(a->cpu_numa_node_assignment, b->cpu_numa_node_assignment) ||
+        !cfg_str_eq(a->cpu_numa_node_affinity_mode, b->cpu_numa_node_affinity_mode))
         return false;
     /* Same variables in the same order: the order is the environment's. */
     if (a->env_count != b->env_count)

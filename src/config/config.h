@@ -109,7 +109,8 @@ typedef struct wasp_pool_cfg {
     bool load_user_profile;         /* default false */
     bool set_profile_environment;   /* default true: HOME, USER, LOGNAME, SHELL of the identity */
     char *logon_type;               /* Windows only: "LogonBatch" / "LogonService" */
-    bool manual_group_membership;   /* default false */
+    bool manual_group_membership;   /* Windows only, default false */
+    char *request_queue_delegator_identity; /* Windows only, default "" */
     uint32_t max_processes;         /* processModel/@maxProcesses, default 1 */
     uint32_t idle_timeout_s;        /* processModel/@idleTimeout, default 20 min, 0 = never */
     wasp_idle_action_t idle_timeout_action; /* default Terminate */
@@ -146,6 +147,9 @@ typedef struct wasp_pool_cfg {
     uint32_t cpu_reset_interval_s;  /* default 5 min */
     bool cpu_smp_affinitized;       /* default false */
     uint64_t cpu_smp_mask;          /* smpProcessorAffinityMask2 << 32 | smpProcessorAffinityMask */
+    uint32_t cpu_processor_group;   /* Windows only, default 0 */
+    char *cpu_numa_node_assignment; /* Windows only: "MostAvailableMemory" / "WindowsScheduling" */
+    char *cpu_numa_node_affinity_mode; /* Windows only: "Soft" / "Hard" */
     /* environmentVariables: the pool's own, merged from the defaults */
     wasp_env_var_t *env;
     size_t env_count;

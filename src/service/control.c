@@ -293,8 +293,10 @@ static void cmd_pool(int fd, const char *verb, const char *name)
         }
         svc_event(SVC_EV_POOL_STOPPED, EV_INFO, pool->name, 0,
                   "Application pool '%s' was stopped by an administrator.", pool->name);
-        svc_pool_stop(pool, "Disabled");
+        /* Waiting first, as for a recycle: each worker's "stopping" is
+         * reported too. */
         ctl_wait_pool(fd, pool, "stopped");
+        svc_pool_stop(pool, "Disabled");
     } else {
         if (pool->stopped) {
             ctl_done(fd, 1, "The application pool is stopped; start it first.");

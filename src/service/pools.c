@@ -23,6 +23,7 @@
  * rapidFailProtectionInterval stop the pool (event 5002) and the listener
  * answers 503 AppOffline until an administrator starts it again.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
@@ -133,12 +134,32 @@ static svc_worker_t *worker_find(pid_t pid, const char *pool)
 
 /* How many workers the pool runs once started: processModel/@maxProcesses
  * (0 means one per CPU, as on IIS 10 with one NUMA node). */
+/* NUMA nodes of the machine (/sys/devices/system/node/nodeN); 1 when the
+ * kernel shows none. */
+static int numa_nodes(void)
+{
+    DIR *d = opendir("/sys/devices/system/node");
+    struct dirent *e;
+    int n = 0;
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "node", 4) == 0 && e->d_name[4] >= '0' && e->d_name[4] <= '9') {
+            n++;
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n > 0 ? n : 1;
+}
+
+/* processModel/@maxProcesses; 0 is one worker per NUMA node (IIS 8.0+). */
 static int garden_size(const svc_pool_t *pool)
 {
     long n = pool->cfg ? pool->cfg->max_processes : 1;
 
     if (n == 0) {
-        n = sysconf(_SC_NPROCESSORS_ONLN);
+        return numa_nodes();
     }
     return n < 1 ? 1 : (int)n;
 }
@@ -162,25 +183,80 @@ static void startup_timeout(wasp_loop_t *loop, void *data)
     kill(w->pid, SIGKILL);
 }
 
-/* CPU affinity (cpu/@smpAffinitized) is applied in the child before exec;
- * the mask's bits beyond the machine's CPUs are ignored, as on Windows. */
-static void child_affinity(const wasp_pool_cfg_t *cfg)
+/* The online CPUs (/sys/devices/system/cpu/online, e.g. "0-3,6"), and that
+ * list as text for messages; the first _SC_NPROCESSORS_ONLN CPUs when the
+ * file cannot be read.  Only CPUs 0-63 matter: the mask has 64 bits. */
+static void online_cpus(cpu_set_t *set, char *text, size_t size)
 {
-    cpu_set_t set;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    FILE *f = fopen("/sys/devices/system/cpu/online", "re");
+    char *p = text;
+
+    CPU_ZERO(set);
+    text[0] = '\0';
+    if (f != NULL) {
+        if (fgets(text, (int)size, f) == NULL) {
+            text[0] = '\0';
+        }
+        fclose(f);
+    }
+    text[strcspn(text, "\n")] = '\0';
+    while (*p >= '0' && *p <= '9') {
+        char *end;
+        unsigned long lo = strtoul(p, &end, 10), hi = lo;
+
+        if (*end == '-') {
+            hi = strtoul(end + 1, &end, 10);
+        }
+        for (unsigned long i = lo; i <= hi && i < 64; i++) {
+            CPU_SET((int)i, set);
+        }
+        p = end + (*end == ',');
+    }
+    if (CPU_COUNT(set) == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+        for (long i = 0; i < n && i < 64; i++) {
+            CPU_SET((int)i, set);
+        }
+        snprintf(text, size, "0-%ld", n - 1);
+    }
+}
+
+/* The CPUs a pinned pool's workers run on (cpu/@smpAffinitized): those of
+ * the mask that are online; the mask's other bits are ignored, as on
+ * Windows.  False when the workers are not pinned: not configured, or the
+ * mask names no online CPU, which is said once per mask (a zero mask is
+ * refused when the configuration is loaded). */
+static bool pool_affinity(svc_pool_t *pool, cpu_set_t *set)
+{
+    const wasp_pool_cfg_t *cfg = pool->cfg;
+    cpu_set_t online;
+    char list[256];
 
     if (cfg == NULL || !cfg->cpu_smp_affinitized) {
-        return;
+        return false;
     }
-    CPU_ZERO(&set);
-    for (long i = 0; i < cpus && i < 64; i++) {
-        if (cfg->cpu_smp_mask & (1ull << i)) {
-            CPU_SET((int)i, &set);
+    online_cpus(&online, list, sizeof(list));
+    CPU_ZERO(set);
+    for (int i = 0; i < 64; i++) {
+        if ((cfg->cpu_smp_mask >> i & 1u) && CPU_ISSET(i, &online)) {
+            CPU_SET(i, set);
         }
     }
-    if (CPU_COUNT(&set) > 0) {
-        sched_setaffinity(0, sizeof(set), &set);
+    if (CPU_COUNT(set) > 0) {
+        return true;
     }
+    if (pool->affinity_warned != cfg->cpu_smp_mask) {
+        pool->affinity_warned = cfg->cpu_smp_mask;
+        wasp_warn("%s:%d: pool '%s': cpu/@smpAffinitized is true, but "
+                  "smpProcessorAffinityMask=\"%u\" and smpProcessorAffinityMask2=\"%u\" name "
+                  "no online CPU of this machine (online: %s): its workers run unpinned. "
+                  "Set the bits of CPUs it has, or set smpAffinitized=\"false\"",
+                  cfg->file ? cfg->file : "?", cfg->line, pool->name,
+                  (unsigned)(cfg->cpu_smp_mask & 0xFFFFFFFFu),
+                  (unsigned)(cfg->cpu_smp_mask >> 32), list);
+    }
+    return false;
 }
 
 static svc_worker_t *worker_spawn(svc_pool_t *pool)
@@ -192,6 +268,8 @@ static svc_worker_t *worker_spawn(svc_pool_t *pool)
     char *envp[256];
     int exe = open(svc.worker_bin, O_RDONLY | O_CLOEXEC);
     svc_worker_t *w;
+    cpu_set_t cpus;
+    bool pinned;
 
     if (exe < 0) {
         wasp_error("cannot open the worker binary %s: %s", svc.worker_bin, strerror(errno));
@@ -203,6 +281,7 @@ static svc_worker_t *worker_spawn(svc_pool_t *pool)
         return NULL;
     }
     svc_child_env(envp, sizeof(envp) / sizeof(envp[0]), pool);
+    pinned = pool_affinity(pool, &cpus);
     pool->last_start_ms = wasp_now_ms();
     pid = fork();
     if (pid < 0) {
@@ -218,7 +297,10 @@ static svc_worker_t *worker_spawn(svc_pool_t *pool)
         sigaddset(&all, SIGHUP); /* until the worker's loop takes it */
         sigprocmask(SIG_SETMASK, &all, NULL);
         setpgid(0, 0); /* terminal signals go to waspd only; it decides */
-        child_affinity(pool->cfg);
+        if (pinned) {
+            /* applied before exec: the worker never runs elsewhere */
+            sched_setaffinity(0, sizeof(cpus), &cpus);
+        }
         svc_cpu_child_join(pool);
         if (wasp_identity_become(&pool->id) != 0) {
             wasp_error("cannot start a worker (dropping privileges): %s", strerror(errno));

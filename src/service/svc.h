@@ -68,6 +68,7 @@ struct svc_pool {
     wasp_ltimer_t *schedule_timer;
     wasp_ltimer_t *cpu_timer;   /* cpu/@resetInterval accounting */
     bool cgroup_ready;          /* workers join the pool's cgroup v2 (cpu Throttle) */
+    uint64_t affinity_warned;   /* cpu mask last said to name no online CPU, 0 = none */
 };
 
 typedef struct svc_listen {

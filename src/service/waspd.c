@@ -806,11 +806,30 @@ static void svc_pool_report_windows_only(const wasp_pool_cfg_t *c)
                  "processModel/@logonType");
     WINDOWS_ONLY(c->load_user_profile, "processModel/@loadUserProfile");
     WINDOWS_ONLY(!c->pass_anonymous_token, "passAnonymousToken");
+    WINDOWS_ONLY(c->manual_group_membership, "processModel/@manualGroupMembership");
+    WINDOWS_ONLY(c->request_queue_delegator_identity != NULL &&
+                     c->request_queue_delegator_identity[0] != '\0',
+                 "processModel/@requestQueueDelegatorIdentity");
+    WINDOWS_ONLY(c->cpu_processor_group != 0, "cpu/@processorGroup");
+    WINDOWS_ONLY(c->cpu_numa_node_assignment != NULL &&
+                     strcmp(c->cpu_numa_node_assignment, "MostAvailableMemory") != 0,
+                 "cpu/@numaNodeAssignment");
+    WINDOWS_ONLY(c->cpu_numa_node_affinity_mode != NULL &&
+                     strcmp(c->cpu_numa_node_affinity_mode, "Soft") != 0,
+                 "cpu/@numaNodeAffinityMode");
 #undef WINDOWS_ONLY
     if (n > 0) {
         wasp_info("%s:%d: pool '%s': %s %s Windows-only: accepted, without effect on Linux",
                   c->file ? c->file : "?", c->line, c->name, list,
                   strchr(list, ',') ? "are" : "is");
+    }
+    /* Windows' built-in service accounts have no Linux counterpart; the
+     * nearest meaning is the pool's own identity (identity.c). */
+    if (c->identity_type != NULL && (strcmp(c->identity_type, "NetworkService") == 0 ||
+                                     strcmp(c->identity_type, "LocalService") == 0)) {
+        wasp_info("%s:%d: pool '%s': processModel/@identityType=\"%s\" is a Windows account: "
+                  "accepted, and run like ApplicationPoolIdentity (the pool's own user)",
+                  c->file ? c->file : "?", c->line, c->name, c->identity_type);
     }
 }
 

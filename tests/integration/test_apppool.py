@@ -9,6 +9,7 @@ pools, the event log and the control socket.
 import mmap
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -318,6 +319,47 @@ def test_tcp_level_closes_instead_of_503(make_server):
     s.wait_httperr(r" GET /hello\.txt - - 1 Disabled %s\r$" % POOL)
 
 
+@pytest.mark.slow
+def test_tcp_level_closes_instead_of_503_when_queue_full(make_server):
+    """TcpLevel on a full queue: the requests beyond the worker's credit and
+    queueLength get their connection closed without a byte, not a 503 (the
+    arithmetic of test_pool.py's test_queue_full_answers_503)."""
+    queue = 10
+    credit = harness.worker_credit()
+    s, port = make_pool_server(make_server, "tcp-level-queue", queueLength=str(queue),
+                               children='<failure loadBalancerCapabilities="TcpLevel" />')
+    whoami(port)  # the worker is up: the credit/queue arithmetic starts from here
+    total = credit + queue + 5
+    ms = int(3000 * harness.SCALE)
+    conns, ok, closed, other = [], [], [], []
+    try:
+        for _ in range(total):
+            c = RawConn(port, timeout=scaled(20))
+            c.send(harness.build_request("GET", "/x.wtest?op=sleep&ms=%d" % ms))
+            conns.append(c)
+        for c in conns:
+            try:
+                r = c.read_response(timeout=scaled(20))
+            except harness.ResponseError:
+                assert c.eof and c.buf == b"", "TcpLevel: closed without a byte: %r" % c.buf
+                closed.append(c)
+                continue
+            (ok if r.status == 200 else other).append(r)
+    finally:
+        for c in conns:
+            c.close()
+    assert not other, other[:3]
+    assert closed, "no connection closed with %d concurrent sleeps, credit %d, queueLength %d" % (
+        total, credit, queue)
+    assert len(ok) >= credit + queue, (
+        "only %d answered 200; the worker takes %d and the queue holds %d"
+        % (len(ok), credit, queue))
+    assert all(r.body == b"slept\n" for r in ok)
+    s.wait_httperr(r" GET /x\.wtest\S* - - 1 QueueFull %s\r$" % POOL)
+    assert " 503 1 QueueFull " not in s.httperr_text(), "TcpLevel never answers 503"
+    assert get(port, "/hello.txt").status == 200
+
+
 # ---- health --------------------------------------------------------------------
 
 def test_startup_time_limit_kills_and_counts(make_server):
@@ -334,6 +376,61 @@ def test_startup_time_limit_kills_and_counts(make_server):
     ids = [e[0] for e in s.events()]
     assert ids.count(5012) == 2, s.events()
     assert 5002 in ids
+
+
+@pytest.mark.slow
+def test_pinging_disabled_leaves_a_hung_worker_alone(make_server):
+    """processModel pingingEnabled="false": nobody pings, so a worker whose
+    loop is blocked (op=hang) is not killed, however short pingInterval and
+    pingResponseTime are (with pings it is killed within about 2 s: test_pool.py
+    test_hung_worker_is_found_by_ping_and_replaced)."""
+    s, port = make_pool_server(make_server, "no-pings",
+                               process_model={"pingingEnabled": "false",
+                                              "pingInterval": "00:00:01",
+                                              "pingResponseTime": "00:00:01"})
+    pid = whoami(port)
+    with RawConn(port, timeout=scaled(20)) as c:
+        c.send(harness.build_request("GET", "/x.wtest?op=hang"))
+        time.sleep(5)  # five ping intervals
+        assert harness.proc_alive(pid), "the hung worker was killed: %s" % s.events()
+        assert s.worker_pids(POOL) == [pid], "and it was not replaced"
+        assert c.is_open(), "the hung request got an answer: %r" % c.buf
+        assert not [e for e in s.events() if e[0] == 5010], s.events()
+        os.kill(pid, signal.SIGKILL)
+        r = c.read_response(timeout=scaled(10))
+    assert r.status == 502, r
+
+
+def test_ping_failures_count_toward_rapid_fail(make_server):
+    """A worker killed for failing its pings is a failure for rapid-fail
+    protection, as a crash is: two in a row with rapidFailProtectionMaxCrashes
+    2 stop the pool, and the listener answers 503 AppOffline."""
+    s, port = make_pool_server(
+        make_server, "ping-rapid-fail",
+        process_model={"pingInterval": "00:00:01", "pingResponseTime": "00:00:01"},
+        children='<failure rapidFailProtectionMaxCrashes="2" '
+                 'rapidFailProtectionInterval="00:01:00" />')
+    hung = []
+    for _ in range(2):
+        pid = whoami(port)
+        hung.append(pid)
+        with RawConn(port, timeout=scaled(20)) as c:
+            c.send(harness.build_request("GET", "/x.wtest?op=hang"))
+            r = c.read_response(timeout=scaled(20))
+        assert r.status == 502, r
+        s.wait_log(r"failed to respond to a ping\. The process id was '%d'" % pid,
+                   timeout=scaled(5))
+    assert hung[0] != hung[1], "the second hang was in the replacement"
+    s.wait_log(r"event 5002: Application pool '%s' is being automatically disabled" % POOL,
+               timeout=scaled(5))
+    r = get(port, "/hello.txt")
+    assert r.status == 503, r
+    assert "Application pool '%s' is stopped (AppOffline: rapid-fail protection" % POOL \
+        in r.text, r.text
+    s.wait_httperr(r" GET /hello\.txt - 503 1 AppOffline %s\r$" % POOL)
+    ids = [e[0] for e in s.events()]
+    assert ids.count(5010) == 2 and 5009 not in ids, s.events()
+    assert s.worker_pids(POOL) == []
 
 
 def test_orphan_worker_process(make_server):
@@ -724,11 +821,48 @@ def test_events_reach_journald_native_protocol(make_server):
 
 
 def test_windows_only_settings_are_accepted_and_reported(make_server):
-    s, port = make_pool_server(make_server, "windows-only", enable32BitAppOnWin64="true",
-                               process_model={"logonType": "LogonService"})
+    """Every Windows-only setting away from its default is named once at
+    start; identityType NetworkService runs as the pool's own user, as
+    ApplicationPoolIdentity does, and says so."""
+    import pwd
+    s, port = make_pool_server(
+        make_server, "windows-only", enable32BitAppOnWin64="true",
+        process_model={"logonType": "LogonService", "manualGroupMembership": "true",
+                       "requestQueueDelegatorIdentity": "CONTOSO\\delegator",
+                       "identityType": "NetworkService"},
+        children='<cpu processorGroup="1" numaNodeAssignment="WindowsScheduling" '
+                 'numaNodeAffinityMode="Hard" />')
     assert get(port, "/hello.txt").status == 200
-    assert re.search(r"pool '%s': enable32BitAppOnWin64, processModel/@logonType are "
-                     r"Windows-only: accepted, without effect on Linux" % POOL, s.log_text())
+    log = s.log_text()
+    reports = re.findall(r"pool '%s': (.+) are Windows-only: accepted, without effect on Linux"
+                         % POOL, log)
+    assert len(reports) == 1, log
+    assert reports[0].split(", ") == [
+        "enable32BitAppOnWin64", "processModel/@logonType",
+        "processModel/@manualGroupMembership", "processModel/@requestQueueDelegatorIdentity",
+        "cpu/@processorGroup", "cpu/@numaNodeAssignment", "cpu/@numaNodeAffinityMode"], log
+    assert re.search(r"pool '%s': processModel/@identityType=\"NetworkService\" is a Windows "
+                     r"account: accepted, and run like ApplicationPoolIdentity \(the pool's own "
+                     r"user\)" % POOL, log), log
+    uid = (pwd.getpwnam("wasp-pool-" + POOL.lower()).pw_uid if harness.IS_ROOT
+           else os.getuid())
+    body = get(port, "/x.wtest?op=whoami").body.decode()
+    assert "uid=%d " % uid in body, body
+
+
+def test_windows_only_defaults_are_not_reported(make_server):
+    """The defaults written out (as IIS Manager writes them) are not
+    Windows-only settings in use: nothing is reported."""
+    s, port = make_pool_server(
+        make_server, "windows-only-defaults", enable32BitAppOnWin64="false",
+        process_model={"logonType": "LogonBatch", "manualGroupMembership": "false",
+                       "requestQueueDelegatorIdentity": "", "identityType":
+                       "ApplicationPoolIdentity"},
+        children='<cpu processorGroup="0" numaNodeAssignment="MostAvailableMemory" '
+                 'numaNodeAffinityMode="Soft" />')
+    assert get(port, "/hello.txt").status == 200
+    log = s.log_text()
+    assert "Windows-only" not in log and "Windows account" not in log, log
 
 
 def test_log_event_on_recycle_filters_events(make_server):
@@ -762,6 +896,67 @@ def test_smp_affinity_pins_workers(make_server):
     with open("/proc/%d/status" % pid) as f:
         allowed = re.search(r"Cpus_allowed_list:\s*(\S+)", f.read()).group(1)
     assert allowed == "0", allowed
+
+
+def cpu_list(text):
+    """The CPUs of a kernel CPU list ("0-3,6")."""
+    cpus = set()
+    for part in text.strip().split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def allowed_cpus(pid="self"):
+    with open("/proc/%s/status" % pid) as f:
+        return cpu_list(re.search(r"Cpus_allowed_list:\s*(\S+)", f.read()).group(1))
+
+
+def test_smp_mask_naming_no_online_cpu_is_warned_once(make_server):
+    """smpAffinitized with a mask of CPUs the machine does not have: waspd
+    says so once (not once per worker) and the workers run unpinned."""
+    with open("/sys/devices/system/cpu/online") as f:
+        online = cpu_list(f.read())
+    absent = [i for i in range(64) if i not in online]
+    assert absent, "the test needs a CPU number below 64 that is not online"
+    bit = absent[-1]
+    lo, hi = (1 << bit, 0) if bit < 32 else (0, 1 << (bit - 32))
+    s, port = make_pool_server(make_server, "affinity-offline",
+                               children='<cpu smpAffinitized="true" smpProcessorAffinityMask="%d" '
+                                        'smpProcessorAffinityMask2="%d" />' % (lo, hi))
+    first = whoami(port)
+    assert s.ctl("recycle-apppool", POOL)[0] == 0
+    second = whoami(port)
+    assert second != first
+    warnings = re.findall(
+        r"\[warn\] waspd\[\d+\]: \S+:\d+: pool '%s': cpu/@smpAffinitized is true, but "
+        r"smpProcessorAffinityMask=\"%d\" and smpProcessorAffinityMask2=\"%d\" name no online "
+        r"CPU of this machine \(online: [^)]+\): its workers run unpinned" % (POOL, lo, hi),
+        s.log_text())
+    assert len(warnings) == 1, s.log_tail()
+    assert allowed_cpus(second) == allowed_cpus(), "unpinned: waspd's own CPUs"
+
+
+def test_max_processes_zero_runs_one_worker_per_numa_node(make_server):
+    """processModel maxProcesses="0": one worker per NUMA node, as IIS 8.0+
+    does (shared/reference/iis-hosting.md); the garden keeps that size under
+    concurrent requests."""
+    nodes = len([n for n in os.listdir("/sys/devices/system/node")
+                 if n.startswith("node") and n[4:].isdigit()]) or 1
+    s, port = make_pool_server(make_server, "garden-per-node",
+                               process_model={"maxProcesses": "0"})
+    assert get(port, "/hello.txt").status == 200
+    members = wait_until(
+        lambda: s.worker_pids(POOL) if len(s.worker_pids(POOL)) == nodes else None,
+        scaled(10), what="%d garden workers" % nodes)
+    results = harness.parallel(
+        lambda i: get(port, "/x.wtest?op=sleep&ms=300", timeout=scaled(10)),
+        [(i,) for i in range(8 * nodes)], timeout=scaled(30))
+    assert all(r.status == 200 for r in results), [r for r in results if r.status != 200][:3]
+    pids = {int(r.header("X-Worker-Pid")) for r in results}
+    assert pids == set(members), "requests went to %r, garden is %r" % (pids, members)
+    time.sleep(0.5)
+    assert sorted(s.worker_pids(POOL)) == sorted(members), "still one worker per NUMA node"
 
 
 def test_shutdown_time_limit_kills_a_worker_that_does_not_finish(make_server):

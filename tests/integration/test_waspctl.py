@@ -644,7 +644,15 @@ def test_live_recycle_apppool(make_server):
     # the command returns once every old worker has exited
     assert not harness.proc_alive(old)
     assert get(port, "/hello.txt").status == 200
-    assert s.wait_worker(POOL, exclude=[old]) != old
+    new = s.wait_worker(POOL, exclude=[old])
+    assert new != old
+    # Progress on stderr as it happens (overlapped: the replacement runs
+    # before the old worker is told to stop), then waspd's final word.
+    assert r.stderr.splitlines() == [
+        'worker %d of pool "%s": running' % (new, POOL),
+        'worker %d of pool "%s": stopping' % (old, POOL),
+        'worker %d of pool "%s": exited' % (old, POOL),
+        "recycled"], r.stderr
 
 
 def test_live_stop_and_start_apppool(make_server):
@@ -652,14 +660,21 @@ def test_live_stop_and_start_apppool(make_server):
     s.start()
     port = s.port("main")
     assert get(port, "/hello.txt").status == 200
+    old = s.wait_worker(POOL)
     r = waspctl("stop", "apppool", POOL, config=s.config_path, rundir=s.rundir)
     assert (r.returncode, r.stdout) == (0, '"%s" successfully stopped\n' % POOL), r.stderr
+    assert r.stderr.splitlines() == [
+        'worker %d of pool "%s": stopping' % (old, POOL),
+        'worker %d of pool "%s": exited' % (old, POOL),
+        "stopped"], r.stderr
+    assert not harness.proc_alive(old)
     assert 'autoStart="false"' in open(s.config_path).read()
     assert get(port, "/hello.txt").status == 503
     r = waspctl("list", "apppool", "/text:state", config=s.config_path, rundir=s.rundir)
     assert r.stdout == "Stopped\n"
     r = waspctl("start", "apppool", POOL, config=s.config_path, rundir=s.rundir)
     assert (r.returncode, r.stdout) == (0, '"%s" successfully started\n' % POOL), r.stderr
+    assert r.stderr == "started\n", "no worker to report on: on-demand start"
     assert 'autoStart="true"' in open(s.config_path).read()
     assert get(port, "/hello.txt").status == 200
 

@@ -751,6 +751,10 @@ static void test_pool_schema_defaults(void **state)
     assert_int_equal(p->cpu_reset_interval_s, 300);
     assert_false(p->cpu_smp_affinitized);
     assert_true(p->cpu_smp_mask == UINT64_C(0xFFFFFFFFFFFFFFFF));
+    assert_string_equal(p->request_queue_delegator_identity, "");
+    assert_int_equal(p->cpu_processor_group, 0);
+    assert_string_equal(p->cpu_numa_node_assignment, "MostAvailableMemory");
+    assert_string_equal(p->cpu_numa_node_affinity_mode, "Soft");
     assert_int_equal(p->env_count, 0);
     assert_null(p->env);
     wasp_config_free(cfg);
@@ -774,7 +778,8 @@ static void test_pool_children_inherit_and_override(void **state)
         "    managedRuntimeLoader=\"v4.0\" CLRConfigFile=\"/etc/clr.config\">\n"
         "  <processModel loadUserProfile=\"true\" setProfileEnvironment=\"false\"\n"
         "      logonType=\"logonservice\" manualGroupMembership=\"true\"\n"
-        "      idleTimeoutAction=\"Suspend\" logEventOnProcessModel=\"\" password=\"x\" />\n"
+        "      idleTimeoutAction=\"Suspend\" logEventOnProcessModel=\"\" password=\"x\"\n"
+        "      requestQueueDelegatorIdentity=\"CONTOSO\\delegator\" />\n"
         "  <recycling disallowOverlappingRotation=\"true\"\n"
         "      disallowRotationOnConfigChange=\"true\"\n"
         "      logEventOnRecycle=\"ConfigChange,OnDemand\">\n"
@@ -818,6 +823,10 @@ static void test_pool_children_inherit_and_override(void **state)
     assert_int_equal(d->cpu_reset_interval_s, 60);
     assert_true(d->cpu_smp_affinitized);
     assert_true(d->cpu_smp_mask == UINT64_C(0xFFFFFFFF00000003));
+    assert_string_equal(d->request_queue_delegator_identity, "CONTOSO\\delegator");
+    assert_int_equal(d->cpu_processor_group, 1);
+    assert_string_equal(d->cpu_numa_node_assignment, "WindowsScheduling");
+    assert_string_equal(d->cpu_numa_node_affinity_mode, "Hard");
 
     const wasp_pool_cfg_t *o = wasp_config_find_pool(cfg, "Own");
     assert_false(o->enable_configuration_override);
@@ -1082,6 +1091,56 @@ static void test_pool_bad_child_values(void **state)
     assert_contains(d.message, "enable32BitAppOnWin64=\"yes\"");
 }
 
+/* smpAffinitized="true" with a mask of no CPU is an error in IIS; a mask
+ * that names CPUs only in its high half (smpProcessorAffinityMask2) is not,
+ * and neither is a zero mask nobody pins to. */
+static void test_pool_affinity_mask_zero_refused(void **state)
+{
+    (void)state;
+    wasp_diag_t d = load_fail(apphost("<add name=\"A\">\n"
+                                      "  <cpu smpAffinitized=\"true\"\n"
+                                      "      smpProcessorAffinityMask=\"0\"\n"
+                                      "      smpProcessorAffinityMask2=\"0\" />\n"
+                                      "</add>\n",
+                                      "", ""));
+    assert_int_equal(d.line, 7);
+    assert_contains(d.message, "smpAffinitized=\"true\" of application pool 'A'");
+    assert_contains(d.message, "smpProcessorAffinityMask and smpProcessorAffinityMask2 are "
+                               "both 0");
+    assert_contains(d.message, "set the bit of each CPU they may use");
+    assert_contains(d.message, "or set smpAffinitized=\"false\"");
+
+    /* pinned by the defaults, masked to nothing by the pool */
+    d = load_fail(apphost("<add name=\"B\">\n"
+                          "  <cpu smpProcessorAffinityMask=\"0\"\n"
+                          "      smpProcessorAffinityMask2=\"0\" />\n"
+                          "</add>\n"
+                          "<applicationPoolDefaults><cpu smpAffinitized=\"true\" />"
+                          "</applicationPoolDefaults>\n",
+                          "", ""));
+    assert_int_equal(d.line, 6);
+    assert_contains(d.message, "application pool 'B'");
+
+    /* the defaults are checked even when no pool uses them */
+    d = load_fail(apphost("<add name=\"C\" />\n"
+                          "<applicationPoolDefaults><cpu smpAffinitized=\"true\"\n"
+                          "    smpProcessorAffinityMask=\"0\" smpProcessorAffinityMask2=\"0\" />"
+                          "</applicationPoolDefaults>\n",
+                          "", ""));
+    assert_int_equal(d.line, 7);
+    assert_contains(d.message, "<applicationPoolDefaults>");
+
+    wasp_config_t *cfg = load_ok(apphost(
+        "<add name=\"High\"><cpu smpAffinitized=\"true\" smpProcessorAffinityMask=\"0\" "
+        "smpProcessorAffinityMask2=\"1\" /></add>\n"
+        "<add name=\"Off\"><cpu smpAffinitized=\"false\" smpProcessorAffinityMask=\"0\" "
+        "smpProcessorAffinityMask2=\"0\" /></add>\n",
+        "", ""));
+    assert_true(wasp_config_find_pool(cfg, "High")->cpu_smp_mask == UINT64_C(1) << 32);
+    assert_true(wasp_config_find_pool(cfg, "Off")->cpu_smp_mask == 0);
+    wasp_config_free(cfg);
+}
+
 /* Two configurations that differ only in the given pool attributes. */
 static bool pools_same(const char *a, const char *b)
 {
@@ -1128,7 +1187,13 @@ static void test_pool_cfg_same(void **state)
         "</periodicRestart></recycling></add>\n"
         "<add name=\"Orphan\"><processModel pingInterval=\"00:00:20\" />"
         "<environmentVariables><add name=\"K\" value=\"v\" /></environmentVariables>"
-        "<failure orphanActionExe=\"/bin/true\" /></add>\n",
+        "<failure orphanActionExe=\"/bin/true\" /></add>\n"
+        "<add name=\"Numa\"><processModel pingInterval=\"00:00:20\" />"
+        "<environmentVariables><add name=\"K\" value=\"v\" /></environmentVariables>"
+        "<cpu numaNodeAffinityMode=\"Hard\" /></add>\n"
+        "<add name=\"Delegator\"><processModel pingInterval=\"00:00:20\" "
+        "requestQueueDelegatorIdentity=\"svc\" />"
+        "<environmentVariables><add name=\"K\" value=\"v\" /></environmentVariables></add>\n",
         "", ""));
     const wasp_pool_cfg_t *a = wasp_config_find_pool(cfg, "A");
     assert_true(wasp_pool_cfg_same(a, a));
@@ -1138,6 +1203,8 @@ static void test_pool_cfg_same(void **state)
     assert_false(wasp_pool_cfg_same(a, wasp_config_find_pool(cfg, "Env2")));
     assert_false(wasp_pool_cfg_same(a, wasp_config_find_pool(cfg, "Sched")));
     assert_false(wasp_pool_cfg_same(a, wasp_config_find_pool(cfg, "Orphan")));
+    assert_false(wasp_pool_cfg_same(a, wasp_config_find_pool(cfg, "Numa")));
+    assert_false(wasp_pool_cfg_same(a, wasp_config_find_pool(cfg, "Delegator")));
 
     /* NULL strings compare as "" */
     wasp_pool_cfg_t x = *a, y = *a;
@@ -1777,6 +1844,7 @@ int main(void)
         cmocka_unit_test_teardown(test_pool_environment_variables, cleanup_tmp),
         cmocka_unit_test_teardown(test_pool_expanded_strings, cleanup_tmp),
         cmocka_unit_test_teardown(test_pool_bad_child_values, cleanup_tmp),
+        cmocka_unit_test_teardown(test_pool_affinity_mask_zero_refused, cleanup_tmp),
         cmocka_unit_test_teardown(test_pool_cfg_same, cleanup_tmp),
         cmocka_unit_test_teardown(test_bindings, cleanup_tmp),
         cmocka_unit_test_teardown(test_site_defaults_bindings_and_limits, cleanup_tmp),
