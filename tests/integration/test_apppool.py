@@ -269,6 +269,18 @@ def test_stop_and_start_apppool(make_server):
     assert get(port, "/hello.txt").status == 200
 
 
+def assert_rapid_fail_stopped(s, port):
+    """Rapid-fail protection stopped POOL: event 5002, then 503 AppOffline
+    with a page naming the pool and the reason, and its HTTPERR line."""
+    s.wait_log(r"event 5002: Application pool '%s' is being automatically disabled" % POOL,
+               timeout=scaled(5))
+    r = get(port, "/hello.txt")
+    assert r.status == 503, r
+    assert "Application pool '%s' is stopped (AppOffline: rapid-fail protection" % POOL \
+        in r.text, r.text
+    s.wait_httperr(r" GET /hello\.txt - 503 1 AppOffline %s\r$" % POOL)
+
+
 def test_rapid_fail_configurable_then_start_apppool(make_server):
     marker = "/tmp/wasp-autoshutdown-%d" % os.getpid()
     if os.path.exists(marker):
@@ -282,13 +294,7 @@ def test_rapid_fail_configurable_then_start_apppool(make_server):
     for _ in range(2):
         r = get(port, "/x.wtest?op=crash")
         assert r.status == 502, r
-    s.wait_log(r"event 5002: Application pool '%s' is being automatically disabled" % POOL,
-               timeout=scaled(5))
-    r = get(port, "/hello.txt")
-    assert r.status == 503, r
-    assert "Application pool '%s' is stopped (AppOffline: rapid-fail protection" % POOL \
-        in r.text, r.text
-    s.wait_httperr(r" GET /hello\.txt - 503 1 AppOffline %s\r$" % POOL)
+    assert_rapid_fail_stopped(s, port)
     assert "waspctl start apppool" in s.log_text(), "the event says how to recover"
     wait_until(lambda: os.path.exists(marker), scaled(5), what="autoShutdownExe to run")
     os.unlink(marker)
@@ -421,13 +427,7 @@ def test_ping_failures_count_toward_rapid_fail(make_server):
         s.wait_log(r"failed to respond to a ping\. The process id was '%d'" % pid,
                    timeout=scaled(5))
     assert hung[0] != hung[1], "the second hang was in the replacement"
-    s.wait_log(r"event 5002: Application pool '%s' is being automatically disabled" % POOL,
-               timeout=scaled(5))
-    r = get(port, "/hello.txt")
-    assert r.status == 503, r
-    assert "Application pool '%s' is stopped (AppOffline: rapid-fail protection" % POOL \
-        in r.text, r.text
-    s.wait_httperr(r" GET /hello\.txt - 503 1 AppOffline %s\r$" % POOL)
+    assert_rapid_fail_stopped(s, port)
     ids = [e[0] for e in s.events()]
     assert ids.count(5010) == 2 and 5009 not in ids, s.events()
     assert s.worker_pids(POOL) == []
