@@ -46,7 +46,9 @@ void svc_event_open(const char *path)
     slash = strrchr(dir, '/');
     if (slash != NULL && slash != dir) {
         *slash = '\0';
-        wasp_mkdir_p(dir, 0750);
+        /* 0755: the same directory is often the log root (/var/log/wasp),
+         * which the listener must pass through; the file itself is 0640. */
+        wasp_mkdir_p(dir, 0755);
     }
     event_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (event_fd < 0) {

@@ -54,6 +54,34 @@ static void svc_log_map(const char *dir, char *out, size_t size)
 /* Make dir (and what is above it) and give it to the listener's user.  The
  * leaf is opened without following a symbolic link before it changes
  * hands. */
+/* The listener must be able to pass through every directory above dir:
+ * a parent made 0750 by hand (or by an older wasp, for the event log) would
+ * hide the logs from it without any error until the first line. */
+static int svc_log_dir_reachable(const char *dir)
+{
+    char path[PATH_MAX];
+    char *slash;
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s", dir);
+    while ((slash = strrchr(path, '/')) != NULL && slash != path) {
+        *slash = '\0';
+        if (stat(path, &st) != 0) {
+            continue;
+        }
+        bool by_user = st.st_uid == svc.listener_id.uid && (st.st_mode & S_IXUSR);
+        bool by_group = st.st_gid == svc.listener_id.gid && (st.st_mode & S_IXGRP);
+
+        if (!by_user && !by_group && !(st.st_mode & S_IXOTH)) {
+            wasp_warn("log directory %s: the listener (user %s) cannot reach it: %s is mode "
+                      "%04o; fix: chmod o+x %s", dir, svc.listener_id.user, path,
+                      (unsigned)(st.st_mode & 07777), path);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int svc_log_dir_ready(const char *dir)
 {
     char parent[PATH_MAX];
@@ -83,7 +111,7 @@ static int svc_log_dir_ready(const char *dir)
         goto fail;
     }
     close(fd);
-    return 0;
+    return svc_log_dir_reachable(dir);
 fail:
     wasp_warn("log directory %s: %s; the listener cannot write its logs there (create it, "
               "writable by user %s, or set another directory)",

@@ -535,3 +535,40 @@ def test_a_disk_that_does_not_keep_up_costs_lines_not_requests(make_server):
                                              s.log_text()))
     assert written and dropped > 0, (len(written), dropped)
     assert len(written) + dropped == n, (len(written), dropped)
+
+
+def log_root_server(make_server, name):
+    """A site whose event log shares the log root (<runtime dir>/logs), as
+    /var/log/wasp/events.log does with the default runtime directory."""
+    s = make_server(name)
+    port = s.port("main")
+    s.pool("LogRootPool")
+    s.site("Log Root Site", ["127.0.0.1:%d:" % port], [("/", "LogRootPool", "www")], site_id=1)
+    s.file("www/hello.txt", "hello\n")
+    s.extra_args += ["--event-log", os.path.join(s.rundir, "logs", "events.log")]
+    return s, port
+
+
+def test_event_log_in_the_log_root_leaves_it_reachable(make_server):
+    """waspd makes the event log's directory first; the listener (its own
+    unprivileged user) must still pass through it to the site logs below."""
+    s, port = log_root_server(make_server, "logroot")
+    s.start()
+    assert get(port, "/hello.txt").status == 200
+    wait_rows(os.path.join(s.rundir, "logs", "LogFiles", "W3SVC1"), 1)
+    assert "cannot reach" not in s.log_text() and "Permission denied" not in s.log_text()
+
+
+def test_unreachable_log_root_is_named_with_the_fix(make_server):
+    """A log root made 0750 for root by hand: waspd says which directory
+    hides the logs from the listener, and the command that fixes it."""
+    s, port = log_root_server(make_server, "logroot-closed")
+    os.makedirs(os.path.join(s.rundir, "logs"), mode=0o750)
+    os.chmod(os.path.join(s.rundir, "logs"), 0o750)
+    s.start()
+    if os.geteuid() == 0:
+        s.wait_log(r"the listener \(user wasp-http\) cannot reach it: %s is mode 0750; "
+                   r"fix: chmod o\+x" % re.escape(os.path.join(s.rundir, "logs")))
+    else:  # a normal user's waspd runs the listener as itself: nothing is hidden
+        assert get(port, "/hello.txt").status == 200
+        wait_rows(os.path.join(s.rundir, "logs", "LogFiles", "W3SVC1"), 1)
