@@ -67,6 +67,8 @@ typedef enum wasp_msg_type {
     WASP_MSG_ABORT = 23,     /* stream: the client is gone */
     WASP_MSG_WINDOW = 24,    /* stream, u32: bytes written to the client */
     WASP_MSG_STATUS_QUERY = 25, /* where is each request in the pipeline? */
+    WASP_MSG_SHUTDOWN = 27,  /* the server is stopping: every request is answered, the
+                                channel closes next; exit then, do not reconnect */
     /* waspd -> listener */
     WASP_MSG_CFG_BEGIN = 40,
     WASP_MSG_CFG_LISTEN = 41,  /* fd, str ip, u16 port, u8 flags (WASP_LISTEN_*) */

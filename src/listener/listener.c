@@ -1193,6 +1193,14 @@ void lsn_maybe_exit(void)
     }
     drained_sent = true;
     wasp_info("drained: every connection is closed; exiting");
+    /* Workers would otherwise take the closed channel for a listener crash
+     * and reconnect (waspd still holds their pool sockets). */
+    for (size_t i = 0; i < pool_count; i++) {
+        for (lsn_worker_t *w = pools[i]->workers; w != NULL; w = w->next) {
+            wasp_channel_send(w->ch, WASP_MSG_SHUTDOWN, 0, 0, NULL, 0, -1);
+            wasp_channel_flush_blocking(w->ch);
+        }
+    }
     lsn_log_shutdown();
     wasp_channel_send(control, WASP_MSG_DRAINED, 0, 0, NULL, 0, -1);
     wasp_channel_flush_blocking(control);

@@ -27,6 +27,7 @@ const char *worker_pool;
 static wasp_request_t *live;
 static size_t live_count;
 static bool draining;
+static bool server_stopping; /* the listener said SHUTDOWN: its close is no crash */
 
 /* How long a worker that lost its listener waits for the new one. */
 #define WORKER_RECONNECT_MS 10000
@@ -323,6 +324,9 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
     case WASP_MSG_PING:
         wasp_channel_send(worker_ch, WASP_MSG_PONG, 0, 0, NULL, 0, -1);
         break;
+    case WASP_MSG_SHUTDOWN:
+        server_stopping = true;
+        break;
     case WASP_MSG_STATUS_QUERY:
         worker_status_reply();
         break;
@@ -334,8 +338,9 @@ static void worker_on_msg(wasp_channel_t *ch, const wasp_frame_hdr_t *hdr, const
 
 static void worker_on_close(wasp_channel_t *ch, void *data)
 {
-    if (draining) {
-        wasp_info("pool '%s': the listener closed the channel; exiting", worker_pool);
+    if (draining || server_stopping) {
+        wasp_info("pool '%s': the listener closed the channel%s; exiting", worker_pool,
+                  server_stopping ? " (the server is stopping)" : "");
         worker_modules_exit();
         exit(0);
     }

@@ -63,6 +63,11 @@ def test_sigterm_idle_server_exits_quickly(make_server):
         assert rc == 0, rc
         assert elapsed < scaled(5), "idle shutdown took %.1f s" % elapsed
         assert idle.wait_closed(scaled(2)), "the idle connection was not closed"
+    # The worker is told the server stops (SHUTDOWN): it exits, rather than
+    # taking the closed channel for a crashed listener and reconnecting.
+    log = s.log_text()
+    assert "the listener closed the channel (the server is stopping); exiting" in log, log
+    assert "lost the listener" not in log and "reconnected" not in log, log
 
 
 @pytest.mark.slow
