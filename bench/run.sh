@@ -456,7 +456,7 @@ declare -A RPS XFER ERR
 
 # measure CASE TARGET URL [wrk args...]
 measure() {
-    local cas=$1 target=$2 url=$3 out rc rps xfer non2xx sock pid_var pid line
+    local cas=$1 target=$2 url=$3 out rc rps xfer non2xx sock
     shift 3
     # Warm-up (discarded): connections, caches, the wasp worker.
     wrk -t"$THREADS" -c"$CONNS" -d1s "$@" "$url" >/dev/null 2>&1
@@ -480,8 +480,15 @@ measure() {
     [ -n "$rps" ] || prob="$prob no Requests/sec in wrk output;"
     [ -n "$non2xx" ] && prob="$prob $non2xx non-2xx/3xx answers;"
     [ -n "$sock" ] && prob="$prob socket errors: $sock;"
-    if [ "$target" = wasp ]; then pid_var=$WASP_PID; else pid_var=$NGINX_PID; fi
-    pid=$pid_var
+    settle "$cas" "$target" "$prob" "$out"
+}
+
+# settle CASE TARGET PROBLEMS OUTPUT: a measured case's verdict: the server
+# must still be alive; any problem is kept for the table (ERR) and shown
+# with the tool's output.
+settle() {
+    local cas=$1 target=$2 prob=$3 out=$4 pid line
+    if [ "$target" = wasp ]; then pid=$WASP_PID; else pid=$NGINX_PID; fi
     kill -0 "$pid" 2>/dev/null || prob="$prob $target (pid $pid) is gone;"
     ERR[${cas}_$target]=$prob
     if [ -n "$prob" ]; then
@@ -532,7 +539,7 @@ PYEOF
 # measure_h2 CASE TARGET URL: h2load over TLS (ALPN h2), 16 connections of
 # 10 concurrent streams each, for BENCH_SECONDS after a 1 s warm-up.
 measure_h2() {
-    local cas=$1 target=$2 url=$3 out rc rps done ok non2xx pid prob=""
+    local cas=$1 target=$2 url=$3 out rc rps done ok non2xx prob=""
     out=$(h2load -c 16 -m 10 -t "$THREADS" --warm-up-time=1 -D "$SECONDS_EACH" "$url" 2>&1)
     rc=$?
     {
@@ -550,14 +557,7 @@ measure_h2() {
     [ -n "$rps" ] || prob="$prob no req/s in h2load output;"
     [ -n "$done" ] && [ "$done" != "$ok" ] && prob="$prob $((done - ok)) of $done requests failed;"
     [ -n "$non2xx" ] && [ "$non2xx" != 0 ] && prob="$prob $non2xx non-2xx answers;"
-    if [ "$target" = wasp ]; then pid=$WASP_PID; else pid=$NGINX_PID; fi
-    kill -0 "$pid" 2>/dev/null || prob="$prob $target (pid $pid) is gone;"
-    ERR[${cas}_$target]=$prob
-    if [ -n "$prob" ]; then
-        PROBLEMS=1
-        note "$cas / $target:$prob"
-        while IFS= read -r line; do printf '    %s\n' "$line"; done <<<"$out" >&2
-    fi
+    settle "$cas" "$target" "$prob" "$out"
 }
 
 # -------------------------------------------------------------------- main --

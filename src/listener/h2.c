@@ -78,6 +78,7 @@ struct lsn_h2 {
     nghttp2_session *s;
     lsn_h2_stream_t *streams;
     size_t open, receiving;
+    uint64_t held; /* response bytes in the streams' chunks (lsn_h2_held_bytes) */
     bool busy;   /* inside nghttp2: no sending, no closing */
     bool failed; /* a GOAWAY with an error is queued: read nothing more */
     uint64_t resets_start, control_start;
@@ -86,11 +87,18 @@ struct lsn_h2 {
 
 /* ---- streams ------------------------------------------------------------------- */
 
+/* Bytes of a chunk not yet handed to nghttp2. */
+static uint64_t h2_chunk_left(const h2_chunk_t *k)
+{
+    return k->fd >= 0 ? (uint64_t)(k->end - k->off) : k->len - k->pos;
+}
+
 static void h2_chunks_free(lsn_h2_stream_t *st)
 {
     while (st->out_head != NULL) {
         h2_chunk_t *k = st->out_head;
 
+        st->h2->held -= h2_chunk_left(k);
         st->out_head = k->next;
         if (k->fd >= 0) {
             close(k->fd);
@@ -102,6 +110,7 @@ static void h2_chunks_free(lsn_h2_stream_t *st)
 
 static void h2_chunk_link(lsn_h2_stream_t *st, h2_chunk_t *k)
 {
+    st->h2->held += h2_chunk_left(k);
     k->next = NULL;
     if (st->out_tail != NULL) {
         st->out_tail->next = k;
@@ -671,6 +680,7 @@ static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
 
             memcpy(buf + n, k->data + k->pos, take);
             k->pos += take;
+            st->h2->held -= take;
             n += take;
             if (st->req != NULL) {
                 lsn_window_ack(st->req, take); /* the worker may send this much more */
@@ -692,6 +702,7 @@ static ssize_t h2_read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
                 return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
             }
             k->off += r;
+            st->h2->held -= (uint64_t)r;
             n += (size_t)r;
             if (k->off < k->end) {
                 break;
@@ -1165,17 +1176,7 @@ size_t lsn_h2_receiving_streams(const lsn_h2_t *h)
 
 uint64_t lsn_h2_held_bytes(const lsn_h2_t *h)
 {
-    uint64_t n = 0;
-
-    for (const lsn_h2_stream_t *st = h->streams; st != NULL; st = st->next) {
-        for (const h2_chunk_t *k = st->out_head; k != NULL; k = k->next) {
-            n += k->fd >= 0 ? (uint64_t)(k->end - k->off) : k->len - k->pos;
-        }
-        if (st->ended && !st->eof_sent && st->out_head == NULL) {
-            n++; /* the final frame itself is waiting */
-        }
-    }
-    return n;
+    return h->held;
 }
 
 void lsn_h2_shutdown(lsn_h2_t *h)

@@ -115,6 +115,13 @@ class RemoteNetns:
                        stderr=subprocess.DEVNULL)
 
 
+def replace_once(text, old, new):
+    """text with its one occurrence of old replaced: a shipped file being
+    adapted for a test must still have the line the test expects."""
+    assert text.count(old) == 1, "%r occurs %d times, not once" % (old, text.count(old))
+    return text.replace(old, new)
+
+
 def listener_prefetch():
     """LSN_PREFETCH from src/listener/listener.h (requests a worker may hold
     that it has not started)."""

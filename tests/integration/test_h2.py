@@ -28,28 +28,13 @@ from hyperframe.frame import ContinuationFrame, DataFrame, Frame, GoAwayFrame, H
 
 import harness
 from harness import get, scaled
+from test_request_body import SHA_PL  # prints len=, got=, extra=, sha=
 from test_tls import make_ca, make_cert
 
 POOL = "H2Pool"
 SITE = "H2 Site"
 BIG = 20 * 1024 * 1024
 PERL = "/usr/bin/perl"
-
-SHA_PL = r"""#!/usr/bin/perl
-use Digest::SHA;
-binmode STDIN;
-my $len = $ENV{CONTENT_LENGTH} || 0;
-my $sha = Digest::SHA->new(256);
-my ($got, $buf) = (0, '');
-while ($got < $len) {
-    my $n = read(STDIN, $buf, 65536);
-    last unless $n;
-    $sha->add($buf);
-    $got += $n;
-}
-print "Content-Type: text/plain\r\n\r\n";
-print "got=$got sha=", $sha->hexdigest, "\n";
-"""
 
 ENHANCE_YOUR_CALM = 11
 PROTOCOL_ERROR = 1
@@ -261,7 +246,8 @@ def test_large_response_and_upload(server):
                                   "https://127.0.0.1:%d/sha.pl" % server.ports["tls"],
                                   inp=up, timeout=120)
     assert (version, code) == ("2", 200), body
-    assert body.decode().strip() == "got=%d sha=%s" % (BIG, hashlib.sha256(up).hexdigest())
+    assert body.decode().strip() == "len=%d got=%d extra=0 sha=%s" % (
+        BIG, BIG, hashlib.sha256(up).hexdigest())
 
 
 def test_dynamic_response_and_access_log_says_http2(server):
@@ -457,7 +443,8 @@ def test_upload_without_content_length(server):
             break
     c.close()
     assert status == b"200", body
-    assert body.decode().strip() == "got=%d sha=%s" % (len(data), hashlib.sha256(data).hexdigest())
+    assert body.decode().strip() == "len=%d got=%d extra=0 sha=%s" % (
+        len(data), len(data), hashlib.sha256(data).hexdigest())
 
 
 def test_sigterm_sends_goaway_and_lets_open_streams_finish(make_server):

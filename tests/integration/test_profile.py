@@ -21,11 +21,10 @@ def start_profile(make_server):
     port = s.port("main")
     with open(PROFILE) as f:
         text = f.read()
-    assert text.count('bindingInformation="*:8080:"') == 1
-    text = text.replace('bindingInformation="*:8080:"',
-                        'bindingInformation="127.0.0.1:%d:"' % port)
-    assert text.count('physicalPath="../wwwroot"') == 1
-    text = text.replace('physicalPath="../wwwroot"', 'physicalPath="%s"' % s.path("www"))
+    text = harness.replace_once(text, 'bindingInformation="*:8080:"',
+                                'bindingInformation="127.0.0.1:%d:"' % port)
+    text = harness.replace_once(text, 'physicalPath="../wwwroot"',
+                                'physicalPath="%s"' % s.path("www"))
     # The test module too, for a worker that hangs on purpose.
     text = text.replace("</globalModules>", '    <add name="TestModule" image="%s" />\n'
                         "        </globalModules>" % s.test_module_image())

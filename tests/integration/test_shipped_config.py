@@ -24,11 +24,10 @@ def start_shipped(make_server):
     port = s.port("main")
     with open(SHIPPED) as f:
         text = f.read()
-    assert text.count('bindingInformation="*:8080:"') == 1
-    text = text.replace('bindingInformation="*:8080:"', 'bindingInformation="*:%d:"' % port)
-    vdir = '<virtualDirectory path="/" physicalPath="wwwroot" />'
-    assert text.count(vdir) == 1
-    text = text.replace(vdir, '<virtualDirectory path="/" physicalPath="%s" />' % WWWROOT)
+    text = harness.replace_once(text, 'bindingInformation="*:8080:"',
+                                'bindingInformation="*:%d:"' % port)
+    text = harness.replace_once(text, '<virtualDirectory path="/" physicalPath="wwwroot" />',
+                                '<virtualDirectory path="/" physicalPath="%s" />' % WWWROOT)
     s.config_text = text
     s.start()
     return s, port
